@@ -1,0 +1,24 @@
+"""Graph checks over the validated estate (SPEC §3)."""
+
+from __future__ import annotations
+
+from compiler.checks.graph import Graph, build_graph
+from compiler.checks.names import check_names
+from compiler.checks.peers import check_peers
+from compiler.checks.routes import check_routes
+from compiler.checks.secrets import check_secrets
+from compiler.diagnostics import Diagnostics
+from compiler.model.estate import Estate
+
+
+def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
+    """Run every check; returns the graph model for later stages (graph, explain)."""
+    graph = build_graph(estate)
+    check_names(estate, graph, diags)
+    check_peers(estate, graph, diags)
+    check_routes(estate, graph, diags)
+    check_secrets(estate, diags)
+    return graph
+
+
+__all__ = ["Graph", "build_graph", "run_checks"]

@@ -1,0 +1,73 @@
+"""The graph model the checks run on (networkx).
+
+Nodes: ``("instance", name)``, ``("peer", "inst/peer")``, ``("site", id)`` and
+``("prefix", "10.20.0.0/24")``. Edges carry a ``rel``: ``member`` (instance →
+peer), ``is-site`` (peer → site), ``advertises`` (site peer → prefix, with the
+subnet's index in the peer file) and ``pushes`` (instance → prefix).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from compiler.model.estate import Estate, PeerNode
+from compiler.model.peer import SitePeer
+
+Graph = Any  # networkx ships no type information
+
+
+def instance_node(name: str) -> tuple[str, str]:
+    """Graph node of an instance."""
+    return ("instance", name)
+
+
+def peer_node(key: str) -> tuple[str, str]:
+    """Graph node of a peer (``instance/peer``)."""
+    return ("peer", key)
+
+
+def build_graph(estate: Estate) -> Graph:
+    """Build the topology graph of every instance and peer that passed validation."""
+    graph = nx.MultiDiGraph()
+    nodes: list[tuple[Any, dict[str, Any]]] = []
+    edges: list[tuple[Any, Any, dict[str, Any]]] = []
+    for name, inst in estate.instances.items():
+        inode = instance_node(name)
+        nodes.append((inode, {"kind": "instance", "obj": inst}))
+        if inst.config is not None:
+            for i, net in enumerate(inst.config.routing.pushed_routes):
+                edges.append((inode, ("prefix", str(net)), {"rel": "pushes", "index": i}))
+        for peer in inst.peers.values():
+            _add_peer(peer, inode, nodes, edges)
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    for node, data in graph.nodes(data=True):
+        data.setdefault("kind", node[0])
+    return graph
+
+
+def _add_peer(
+    peer: PeerNode,
+    inode: tuple[str, str],
+    nodes: list[tuple[Any, dict[str, Any]]],
+    edges: list[tuple[Any, Any, dict[str, Any]]],
+) -> None:
+    pnode = peer_node(peer.key)
+    nodes.append((pnode, {"kind": "peer", "obj": peer}))
+    edges.append((inode, pnode, {"rel": "member"}))
+    config = peer.config
+    if isinstance(config, SitePeer):
+        edges.append((pnode, ("site", config.site), {"rel": "is-site"}))
+        for i, net in enumerate(config.subnets):
+            edges.append((pnode, ("prefix", str(net)), {"rel": "advertises", "index": i}))
+
+
+def peers_of(graph: Graph, instance: str) -> list[PeerNode]:
+    """The validated peers of an instance, in file-name order."""
+    out: list[PeerNode] = []
+    for _u, v, rel in graph.out_edges(instance_node(instance), data="rel"):
+        if rel == "member":
+            out.append(graph.nodes[v]["obj"])
+    return out

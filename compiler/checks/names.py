@@ -1,0 +1,50 @@
+"""Instance hostnames and regions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from compiler.checks.graph import Graph
+from compiler.diagnostics import Diagnostics
+from compiler.model.errors import did_you_mean
+from compiler.model.estate import Estate, InstanceNode
+
+
+def check_names(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+    """hostname-reserved, hostname-duplicate and region-unknown."""
+    reserved = estate.org.reserved()
+    regions = estate.org.regions
+    by_host: dict[str, list[InstanceNode]] = defaultdict(list)
+    for node, kind in graph.nodes(data="kind"):
+        if kind != "instance":
+            continue
+        inst: InstanceNode = graph.nodes[node]["obj"]
+        if inst.config is None or inst.source is None:
+            continue
+        host = inst.config.hostname.lower()
+        if host in reserved:
+            inst.source.report(
+                diags, "hostname-reserved",
+                f"hostname '{inst.config.hostname}' is reserved; choose another name",
+                ("hostname",),
+            )
+        by_host[host].append(inst)
+        if inst.config.region not in regions:
+            inst.source.report(
+                diags, "region-unknown",
+                f"region '{inst.config.region}' is not one of the regions in vpn.yaml"
+                + did_you_mean(inst.config.region, regions),
+                ("region",),
+            )
+    for insts in by_host.values():
+        if len(insts) < 2:
+            continue
+        for inst in insts:
+            assert inst.config is not None and inst.source is not None
+            others = ", ".join(f"'{o.name}'" for o in insts if o is not inst)
+            inst.source.report(
+                diags, "hostname-duplicate",
+                f"hostname '{inst.config.hostname}' is also used by instance {others}; "
+                "hostnames must be unique (case-insensitive)",
+                ("hostname",),
+            )

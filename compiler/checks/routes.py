@@ -1,0 +1,139 @@
+"""Route checks: overlaps between peers, conflicts with hub networks, broad routes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from compiler.checks.graph import Graph, peers_of
+from compiler.checks.overlap import overlapping_pairs
+from compiler.diagnostics import Diagnostics
+from compiler.loader.source import SourceFile
+from compiler.model.estate import Estate, InstanceNode, PeerNode
+from compiler.model.peer import SitePeer
+from compiler.model.types import IPNetwork
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    """A prefix with the place it was written and who owns it."""
+
+    net: IPNetwork
+    kind: str  # subnet | tunnel | pushed | reserved
+    source: SourceFile | None
+    loc: tuple[str | int, ...]
+    what: str  # how a message names the owner
+    peer: PeerNode | None = None
+
+
+def _rel(estate: Estate, source: SourceFile | None) -> str:
+    if source is None:
+        return "?"
+    try:
+        return source.path.relative_to(estate.root).as_posix()
+    except ValueError:  # pragma: no cover - sources always lie under ROOT
+        return source.path.as_posix()
+
+
+def _subnets(estate: Estate, peers: Sequence[PeerNode]) -> list[Route]:
+    out: list[Route] = []
+    for peer in peers:
+        if isinstance(peer.config, SitePeer):
+            for i, net in enumerate(peer.config.subnets):
+                out.append(
+                    Route(net, "subnet", peer.source, ("subnets", i),
+                          f"peer '{peer.key}' ({_rel(estate, peer.source)})", peer)
+                )
+    return out
+
+
+def _hub_routes(estate: Estate, inst: InstanceNode) -> list[Route]:
+    cfg = inst.config
+    assert cfg is not None
+    out: list[Route] = []
+    if cfg.wireguard is not None:
+        out.append(Route(cfg.wireguard.network, "tunnel", inst.source, ("wireguard", "network"),
+                         "the WireGuard tunnel network"))
+        if cfg.wireguard.network6 is not None:
+            out.append(Route(cfg.wireguard.network6, "tunnel", inst.source,
+                             ("wireguard", "network6"), "the WireGuard IPv6 tunnel network"))
+    if cfg.openvpn is not None:
+        out.append(Route(cfg.openvpn.network, "tunnel", inst.source, ("openvpn", "network"),
+                         "the OpenVPN tunnel network"))
+    for i, net in enumerate(cfg.routing.pushed_routes):
+        out.append(Route(net, "pushed", inst.source, ("routing", "pushed_routes", i),
+                         f"a pushed route of instance '{inst.name}'"))
+    for i, net in enumerate(estate.org.reserved_prefixes):
+        out.append(Route(net, "reserved", estate.org_source, ("reserved_prefixes", i),
+                         "a reserved prefix in vpn.yaml"))
+    return out
+
+
+def _report(diags: Diagnostics, code: str, route: Route, message: str) -> None:
+    if route.source is not None:
+        route.source.report(diags, code, message, route.loc)
+
+
+def _check_instance(estate: Estate, inst: InstanceNode, graph: Graph, diags: Diagnostics) -> None:
+    subnets = _subnets(estate, peers_of(graph, inst.name))
+    routes = subnets + _hub_routes(estate, inst)
+    for a, b in overlapping_pairs([r.net for r in routes]):
+        ra, rb = routes[a], routes[b]
+        if ra.kind == "subnet" and rb.kind == "subnet":
+            if ra.peer is rb.peer:
+                continue  # one peer's own list: redundant, not a conflict between peers
+            _report(diags, "route-overlap", ra,
+                    f"{ra.net} overlaps {rb.net} advertised by {rb.what}; "
+                    "each network must be advertised by one peer")
+            _report(diags, "route-overlap", rb,
+                    f"{rb.net} overlaps {ra.net} advertised by {ra.what}; "
+                    "each network must be advertised by one peer")
+        elif ra.kind == "subnet" or rb.kind == "subnet":
+            sub, other = (ra, rb) if ra.kind == "subnet" else (rb, ra)
+            _report(diags, "route-conflict", sub,
+                    f"{sub.net} overlaps {other.what} ({other.net}); choose another subnet")
+        elif "reserved" not in (ra.kind, rb.kind) and not (ra.kind == rb.kind == "pushed"):
+            # Hub-side networks that collide make the hub's own routing ambiguous.
+            first, second = (ra, rb) if ra.kind == "tunnel" else (rb, ra)
+            _report(diags, "route-conflict", second,
+                    f"{second.net} overlaps {first.what} ({first.net}); "
+                    "tunnel networks and pushed routes must be disjoint")
+    _check_broad(estate, subnets, diags)
+
+
+def _check_broad(estate: Estate, subnets: Sequence[Route], diags: Diagnostics) -> None:
+    policy = estate.org.policy
+    for route in subnets:
+        assert isinstance(route.peer, PeerNode) and isinstance(route.peer.config, SitePeer)
+        minimum = policy.min_prefix_v4 if route.net.version == 4 else policy.min_prefix_v6
+        if route.net.prefixlen < minimum and not route.peer.config.allow_broad:
+            kind = "a default route" if route.net.prefixlen == 0 else "a broad route"
+            _report(diags, "route-broad", route,
+                    f"{route.net} is {kind} (shorter than /{minimum}); "
+                    "set 'allow_broad: true' on this peer if it is intended")
+
+
+def _check_cross_instance(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+    routes: list[Route] = []
+    for name, inst in estate.instances.items():
+        if inst.config is not None:
+            routes.extend(_subnets(estate, peers_of(graph, name)))
+    for a, b in overlapping_pairs([r.net for r in routes]):
+        ra, rb = routes[a], routes[b]
+        assert ra.peer is not None and rb.peer is not None
+        site_a, site_b = ra.peer.config, rb.peer.config
+        assert isinstance(site_a, SitePeer) and isinstance(site_b, SitePeer)
+        if ra.peer.instance == rb.peer.instance or site_a.site == site_b.site:
+            continue  # same instance: route-overlap; same site on two hubs: redundancy
+        for this, other in ((ra, rb), (rb, ra)):
+            _report(diags, "route-cross-instance", this,
+                    f"{this.net} overlaps {other.net} advertised by {other.what} "
+                    "on another instance; traffic between them would be ambiguous")
+
+
+def check_routes(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+    """Run every route check of SPEC §3 on the estate."""
+    for inst in estate.instances.values():
+        if inst.config is not None:
+            _check_instance(estate, inst, graph, diags)
+    _check_cross_instance(estate, graph, diags)

@@ -1,0 +1,58 @@
+"""Private keys must never be committed: mvpn derives them from one secret."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from compiler.diagnostics import Diagnostics
+from compiler.loader.source import SourceFile
+from compiler.model.estate import Estate
+
+_PEM: Final = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
+_WG_KEY: Final = re.compile(
+    r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=(?![A-Za-z0-9+/=])"
+)
+_PUBLIC_LINE: Final = re.compile(r"^\s*(?:-\s*)?[\"']?public_?key[\"']?\s*[:=]", re.IGNORECASE)
+_PRIVATE_WORD: Final = re.compile(r"private", re.IGNORECASE)
+
+_ADVICE = (
+    "never commit private keys: mvpn derives every key from MVPN_SECRET. "
+    "Remove it from the tree (and its git history) and rotate it"
+)
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def scan(source: SourceFile, yaml_file: bool, diags: Diagnostics) -> None:
+    """Report PEM private keys and WireGuard-key-like values (positions only, never the key)."""
+    text = source.text
+    for match in _PEM.finditer(text):
+        line, col = _line_col(text, match.start())
+        diags.add("secret-in-repo", f"a PEM private key block; {_ADVICE}", source.path, line, col)
+    if "=" not in text:
+        return
+    for match in _WG_KEY.finditer(text):
+        start = text.rfind("\n", 0, match.start()) + 1
+        end = text.find("\n", match.end())
+        line_text = text[start : end if end >= 0 else len(text)]
+        if _PUBLIC_LINE.match(line_text):
+            continue  # `public_key:` legitimately holds a user's WireGuard public key
+        if not yaml_file and not _PRIVATE_WORD.search(line_text):
+            continue  # outside the config files only flag what calls itself private
+        line, col = _line_col(text, match.start())
+        diags.add(
+            "secret-in-repo", f"this looks like a WireGuard private key; {_ADVICE}",
+            source.path, line, col,
+        )
+
+
+def check_secrets(estate: Estate, diags: Diagnostics) -> None:
+    """Scan every file of the tree, YAML or not."""
+    for source in estate.raw.sources():
+        scan(source, yaml_file=True, diags=diags)
+    for source in estate.raw.others:
+        scan(source, yaml_file=False, diags=diags)

@@ -1,0 +1,112 @@
+"""``mvpn``: argument parsing and the one place that maps failures to exit codes.
+
+Exit codes (SPEC §6): 0 success (warnings allowed), 1 the tree has errors,
+2 usage or environment error. Nothing below prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from compiler import COMPILER_ID, api
+from compiler.cli.output import render
+from compiler.diagnostics import Diagnostics, UsageError
+from compiler.loader.source import SourceFile
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+DEFAULT_ROOT = "sites"
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return stream.isatty()
+
+
+def _line_lookup(sources: Sequence[SourceFile]) -> Callable[[Path], Sequence[str] | None]:
+    by_path = {s.path: s for s in sources}
+
+    def lines(path: Path) -> Sequence[str] | None:
+        src = by_path.get(path)
+        return src.lines if src is not None else None
+
+    return lines
+
+
+def print_diagnostics(diags: Diagnostics, fmt: str, sources: Sequence[SourceFile]) -> None:
+    """Print diagnostics in one of the four formats to stdout."""
+    text = render(
+        diags.sorted(), fmt,  # type: ignore[arg-type]
+        cwd=Path.cwd(), lines=_line_lookup(sources), color=use_color(sys.stdout),
+        tool_version=COMPILER_ID.split()[1],
+    )
+    if text:
+        sys.stdout.write(text)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``mvpn check``: load, check, report."""
+    result = api.check(Path(args.root))
+    raw = result.estate.raw
+    print_diagnostics(result.diagnostics, args.format, raw.sources() + raw.others)
+    failed = result.diagnostics.errors > 0 or (args.strict and result.diagnostics.warnings > 0)
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """``mvpn schema``: write the JSON Schemas of the config files."""
+    from compiler.schema import write_schemas
+
+    for path in write_schemas(Path(args.output)):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="mvpn", description="Check and compile a VPN estate kept as YAML in git.",
+    )
+    parser.add_argument("--version", action="version", version=COMPILER_ID)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="load and check a config tree")
+    p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
+    p.add_argument("--format", choices=["text", "json", "github", "sarif"], default="text")
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("schema", help="write the JSON Schemas of the config files")
+    p.add_argument("-o", "--output", default="schemas", help="directory (default: schemas)")
+    p.set_defaults(func=cmd_schema)
+
+    from compiler.cli.commands import register
+
+    register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mvpn``; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        print(f"mvpn: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mvpn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK

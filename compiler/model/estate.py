@@ -1,0 +1,117 @@
+"""Validate a raw tree into the estate: typed models of every file that passed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from compiler.diagnostics import Diagnostics
+from compiler.loader.source import SourceFile
+from compiler.loader.walk import RawTree
+from compiler.model import errors
+from compiler.model.instance import Instance
+from compiler.model.org import OrgConfig
+from compiler.model.peer import PEER_ADAPTER, ClientPeer, SitePeer
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+@dataclasses.dataclass(eq=False)
+class PeerNode:
+    """A peer file that passed schema validation."""
+
+    name: str
+    instance: str
+    source: SourceFile
+    config: SitePeer | ClientPeer
+
+    @property
+    def key(self) -> str:
+        """``instance/peer``, unique across the tree."""
+        return f"{self.instance}/{self.name}"
+
+
+@dataclasses.dataclass(eq=False)
+class InstanceNode:
+    """An instance folder; ``config`` is ``None`` when its instance.yaml failed."""
+
+    name: str
+    dir: Path
+    name_ok: bool
+    source: SourceFile | None
+    config: Instance | None
+    peers: dict[str, PeerNode] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(eq=False)
+class Estate:
+    """The validated tree."""
+
+    root: Path
+    org: OrgConfig
+    org_source: SourceFile | None
+    instances: dict[str, InstanceNode]
+    raw: RawTree
+
+
+def _mapping(source: SourceFile, diags: Diagnostics, allow_empty: bool) -> dict[str, Any] | None:
+    data = source.data
+    if data is None and allow_empty:
+        return {}
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
+        source.report(diags, "schema", f"the file must be a mapping of keys, but it is {what}")
+        return None
+    return data
+
+
+def _validate(
+    model: type[_M], source: SourceFile, diags: Diagnostics, allow_empty: bool = False
+) -> _M | None:
+    if not source.ok:
+        return None
+    data = _mapping(source, diags, allow_empty)
+    if data is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors.report(exc, source, diags, model)
+        return None
+
+
+def _validate_peer(source: SourceFile, diags: Diagnostics) -> SitePeer | ClientPeer | None:
+    if not source.ok:
+        return None
+    data = _mapping(source, diags, allow_empty=False)
+    if data is None:
+        return None
+    try:
+        return PEER_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        kind = data.get("type")
+        model: type[BaseModel] = ClientPeer if kind == "client" else SitePeer
+        errors.report(exc, source, diags, model, strip=1)
+        return None
+
+
+def build_estate(raw: RawTree, diags: Diagnostics) -> Estate:
+    """Validate every file; files that fail are left out, the rest still get checked."""
+    org: OrgConfig | None = None
+    if raw.vpn is not None:
+        org = _validate(OrgConfig, raw.vpn, diags, allow_empty=True)
+    instances: dict[str, InstanceNode] = {}
+    for name, rinst in raw.instances.items():
+        config = (
+            _validate(Instance, rinst.source, diags) if rinst.source is not None else None
+        )
+        inode = InstanceNode(name, rinst.dir, rinst.name_ok, rinst.source, config)
+        for pname, psrc in rinst.peers.items():
+            peer = _validate_peer(psrc, diags)
+            if peer is not None:
+                inode.peers[pname] = PeerNode(pname, name, psrc, peer)
+        instances[name] = inode
+    return Estate(raw.root, org or OrgConfig(), raw.vpn, instances, raw)

@@ -1,0 +1,54 @@
+"""``<instance>/peers/<peer>.yaml``: a site router or a user's device."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from compiler.model.base import ConfigModel
+from compiler.model.types import (
+    AddressV4,
+    AddressV6,
+    Description,
+    Prefix,
+    RouterOSVersion,
+    SiteId,
+    User,
+    WgPublicKey,
+)
+
+Protocol = Literal["wireguard", "openvpn"]
+
+
+class SitePeer(ConfigModel):
+    """A MikroTik branch router that advertises its LAN subnets."""
+
+    type: Literal["site"]
+    site: SiteId = Field(description="SDX site id")
+    protocol: Protocol = "wireguard"
+    subnets: list[Prefix] = Field(default_factory=list)
+    address: AddressV4 | None = None
+    address6: AddressV6 | None = None
+    allow_broad: bool = False
+    routeros: RouterOSVersion | None = None
+    description: Description | None = None
+    key_epoch: int = Field(1, ge=1)
+
+
+class ClientPeer(ConfigModel):
+    """One user's device with a downloadable profile."""
+
+    type: Literal["client"]
+    user: User
+    protocol: Protocol = "wireguard"
+    route_all: bool = False
+    address: AddressV4 | None = None
+    address6: AddressV6 | None = None
+    public_key: WgPublicKey | None = None
+    description: Description | None = None
+    key_epoch: int = Field(1, ge=1)
+
+
+Peer = Annotated[SitePeer | ClientPeer, Field(discriminator="type")]
+PEER_ADAPTER: TypeAdapter[SitePeer | ClientPeer] = TypeAdapter(Peer)

@@ -1,0 +1,219 @@
+"""Validated scalar types shared by the models.
+
+Each validator raises :class:`PydanticCustomError` whose *type* is a diagnostic
+code (``prefix-invalid``, ``address-invalid``, ``hostname-invalid``), so the
+model layer reports SPEC §3 codes directly rather than a generic ``schema``.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from typing import Annotated, Any, Final
+
+from pydantic import PlainSerializer, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from compiler.loader.yamlread import YamlFloat
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+NAME_RE: Final = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+_ROUTEROS_RE: Final = re.compile(r"^7\.\d{1,2}(\.\d{1,2})?$")
+_WG_KEY_RE: Final = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
+_USER_RE: Final = re.compile(r"^[A-Za-z0-9._%+-]+(@[A-Za-z0-9.-]+)?$")
+
+
+def _text(value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    raise PydanticCustomError("string_type", "{what} must be a string", {"what": what})
+
+
+def _parse_prefix(value: Any, family: int | None) -> IPNetwork:
+    text = _text(value, "a prefix")
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise PydanticCustomError(
+            "prefix-invalid", "'{value}' is not a valid prefix (write it as 10.20.0.0/24)",
+            {"value": text},
+        ) from None
+    if family is not None and net.version != family:
+        raise PydanticCustomError(
+            "prefix-invalid", "'{value}' is not an IPv{family} prefix",
+            {"value": text, "family": family},
+        )
+    try:
+        ipaddress.ip_network(text)  # strict: refuses host bits
+    except ValueError:
+        raise PydanticCustomError(
+            "prefix-invalid", "'{value}' has host bits set; did you mean {fixed}?",
+            {"value": text, "fixed": str(net)},
+        ) from None
+    return net
+
+
+def _prefix_any(value: Any) -> IPNetwork:
+    return _parse_prefix(value, None)
+
+
+def _prefix_v4(value: Any) -> IPNetwork:
+    return _parse_prefix(value, 4)
+
+
+def _prefix_v6(value: Any) -> IPNetwork:
+    return _parse_prefix(value, 6)
+
+
+def _address(value: Any, family: int | None) -> IPAddress:
+    text = _text(value, "an address")
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        hint = " (an address, without /length)" if "/" in text else ""
+        raise PydanticCustomError(
+            "address-invalid", "'{value}' is not a valid IP address{hint}",
+            {"value": text, "hint": hint},
+        ) from None
+    if family is not None and addr.version != family:
+        raise PydanticCustomError(
+            "address-invalid", "'{value}' is not an IPv{family} address",
+            {"value": text, "family": family},
+        )
+    return addr
+
+
+def _address_any(value: Any) -> IPAddress:
+    return _address(value, None)
+
+
+def _address_v4(value: Any) -> IPAddress:
+    return _address(value, 4)
+
+
+def _address_v6(value: Any) -> IPAddress:
+    return _address(value, 6)
+
+
+def _hostname(value: Any) -> str:
+    text = _text(value, "a hostname")
+    if not 3 <= len(text) <= 20:
+        raise PydanticCustomError(
+            "hostname-invalid", "'{value}' must be 3 to 20 characters long",
+            {"value": text},
+        )
+    if not _LABEL_RE.match(text):
+        raise PydanticCustomError(
+            "hostname-invalid",
+            "'{value}' is not a DNS label: use letters, digits and inner hyphens",
+            {"value": text},
+        )
+    if text[2:4] == "--":
+        raise PydanticCustomError(
+            "hostname-invalid",
+            "'{value}' has '--' at positions 3-4, reserved for IDN (xn--) labels",
+            {"value": text},
+        )
+    return text
+
+
+def _dns_name(value: Any) -> str:
+    text = _text(value, "a domain name").rstrip(".")
+    labels = text.split(".")
+    if len(text) > 253 or not all(
+        len(label) <= 63 and _LABEL_RE.match(label) for label in labels
+    ):
+        raise PydanticCustomError(
+            "value_error", "'{value}' is not a valid DNS name", {"value": text}
+        )
+    return text.lower()
+
+
+def _routeros(value: Any) -> str:
+    if isinstance(value, YamlFloat):
+        text = value.raw
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        text = _text(value, "a RouterOS version")
+    if not _ROUTEROS_RE.match(text):
+        raise PydanticCustomError(
+            "value_error",
+            "RouterOS version '{value}' is not a v7 version like \"7.16\"",
+            {"value": text},
+        )
+    return text
+
+
+def _wg_public_key(value: Any) -> str:
+    text = _text(value, "a WireGuard public key")
+    if not _WG_KEY_RE.match(text) or len(base64.b64decode(text)) != 32:
+        raise PydanticCustomError(
+            "value_error",
+            "not a WireGuard public key (44 characters of base64, as printed by `wg pubkey`)",
+        )
+    return text
+
+
+def _description(value: Any) -> str:
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "description must be a string")
+    if len(value) > 200:
+        raise PydanticCustomError(
+            "value_error", "description is {n} characters long; at most 200 are allowed",
+            {"n": len(value)},
+        )
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" or ch in "\u2028\u2029" for ch in value):
+        raise PydanticCustomError(
+            "value_error", "description must be one line of printable text (no control characters)"
+        )
+    return value
+
+
+def _user(value: Any) -> str:
+    text = _text(value, "a user")
+    if len(text) > 128 or not _USER_RE.match(text):
+        raise PydanticCustomError(
+            "value_error", "user '{value}' must be a user name or e-mail address", {"value": text}
+        )
+    return text
+
+
+def _str_schema(fmt: str | None = None, pattern: str | None = None) -> WithJsonSchema:
+    schema: dict[str, Any] = {"type": "string"}
+    if fmt:
+        schema["format"] = fmt
+    if pattern:
+        schema["pattern"] = pattern
+    return WithJsonSchema(schema)
+
+
+_to_str = PlainSerializer(str, return_type=str)
+
+Prefix = Annotated[IPNetwork, PlainValidator(_prefix_any), _to_str, _str_schema("ip-prefix")]
+PrefixV4 = Annotated[IPNetwork, PlainValidator(_prefix_v4), _to_str, _str_schema("ipv4-prefix")]
+PrefixV6 = Annotated[IPNetwork, PlainValidator(_prefix_v6), _to_str, _str_schema("ipv6-prefix")]
+Address = Annotated[IPAddress, PlainValidator(_address_any), _to_str, _str_schema("ip-address")]
+AddressV4 = Annotated[IPAddress, PlainValidator(_address_v4), _to_str, _str_schema("ipv4")]
+AddressV6 = Annotated[IPAddress, PlainValidator(_address_v6), _to_str, _str_schema("ipv6")]
+Hostname = Annotated[str, PlainValidator(_hostname), _str_schema(pattern=_LABEL_RE.pattern)]
+DnsName = Annotated[str, PlainValidator(_dns_name), _str_schema("hostname")]
+RouterOSVersion = Annotated[
+    str,
+    PlainValidator(_routeros),
+    # YAML reads an unquoted 7.18 as a number; both spellings are accepted.
+    WithJsonSchema({"type": ["string", "number"], "pattern": _ROUTEROS_RE.pattern}),
+]
+WgPublicKey = Annotated[
+    str, PlainValidator(_wg_public_key), _str_schema(pattern=_WG_KEY_RE.pattern)
+]
+Description = Annotated[
+    str, PlainValidator(_description), WithJsonSchema({"type": "string", "maxLength": 200})
+]
+User = Annotated[str, PlainValidator(_user), _str_schema(pattern=_USER_RE.pattern)]
+#: An SDX site id: a lower-case DNS label.
+SiteId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
