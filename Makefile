@@ -15,6 +15,7 @@ $(VENV)/.stamp-run: pyproject.toml
 
 $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-run
 	$(BIN)/pip install -q -e '.[test]'
+	scripts/sarif-schema.sh "$(VENV)"
 	touch $@
 
 compile: $(VENV)/.stamp-run

@@ -26,8 +26,8 @@ class SourceFile:
 
     @cached_property
     def lines(self) -> list[str]:
-        """The file's lines, for quoting in human output."""
-        return self.text.splitlines()
+        """The file's lines as YAML counts them (only a newline ends a line), for quoting."""
+        return [line.removesuffix("\r") for line in self.text.split("\n")]
 
     def pos(self, loc: Sequence[str | int], key: bool = False) -> tuple[int, int]:
         """1-based (line, column) of the value at ``loc`` (of its key when ``key``)."""

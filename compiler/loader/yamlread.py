@@ -124,6 +124,13 @@ def _compose(text: str) -> Node | None:
         if "expected a single document" in str(exc):
             problem = "only one YAML document per file is allowed"
         raise YamlError(problem, line, col) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        raise YamlError(
+            f"control character U+{exc.character:04X} is not allowed in YAML", line, column
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlError(str(exc).splitlines()[0], 1, 1) from None
 
