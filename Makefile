@@ -31,7 +31,7 @@ system-deps:
 	scripts/system-deps.sh
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check compiler tests benchmarks
+	$(BIN)/ruff check compiler tests
 	$(BIN)/mypy
 
 unit: $(VENV)/.stamp-test

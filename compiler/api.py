@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from compiler.build import Build, WriteStats, assemble, write_build
 from compiler.checks import Graph, run_checks
 from compiler.diagnostics import Diagnostics, UsageError
+from compiler.keys import KeyRing
 from compiler.loader.walk import walk
 from compiler.model.estate import Estate, build_estate
 
@@ -36,3 +38,25 @@ def check(root: Path) -> CheckResult:
     estate = build_estate(raw, diags)
     graph = run_checks(estate, diags)
     return CheckResult(estate, diags, graph)
+
+
+@dataclasses.dataclass
+class CompileResult:
+    """A compile: the check it rests on, and (when clean) the build and what was written."""
+
+    check: CheckResult
+    build: Build | None = None
+    stats: WriteStats | None = None
+
+
+def compile_tree(root: Path, out: Path, secret: bytes | None, qr: bool = True) -> CompileResult:
+    """Check ``root``; when it has no errors, render everything and write ``out`` atomically.
+
+    With errors nothing is rendered and nothing is written (no partial build).
+    """
+    result = check(root)
+    if not result.ok:
+        return CompileResult(result)
+    build = assemble(result.estate, KeyRing(secret), qr=qr)
+    stats = write_build(build, out)
+    return CompileResult(result, build, stats)

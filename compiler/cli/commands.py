@@ -1,9 +1,45 @@
-"""Subcommands beyond check and schema (compile, plan, allocate, graph, init)."""
+"""Subcommands beyond check and schema."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any
+
+from compiler import api
+from compiler.keys import load_secret
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """``mvpn compile``: check, then build the artifacts."""
+    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
+
+    secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
+    result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr)
+    raw = result.check.estate.raw
+    print_diagnostics(result.check.diagnostics, "text", raw.sources() + raw.others)
+    if result.build is None or result.stats is None:
+        print("mvpn: nothing was built: the tree has errors", file=sys.stderr)
+        return EXIT_ERRORS
+    manifest = result.build.manifest
+    stats = result.stats
+    print(
+        f"compiled {len(manifest['instances'])} instances into {args.output} "
+        f"(secrets: {manifest['secrets']}; {stats.written} written, "
+        f"{stats.unchanged} unchanged, {stats.removed} removed)"
+    )
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
-    """Add the remaining subcommands to the parser (filled in as they are built)."""
+    """Add the remaining subcommands to the parser."""
+    p = sub.add_parser("compile", help="check, then build the artifacts")
+    p.add_argument("root", nargs="?", default="sites", help="config tree (default: sites)")
+    p.add_argument("-o", "--output", default="build", help="output directory (default: build)")
+    p.add_argument("--secret-file", help="file with the base64 organisation secret "
+                   "(default: $MVPN_SECRET; without either, a redacted build)")
+    p.add_argument("--qr", action=argparse.BooleanOptionalAction, default=True,
+                   help="QR codes for WireGuard client profiles (default: on)")
+    p.set_defaults(func=cmd_compile)

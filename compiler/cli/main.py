@@ -110,3 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug of ours: one line, the traceback only on request
+        if os.environ.get("MVPN_DEBUG"):
+            raise
+        print(f"mvpn: internal error: {type(exc).__name__}: {exc} "
+              "(set MVPN_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_USAGE

@@ -52,4 +52,4 @@ class Instance(ConfigModel):
     openvpn: OpenVPNHub | None = None
     routing: Routing = Field(default_factory=Routing)
     dns: Dns = Field(default_factory=Dns)
-    key_epoch: int = Field(1, ge=1)
+    key_epoch: int = Field(1, ge=1, le=65535)

@@ -33,7 +33,7 @@ class SitePeer(ConfigModel):
     allow_broad: bool = False
     routeros: RouterOSVersion | None = None
     description: Description | None = None
-    key_epoch: int = Field(1, ge=1)
+    key_epoch: int = Field(1, ge=1, le=65535)
 
 
 class ClientPeer(ConfigModel):
@@ -47,7 +47,7 @@ class ClientPeer(ConfigModel):
     address6: AddressV6 | None = None
     public_key: WgPublicKey | None = None
     description: Description | None = None
-    key_epoch: int = Field(1, ge=1)
+    key_epoch: int = Field(1, ge=1, le=65535)
 
 
 Peer = Annotated[SitePeer | ClientPeer, Field(discriminator="type")]

@@ -1,0 +1,104 @@
+"""HKDF-SHA256 key derivation and the label scheme that names every derived value.
+
+Every value is ``HKDF-SHA256(secret, salt=b"mvpn", info=label)``, where the label is::
+
+    mvpn/v1/<purpose>/<name>[/<name>...]/epoch=<e>[.<e>...]
+
+``purpose`` comes from the fixed :class:`Purpose` set, names are validated identifiers
+(no ``/`` and no ``=``), epochs are canonical decimals. So a label splits back into exactly
+one (purpose, names, epochs) triple: two different owners or purposes can never share a
+label, hence never share key material. ``v1`` lets a future scheme change every value at
+once without colliding with today's.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final
+
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+#: Fixed HKDF salt: the secret is already uniformly random, the salt only separates
+#: this application's use of it from any other.
+SALT: Final = b"mvpn"
+
+#: Highest accepted ``key_epoch``. A CRL lists every earlier epoch of every client, so an
+#: unbounded epoch (a typo like 10000000) would make the build arbitrarily slow and large.
+MAX_EPOCH: Final = 65535
+
+_NAME: Final = re.compile(r"[a-z0-9-]+")
+_LABEL_ATOM: Final = re.compile(r"[a-z0-9.-]+")
+_DNS_LABEL: Final = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class Purpose(StrEnum):
+    """What a derived value is for; one label segment, unique per kind of value."""
+
+    WG_HUB = "wg-hub"
+    WG_PEER = "wg-peer"
+    OVPN_CA_KEY = "ovpn-ca-key"
+    OVPN_CA_SERIAL = "ovpn-ca-serial"
+    OVPN_SERVER_KEY = "ovpn-server-key"
+    OVPN_SERVER_SERIAL = "ovpn-server-serial"
+    OVPN_CLIENT_KEY = "ovpn-client-key"
+    OVPN_CLIENT_SERIAL = "ovpn-client-serial"
+
+
+def check_name(kind: str, value: str) -> str:
+    """Return ``value`` if it is a safe identifier (``^[a-z0-9-]+$``), else raise ValueError."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(f"{kind} name {value!r} is not a safe identifier ([a-z0-9-]+)")
+    return value
+
+
+def check_fqdn(value: str) -> str:
+    """Return ``value`` if it is a lower-case DNS name, else raise ValueError."""
+    labels = value.split(".") if isinstance(value, str) else []
+    if not 0 < len(value) <= 253 or not all(_DNS_LABEL.fullmatch(part) for part in labels):
+        raise ValueError(f"{value!r} is not a lower-case DNS name")
+    return value
+
+
+def check_epoch(kind: str, value: int) -> int:
+    """Return ``value`` if it is an int in ``1..MAX_EPOCH``, else raise ValueError."""
+    # bool is an int subclass; `key_epoch: true` must not silently mean epoch 1.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_EPOCH:
+        raise ValueError(f"{kind} epoch {value!r} is not an integer in 1..{MAX_EPOCH}")
+    return value
+
+
+def label(purpose: Purpose, names: tuple[str, ...], epochs: tuple[int, ...]) -> bytes:
+    """Build the HKDF ``info`` label for one derived value (see the module docstring)."""
+    if not names or not epochs:
+        raise ValueError("a label needs at least one name and one epoch")
+    for name in names:
+        # Defence in depth: callers validate, but injectivity rests on this property.
+        if not _LABEL_ATOM.fullmatch(name):
+            raise ValueError(f"label component {name!r} contains a separator")
+    epoch_part = ".".join(str(check_epoch("label", e)) for e in epochs)
+    return f"mvpn/v1/{purpose.value}/{'/'.join(names)}/epoch={epoch_part}".encode("ascii")
+
+
+class Deriver:
+    """HKDF-SHA256 bound to one secret: extract once, expand per label.
+
+    HKDF is extract-then-expand (RFC 5869). The extract step depends only on the fixed salt
+    and the secret, so it runs once here and every :meth:`derive` is a single expand:
+    byte-for-byte what ``HKDF(SHA256(), length, SALT, info).derive(secret)`` returns.
+    """
+
+    __slots__ = ("_prk",)
+
+    def __init__(self, secret: bytes) -> None:
+        extract = hmac.HMAC(SALT, hashes.SHA256())
+        extract.update(secret)
+        self._prk = extract.finalize()
+
+    def __repr__(self) -> str:
+        return "Deriver(<secret>)"
+
+    def derive(self, info: bytes, length: int) -> bytes:
+        """Return ``length`` bytes of HKDF-SHA256 output for ``info``."""
+        return HKDFExpand(hashes.SHA256(), length, info).derive(self._prk)

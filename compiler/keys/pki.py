@@ -1,0 +1,217 @@
+"""The per-instance OpenVPN PKI: ECDSA P-256 CA, server and client certificates, and CRL.
+
+Everything here is a pure function of derived bytes, so certificates are reproducible:
+keys come from HKDF output, signatures are deterministic ECDSA (RFC 6979), validity and
+revocation dates are fixed, serial numbers are derived, and extensions are added in a
+fixed order.
+
+Key usage, checked against OpenVPN 2.6: ``remote-cert-tls server|client`` means
+``remote-cert-ku`` (the keyUsage extension must be present; the TLS library then enforces
+its bits) plus ``remote-cert-eku "TLS Web Server|Client Authentication"``. With ECDSA keys
+TLS needs ``digitalSignature`` (the handshake is signed); OpenSSL's TLS purpose check
+accepts any of digitalSignature/keyEncipherment/keyAgreement. So both end-entity certs
+carry digitalSignature; the server also carries keyAgreement (harmless, conventional for
+EC server certs), and each carries exactly its own EKU, so a client certificate can never
+pose as the hub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+NOT_BEFORE: Final = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+NOT_AFTER: Final = datetime.datetime(2099, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+
+#: Order of the P-256 group; private scalars must lie in ``1..n-1``.
+_P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+#: HKDF bytes per private scalar: 64 bits beyond the group size make the modulo bias
+#: negligible (FIPS 186-5 A.2.1, "extra random bits").
+SCALAR_BYTES: Final = 48
+#: HKDF bytes per serial number (RFC 5280: at most 20 octets).
+SERIAL_BYTES: Final = 20
+
+_CURVE: Final = ec.SECP256R1()
+
+
+def private_key(material: bytes) -> ec.EllipticCurvePrivateKey:
+    """Map :data:`SCALAR_BYTES` derived bytes to a P-256 private key, uniformly."""
+    scalar = int.from_bytes(material, "big") % (_P256_ORDER - 1) + 1
+    return ec.derive_private_key(scalar, _CURVE)
+
+
+def serial_number(material: bytes) -> int:
+    """Map :data:`SERIAL_BYTES` derived bytes to a serial in ``[2**158, 2**159)``.
+
+    Positive and below 2**159 so the DER INTEGER fits RFC 5280's 20 octets; the fixed top
+    bit gives every serial the same encoded length, 158 bits stay unpredictable.
+    """
+    return (int.from_bytes(material, "big") >> 2) | (1 << 158)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    # PKCS#8 "BEGIN PRIVATE KEY": what OpenSSL 3 writes by default, read by OpenVPN
+    # (OpenSSL and mbed TLS builds) and OpenVPN Connect.
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def _cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _cn(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _key_usage(
+    *, signature: bool = False, agreement: bool = False, ca: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=agreement,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _template(
+    issuer: x509.Name,
+    aki: x509.AuthorityKeyIdentifier,
+    usage: x509.KeyUsage,
+    purpose: ObjectIdentifier,
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .issuer_name(issuer)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_AFTER)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
+        .add_extension(aki, critical=False)
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Authority:
+    """An instance's CA: its key, certificate and the values its issued objects reuse."""
+
+    key: ec.EllipticCurvePrivateKey = dataclasses.field(repr=False)
+    certificate: x509.Certificate
+    certificate_pem: str
+    key_identifier: x509.AuthorityKeyIdentifier
+    #: Everything a client certificate shares with every other one, built once per CA:
+    #: the builder is immutable and copies itself on each call, so per-certificate steps
+    #: are the cost that scales with the number of peers.
+    client_template: x509.CertificateBuilder
+
+    def template(self, usage: x509.KeyUsage, purpose: ObjectIdentifier) -> x509.CertificateBuilder:
+        """Start an end-entity certificate: issuer, validity, constraints, KU, EKU, AKI."""
+        return _template(self.certificate.subject, self.key_identifier, usage, purpose)
+
+    def issue(
+        self,
+        template: x509.CertificateBuilder,
+        common_name: str,
+        key: ec.EllipticCurvePrivateKey,
+        serial: int,
+    ) -> str:
+        """Complete ``template`` for ``key`` as ``CN=<common_name>``, sign it, return PEM."""
+        public = key.public_key()
+        cert = (
+            template.subject_name(_cn(common_name))
+            .public_key(public)
+            .serial_number(serial)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .sign(self.key, hashes.SHA256(), ecdsa_deterministic=True)
+        )
+        return _cert_pem(cert)
+
+
+def make_authority(instance: str, key_material: bytes, serial_material: bytes) -> Authority:
+    """Self-signed CA ``CN=mvpn <instance> CA`` that may sign end-entity certificates only."""
+    key = private_key(key_material)
+    public = key.public_key()
+    name = _cn(f"mvpn {instance} CA")
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(serial_number(serial_material))
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_AFTER)
+        # path_length=0: this CA issues hub and peer certificates, never another CA.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(ca=True), critical=True)
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+    )
+    aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    client = _template(name, aki, _key_usage(signature=True), ExtendedKeyUsageOID.CLIENT_AUTH)
+    return Authority(key, cert, _cert_pem(cert), aki, client)
+
+
+def issue_server(
+    ca: Authority, fqdn: str, key_material: bytes, serial_material: bytes
+) -> tuple[str, str]:
+    """Hub certificate ``CN=<fqdn>``, SAN DNS:<fqdn>, EKU serverAuth; returns (cert, key) PEM."""
+    key = private_key(key_material)
+    template = ca.template(
+        _key_usage(signature=True, agreement=True), ExtendedKeyUsageOID.SERVER_AUTH
+    ).add_extension(x509.SubjectAlternativeName([x509.DNSName(fqdn)]), critical=False)
+    return ca.issue(template, fqdn, key, serial_number(serial_material)), _key_pem(key)
+
+
+def issue_client(
+    ca: Authority, peer: str, key_material: bytes, serial_material: bytes
+) -> tuple[str, str]:
+    """Peer certificate ``CN=<peer>`` (the hub's ccd file name), EKU clientAuth; (cert, key) PEM."""
+    key = private_key(key_material)
+    return ca.issue(ca.client_template, peer, key, serial_number(serial_material)), _key_pem(key)
+
+
+def make_crl(ca: Authority, serials: Iterable[int]) -> str:
+    """CRL signed by ``ca`` revoking ``serials`` (reason: superseded), as PEM.
+
+    Entries are sorted so the output does not depend on the caller's order. There is no
+    CRL number: a stateless build cannot keep one monotonic (a removed peer shrinks the
+    list), and OpenVPN's ``crl-verify`` does not use it.
+    """
+    superseded = x509.CRLReason(x509.ReasonFlags.superseded)
+    revoked = [
+        x509.RevokedCertificateBuilder()
+        .serial_number(serial)
+        .revocation_date(NOT_BEFORE)
+        .add_extension(superseded, critical=False)
+        .build()
+        for serial in sorted(set(serials))
+    ]
+    # The list goes to the constructor: add_revoked_certificate() copies the whole list on
+    # every call, which is quadratic for an instance with many rotated clients.
+    builder = x509.CertificateRevocationListBuilder(
+        issuer_name=ca.certificate.subject,
+        last_update=NOT_BEFORE,
+        next_update=NOT_AFTER,
+        revoked_certificates=revoked,
+    ).add_extension(ca.key_identifier, critical=False)
+    crl = builder.sign(ca.key, hashes.SHA256(), ecdsa_deterministic=True)
+    return crl.public_bytes(serialization.Encoding.PEM).decode("ascii")

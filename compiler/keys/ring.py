@@ -1,0 +1,210 @@
+"""The :class:`KeyRing`: every key, certificate and CRL of a build, from one secret."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+
+from compiler.keys import pki, redacted
+from compiler.keys.derive import (
+    Deriver,
+    Purpose,
+    check_epoch,
+    check_fqdn,
+    check_name,
+    label,
+)
+from compiler.keys.secret import MIN_SECRET_BYTES
+from compiler.keys.wireguard import WireGuardKeyPair
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CertifiedKey:
+    """A certificate and its private key, both PEM text (or PEM-shaped placeholders)."""
+
+    certificate: str
+    # repr=False: a logged or printed CertifiedKey must never show the key (SPEC §4).
+    private_key: str = dataclasses.field(repr=False)
+
+
+def _restore(deriver: Deriver | None) -> KeyRing:
+    """Unpickle a KeyRing (for process-pool workers): rebuild around the same deriver."""
+    ring = KeyRing(None)
+    ring._init(deriver)
+    return ring
+
+
+class KeyRing:
+    """Derives an organisation's key material, or placeholders when there is no secret.
+
+    Every method is a pure function of the secret and its arguments. Names are safe
+    identifiers (``[a-z0-9-]+``), epochs are ``key_epoch`` values (``1..MAX_EPOCH``);
+    anything else raises ValueError, in redacted mode too, so both modes fail alike.
+
+    Rotation: an instance's epoch owns its WireGuard hub key, its CA and its server
+    certificate; a peer's epoch owns its WireGuard key and its OpenVPN client key. A client
+    certificate depends on both (it is signed by the instance's CA), so bumping the
+    instance epoch re-issues client certificates for the same client keys.
+    """
+
+    __slots__ = ("_authority", "_deriver")
+
+    def __init__(self, secret: bytes | None) -> None:
+        """Bind to ``secret`` (from :func:`load_secret`), or ``None`` for a redacted build."""
+        if secret is not None and len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._init(Deriver(secret) if secret is not None else None)
+
+    def _init(self, deriver: Deriver | None) -> None:
+        self._deriver = deriver
+        # Per KeyRing, not per process: the CA of an instance is derived once per build
+        # and reused for its server certificate, every client certificate and the CRL.
+        self._authority = functools.lru_cache(maxsize=None)(self._make_authority)
+
+    def __repr__(self) -> str:
+        return f"KeyRing(redacted={self.redacted})"
+
+    def __reduce__(self) -> tuple[object, tuple[Deriver | None]]:
+        # The cache holds key objects that do not pickle; workers rebuild what they need.
+        return (_restore, (self._deriver,))
+
+    @property
+    def redacted(self) -> bool:
+        """True when built without a secret: every method returns placeholders."""
+        return self._deriver is None
+
+    def _derive(self, length: int, purpose: Purpose, names: tuple[str, ...], *epochs: int) -> bytes:
+        if self._deriver is None:  # pragma: no cover - every caller checks redacted first
+            raise RuntimeError("no secret: a redacted KeyRing derives nothing")
+        return self._deriver.derive(label(purpose, names, epochs), length)
+
+    # -- WireGuard ---------------------------------------------------------------------
+
+    def wireguard_hub(self, instance: str, epoch: int) -> WireGuardKeyPair:
+        """Return the WireGuard key pair of ``instance``'s hub at instance ``epoch``."""
+        check_name("instance", instance)
+        check_epoch("instance", epoch)
+        if self._deriver is None:
+            return WireGuardKeyPair.placeholder(
+                instance,
+                redacted.token("wireguard-hub-private-key", instance, epochs=(epoch,)),
+                redacted.token("wireguard-hub-public-key", instance, epochs=(epoch,)),
+            )
+        raw = self._derive(32, Purpose.WG_HUB, (instance,), epoch)
+        return WireGuardKeyPair.derived(instance, raw)
+
+    def wireguard_peer(self, instance: str, peer: str, epoch: int) -> WireGuardKeyPair:
+        """Return the WireGuard key pair of ``peer`` of ``instance`` at peer ``epoch``."""
+        check_name("instance", instance)
+        check_name("peer", peer)
+        check_epoch("peer", epoch)
+        owner = f"{instance}/{peer}"
+        if self._deriver is None:
+            return WireGuardKeyPair.placeholder(
+                owner,
+                redacted.token("wireguard-peer-private-key", instance, peer, epochs=(epoch,)),
+                redacted.token("wireguard-peer-public-key", instance, peer, epochs=(epoch,)),
+            )
+        raw = self._derive(32, Purpose.WG_PEER, (instance, peer), epoch)
+        return WireGuardKeyPair.derived(owner, raw)
+
+    # -- OpenVPN PKI ---------------------------------------------------------------------
+
+    def _make_authority(self, instance: str, epoch: int) -> pki.Authority:
+        return pki.make_authority(
+            instance,
+            self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CA_KEY, (instance,), epoch),
+            self._derive(pki.SERIAL_BYTES, Purpose.OVPN_CA_SERIAL, (instance,), epoch),
+        )
+
+    def openvpn_ca(self, instance: str, epoch: int) -> str:
+        """Return the PEM certificate of ``instance``'s CA (``CN=mvpn <instance> CA``)."""
+        check_name("instance", instance)
+        check_epoch("instance", epoch)
+        if self._deriver is None:
+            return redacted.pem("CERTIFICATE", f"openvpn CA certificate {instance} epoch {epoch}")
+        return self._authority(instance, epoch).certificate_pem
+
+    def openvpn_server(self, instance: str, epoch: int, fqdn: str) -> CertifiedKey:
+        """Return the hub's certificate (CN and SAN ``fqdn``, serverAuth) and key at ``epoch``."""
+        check_name("instance", instance)
+        check_epoch("instance", epoch)
+        check_fqdn(fqdn)
+        if self._deriver is None:
+            what = f"openvpn server {{}} {instance} ({fqdn}) epoch {epoch}"
+            return CertifiedKey(
+                redacted.pem("CERTIFICATE", what.format("certificate")),
+                redacted.pem("PRIVATE KEY", what.format("private key")),
+            )
+        # The FQDN is part of the serial's label: a renamed hub gets a new certificate
+        # content, so it must get a new serial too (RFC 5280: unique per CA).
+        cert, key = pki.issue_server(
+            self._authority(instance, epoch),
+            fqdn,
+            self._derive(pki.SCALAR_BYTES, Purpose.OVPN_SERVER_KEY, (instance,), epoch),
+            self._derive(pki.SERIAL_BYTES, Purpose.OVPN_SERVER_SERIAL, (instance, fqdn), epoch),
+        )
+        return CertifiedKey(cert, key)
+
+    def openvpn_client(
+        self, instance: str, instance_epoch: int, peer: str, peer_epoch: int
+    ) -> CertifiedKey:
+        """Return the certificate (``CN=<peer>``, clientAuth) and key of ``peer``."""
+        check_name("instance", instance)
+        check_epoch("instance", instance_epoch)
+        check_name("peer", peer)
+        check_epoch("peer", peer_epoch)
+        if self._deriver is None:
+            what = (
+                f"openvpn client {{}} {instance}/{peer} "
+                f"epoch {peer_epoch} (instance epoch {instance_epoch})"
+            )
+            return CertifiedKey(
+                redacted.pem("CERTIFICATE", what.format("certificate")),
+                redacted.pem("PRIVATE KEY", what.format("private key")),
+            )
+        cert, key = pki.issue_client(
+            self._authority(instance, instance_epoch),
+            peer,
+            self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CLIENT_KEY, (instance, peer), peer_epoch),
+            self._client_serial_material(instance, instance_epoch, peer, peer_epoch),
+        )
+        return CertifiedKey(cert, key)
+
+    def _client_serial_material(
+        self, instance: str, instance_epoch: int, peer: str, peer_epoch: int
+    ) -> bytes:
+        return self._derive(
+            pki.SERIAL_BYTES,
+            Purpose.OVPN_CLIENT_SERIAL,
+            (instance, peer),
+            instance_epoch,
+            peer_epoch,
+        )
+
+    def openvpn_crl(self, instance: str, epoch: int, peer_epochs: Mapping[str, int]) -> str:
+        """Return the PEM CRL of ``instance``'s CA, revoking earlier-epoch client certificates.
+
+        ``peer_epochs`` maps each OpenVPN peer of the instance to its current ``key_epoch``;
+        the certificates of epochs ``1..current-1`` (under the current CA) are revoked, so
+        a bump makes the hub refuse the old certificate. Certificates of earlier *instance*
+        epochs need no entry: they chain to a CA the hub no longer trusts. Removed peers
+        need none either: ``ccd-exclusive`` refuses a CN without a ccd file.
+        """
+        check_name("instance", instance)
+        check_epoch("instance", epoch)
+        for peer, peer_epoch in peer_epochs.items():
+            check_name("peer", peer)
+            check_epoch("peer", peer_epoch)
+        if self._deriver is None:
+            count = sum(peer_epoch - 1 for peer_epoch in peer_epochs.values())
+            return redacted.pem(
+                "X509 CRL", f"openvpn CRL {instance} epoch {epoch} revoking {count} certificates"
+            )
+        serials = (
+            pki.serial_number(self._client_serial_material(instance, epoch, peer, old))
+            for peer, peer_epoch in sorted(peer_epochs.items())
+            for old in range(1, peer_epoch)
+        )
+        return pki.make_crl(self._authority(instance, epoch), serials)

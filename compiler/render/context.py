@@ -1,0 +1,213 @@
+"""What the templates see: one view per instance, networks worked out once.
+
+Keys are derived here (through the :class:`KeyRing`), so templates never touch
+secrets logic and a redacted build differs from a real one only in key values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Sequence
+from functools import cached_property
+
+from compiler.checks.peers import hub_address
+from compiler.keys import CertifiedKey, KeyRing, WireGuardKeyPair
+from compiler.model.estate import Estate, InstanceNode, PeerNode
+from compiler.model.org import OrgConfig
+from compiler.model.peer import ClientPeer, SitePeer
+from compiler.model.types import IPAddress, IPNetwork
+
+WG_IFACE = "wg0"
+OVPN_IFACE = "ovpn0"
+
+
+def _sorted(nets: Sequence[IPNetwork]) -> list[IPNetwork]:
+    return sorted(set(nets), key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+
+
+@dataclasses.dataclass(eq=False)
+class PeerView:
+    """One peer as the templates see it."""
+
+    node: PeerNode
+    inst: InstanceView
+
+    @property
+    def name(self) -> str:
+        """The peer name (file stem)."""
+        return self.node.name
+
+    @property
+    def config(self) -> SitePeer | ClientPeer:
+        """The validated peer config."""
+        return self.node.config
+
+    @property
+    def is_site(self) -> bool:
+        """Site router (else a client device)."""
+        return isinstance(self.node.config, SitePeer)
+
+    @property
+    def subnets(self) -> list[IPNetwork]:
+        """Networks this peer advertises (sites only)."""
+        cfg = self.node.config
+        return list(cfg.subnets) if isinstance(cfg, SitePeer) else []
+
+    @property
+    def address(self) -> IPAddress:
+        """The v4 tunnel address (checks guarantee it is set)."""
+        assert self.node.config.address is not None
+        return self.node.config.address
+
+    @property
+    def tunnel(self) -> IPNetwork:
+        """The tunnel network this peer's address lives in."""
+        wireguard = self.config.protocol == "wireguard"
+        return self.inst.wg_network if wireguard else self.inst.ovpn_network
+
+    @property
+    def routeros(self) -> str:
+        """The RouterOS version its script targets."""
+        cfg = self.node.config
+        own = cfg.routeros if isinstance(cfg, SitePeer) else None
+        return own or self.inst.org.defaults.routeros
+
+    @cached_property
+    def wireguard(self) -> WireGuardKeyPair:
+        """The peer's WireGuard key pair."""
+        return self.inst.ring.wireguard_peer(self.inst.name, self.name, self.config.key_epoch)
+
+    @property
+    def public_key(self) -> str:
+        """The WireGuard public key the hub knows this peer by (BYO key wins)."""
+        cfg = self.node.config
+        if isinstance(cfg, ClientPeer) and cfg.public_key:
+            return cfg.public_key
+        return self.wireguard.public_key
+
+    @property
+    def private_key(self) -> str | None:
+        """The WireGuard private key, or ``None`` when the user brings their own."""
+        cfg = self.node.config
+        if isinstance(cfg, ClientPeer) and cfg.public_key:
+            return None
+        return self.wireguard.private_key
+
+    @cached_property
+    def openvpn(self) -> CertifiedKey:
+        """The peer's OpenVPN client certificate and key."""
+        return self.inst.ring.openvpn_client(
+            self.inst.name, self.inst.config.key_epoch, self.name, self.config.key_epoch
+        )
+
+    def reachable(self, v6: bool = True) -> list[IPNetwork]:
+        """Every network of the instance this peer should route into the tunnel."""
+        own = set(self.subnets)
+        nets = [n for n in self.inst.networks if n not in own]
+        if not v6 or self.config.protocol == "openvpn":
+            nets = [n for n in nets if n.version == 4]
+        return nets
+
+    @property
+    def route_all(self) -> bool:
+        """A client that sends everything through the hub."""
+        cfg = self.node.config
+        return isinstance(cfg, ClientPeer) and cfg.route_all
+
+
+@dataclasses.dataclass(eq=False)
+class InstanceView:
+    """One instance as the templates see it."""
+
+    node: InstanceNode
+    org: OrgConfig
+    ring: KeyRing
+
+    def __post_init__(self) -> None:
+        assert self.node.config is not None
+        self.config = self.node.config
+        self.peers = [PeerView(p, self) for p in self.node.peers.values()]
+
+    @property
+    def name(self) -> str:
+        """The instance name (folder)."""
+        return self.node.name
+
+    @property
+    def fqdn(self) -> str:
+        """``<hostname>.<domain>``: where peers connect."""
+        return f"{self.config.hostname.lower()}.{self.org.domain}"
+
+    @property
+    def wg_network(self) -> IPNetwork:
+        """The WireGuard tunnel network (only when enabled)."""
+        assert self.config.wireguard is not None
+        return self.config.wireguard.network
+
+    @property
+    def ovpn_network(self) -> IPNetwork:
+        """The OpenVPN tunnel network (only when enabled)."""
+        assert self.config.openvpn is not None
+        return self.config.openvpn.network
+
+    @staticmethod
+    def hub_address(net: IPNetwork) -> IPAddress:
+        """The hub's address in a tunnel network."""
+        return hub_address(net)
+
+    def peers_of(self, protocol: str) -> list[PeerView]:
+        """Peers using ``protocol``."""
+        return [p for p in self.peers if p.config.protocol == protocol]
+
+    @cached_property
+    def tunnels(self) -> list[IPNetwork]:
+        """The hub's tunnel networks."""
+        out: list[IPNetwork] = []
+        if self.config.wireguard is not None:
+            out.append(self.config.wireguard.network)
+            if self.config.wireguard.network6 is not None:
+                out.append(self.config.wireguard.network6)
+        if self.config.openvpn is not None:
+            out.append(self.config.openvpn.network)
+        return out
+
+    @cached_property
+    def site_subnets(self) -> list[IPNetwork]:
+        """Every subnet advertised by a site of this instance."""
+        return _sorted([n for p in self.peers for n in p.subnets])
+
+    @cached_property
+    def networks(self) -> list[IPNetwork]:
+        """The instance's networks: tunnels, pushed routes and every site subnet."""
+        return _sorted([*self.tunnels, *self.config.routing.pushed_routes, *self.site_subnets])
+
+    @cached_property
+    def peer_networks(self) -> list[IPNetwork]:
+        """Where traffic from peers comes from: tunnel networks and site subnets."""
+        return _sorted([*self.tunnels, *self.site_subnets])
+
+    @cached_property
+    def route_all_sources(self) -> list[IPNetwork]:
+        """Tunnel addresses of route-all clients, as host prefixes."""
+        out: list[IPNetwork] = []
+        for p in self.peers:
+            if p.route_all:
+                out.append(ipaddress.ip_network(p.address))
+                if p.config.address6 is not None:
+                    out.append(ipaddress.ip_network(p.config.address6))
+        return _sorted(out)
+
+    @cached_property
+    def hub_wireguard(self) -> WireGuardKeyPair:
+        """The hub's WireGuard key pair."""
+        return self.ring.wireguard_hub(self.name, self.config.key_epoch)
+
+
+def instance_views(estate: Estate, ring: KeyRing) -> list[InstanceView]:
+    """A view of every instance, in name order."""
+    return [
+        InstanceView(node, estate.org, ring)
+        for _name, node in sorted(estate.instances.items())
+        if node.config is not None
+    ]

@@ -1,0 +1,102 @@
+"""The one Jinja2 environment, with escaping filters named per output language.
+
+Values from the config tree are validated on input (names are identifiers,
+descriptions are one printable line); the filters below are the second wall:
+whatever reaches an artifact is escaped for that artifact's language, so no
+value can add a directive, a command or a line.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+
+from compiler.model.types import IPNetwork
+
+TEMPLATES: Final = Path(__file__).resolve().parents[2] / "templates"
+
+#: Where an artifact's own version goes; replaced after hashing (see build.versions).
+VERSION_SLOT: Final = "\x1fMVPN-VERSION\x1f"
+
+
+def line_text(value: object) -> str:
+    """Text for a ``#`` comment: one line, control characters shown, never a line break."""
+    out = []
+    for ch in str(value):
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\u0085":
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_RSC_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "$": "\\$", "?": "\\?", "\n": "\\n",
+                       "\r": "\\r", "\t": "\\t"}
+
+
+def rsc_str(value: object) -> str:
+    r"""A RouterOS double-quoted string literal (quotes included), pure ASCII.
+
+    ``$`` would interpolate a variable and ``\\`` starts an escape; both are
+    escaped, and everything outside printable ASCII becomes ``\\HH`` bytes of
+    its UTF-8 encoding, which RouterOS decodes back to the same bytes.
+    """
+    out = ['"']
+    for ch in str(value):
+        if ch in _RSC_ESCAPES:
+            out.append(_RSC_ESCAPES[ch])
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.extend(f"\\{b:02X}" for b in ch.encode("utf-8"))
+    out.append('"')
+    return "".join(out)
+
+
+def ovpn_arg(value: object) -> str:
+    r"""An OpenVPN config argument: double-quoted with ``\\`` and ``"`` escaped, one line."""
+    text = str(value)
+    if any(ord(ch) < 0x20 or ch in "\u2028\u2029\u0085\x7f" for ch in text):
+        raise ValueError("an OpenVPN argument must be one line")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def token(value: object) -> str:
+    """A bare token (key, address, name): refuses anything that could end or split it."""
+    text = str(value)
+    if not text or any(ch.isspace() or ch in "#;\"'\\,[]{}$" for ch in text):
+        raise ValueError(f"not a safe bare token: {text!r}")
+    return text
+
+
+def netmask(net: IPNetwork) -> str:
+    """``10.20.0.0 255.255.255.0`` (OpenVPN's v4 route syntax)."""
+    assert isinstance(net, ipaddress.IPv4Network)
+    return f"{net.network_address} {net.netmask}"
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The shared environment: strict undefined, no autoescape (filters escape per language)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        line=line_text, rsc_str=rsc_str, ovpn_arg=ovpn_arg, token=token, netmask=netmask,
+    )
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    """Render ``templates/<template>`` with ``context``."""
+    return environment().get_template(template).render(version=VERSION_SLOT, **context)

@@ -1,0 +1,49 @@
+"""The hub bundle: WireGuard, OpenVPN (+ ccd and PKI), nftables, sysctl."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from compiler.render.artifact import Artifact
+from compiler.render.context import OVPN_IFACE, InstanceView
+from compiler.render.env import render
+
+
+def _pem(inst: InstanceView, name: str, pem: str) -> str:
+    # PEM readers skip text before BEGIN, so PKI files carry a version header too.
+    header = render("hub/pem-header.j2", inst=inst, name=name)
+    return header + pem.strip() + "\n"
+
+
+def render_hub(inst: InstanceView) -> Iterator[Artifact]:
+    """Every file of the hub bundle of one instance."""
+    cfg = inst.config
+    if cfg.wireguard is not None:
+        text = render("hub/wg0.conf.j2", inst=inst, wg=cfg.wireguard)
+        yield Artifact("hub/wireguard/wg0.conf", text, True, "hub")
+    if cfg.openvpn is not None:
+        ovpn = cfg.openvpn
+        yield Artifact(
+            "hub/openvpn/server.conf",
+            render("hub/server.conf.j2", inst=inst, ovpn=ovpn, ovpn_iface=OVPN_IFACE),
+            False, "hub",
+        )
+        for peer in inst.peers_of("openvpn"):
+            yield Artifact(
+                f"hub/openvpn/ccd/{peer.name}", render("hub/ccd.j2", inst=inst, peer=peer),
+                False, "hub",
+            )
+        ring, epoch = inst.ring, cfg.key_epoch
+        server = ring.openvpn_server(inst.name, epoch, inst.fqdn)
+        crl = ring.openvpn_crl(
+            inst.name, epoch, {p.name: p.config.key_epoch for p in inst.peers_of("openvpn")}
+        )
+        for name, pem, secret in (
+            ("ca.crt", ring.openvpn_ca(inst.name, epoch), False),
+            ("server.crt", server.certificate, False),
+            ("server.key", server.private_key, True),
+            ("crl.pem", crl, False),
+        ):
+            yield Artifact(f"hub/openvpn/pki/{name}", _pem(inst, name, pem), secret, "hub")
+    yield Artifact("hub/nftables.conf", render("hub/nftables.conf.j2", inst=inst), False, "hub")
+    yield Artifact("hub/sysctl.conf", render("hub/sysctl.conf.j2", inst=inst), False, "hub")

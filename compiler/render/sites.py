@@ -1,0 +1,28 @@
+"""Site routers: a RouterOS v7 script and the Linux equivalent per site peer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from compiler.render.artifact import Artifact
+from compiler.render.context import InstanceView, PeerView
+from compiler.render.env import render
+from compiler.render.routeros import render_rsc
+
+
+def _linux(inst: InstanceView, peer: PeerView) -> Artifact:
+    cfg = inst.config
+    if peer.config.protocol == "wireguard":
+        text = render("linux/site.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard, org=inst.org)
+        return Artifact(f"sites/{peer.name}.conf", text, True, "sites")
+    ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch)
+    text = render("linux/site.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn, ca=ca)
+    return Artifact(f"sites/{peer.name}.ovpn", text, True, "sites")
+
+
+def render_sites(inst: InstanceView) -> Iterator[Artifact]:
+    """The RouterOS script and Linux config of every site peer of one instance."""
+    for peer in inst.peers:
+        if peer.is_site:
+            yield Artifact(f"sites/{peer.name}.rsc", render_rsc(inst, peer), True, "sites")
+            yield _linux(inst, peer)

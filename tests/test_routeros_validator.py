@@ -1,0 +1,316 @@
+"""Tests for the RouterOS script tokenizer/validator used to check generated .rsc files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import routeros
+from tests.support.routeros import RouterOSTree, RscSyntaxError, tokenize, validate
+
+SITE_SCRIPT = r"""# mvpn site script
+:local tag "mvpn:acme-eu/berlin"
+/interface wireguard
+:foreach i in=[find where comment~"^mvpn:acme-eu/berlin"] do={ remove $i }
+add name=wg-acme-eu listen-port=13231 private-key="aGVsbG8=" comment="mvpn:acme-eu/berlin v=3f2a9c1e0b7d"
+/interface wireguard peers
+add interface=wg-acme-eu public-key="abc=" endpoint-address=acme-eu.vpn.example.net endpoint-port=51820 allowed-address=10.255.0.0/24,10.0.0.0/16 persistent-keepalive=25s comment="mvpn:acme-eu/berlin"
+/ip address add address=10.255.0.10/24 interface=wg-acme-eu comment="mvpn:acme-eu/berlin"
+/ip route add dst-address=10.30.0.0/24 gateway=wg-acme-eu comment="mvpn:acme-eu/berlin"
+/system script add name="mvpn-version" source=":return \"3f2a9c1e0b7d\"" comment="mvpn:acme-eu/berlin"
+"""
+
+
+def problems(script: str) -> list[str]:
+    return validate(script)
+
+
+def test_realistic_site_script_is_valid() -> None:
+    assert validate(SITE_SCRIPT) == []
+
+
+def test_tokenize_resolves_menus_and_nesting() -> None:
+    cmds = tokenize(SITE_SCRIPT)
+    assert [(c.line, c.path, c.word) for c in cmds] == [
+        (2, [], "local"),
+        (4, [], "foreach"),
+        (5, ["interface", "wireguard"], "add"),
+        (7, ["interface", "wireguard", "peers"], "add"),
+        (8, ["ip", "address"], "add"),
+        (9, ["ip", "route"], "add"),
+        (10, ["system", "script"], "add"),
+    ]
+    local, foreach = cmds[0], cmds[1]
+    assert local.colon and local.positionals == ["tag", "mvpn:acme-eu/berlin"]
+    assert local.positionals_raw[1] == '"mvpn:acme-eu/berlin"'
+    find, remove = foreach.children
+    assert (find.path, find.word) == (["interface", "wireguard"], "find")
+    assert find.where == 'comment~"^mvpn:acme-eu/berlin"'
+    assert find.where_props == ["comment"]
+    assert (remove.path, remove.word, remove.positionals) == (
+        ["interface", "wireguard"], "remove", ["$i"])
+    in_arg = foreach.args[0]
+    assert (in_arg.name, in_arg.literal) == ("in", False)
+    script = cmds[-1]
+    name, value, raw = script.args[1]
+    assert (name, value, raw) == ("source", ':return "3f2a9c1e0b7d"', r'":return \"3f2a9c1e0b7d\""')
+    assert script.args[1].literal
+
+
+def test_slash_paths_relative_paths_and_block_scoping() -> None:
+    cmds = tokenize(
+        "/interface/wireguard/peers/add interface=wg0 public-key=\"k\"\n"
+        "/ip\n"
+        "address print\n"
+        "{ /interface wireguard; print }\n"
+        "route print\n"
+        "/user active { :foreach u in=[find] do={ :put [get $u name] } }\n"
+    )
+    flat = [(c.line, c.path, c.word) for top in cmds for c in top.walk()]
+    assert flat == [
+        (1, ["interface", "wireguard", "peers"], "add"),
+        (3, ["ip", "address"], "print"),
+        (4, ["ip"], ""),  # a bare block runs in the current menu
+        (4, ["interface", "wireguard"], "print"),
+        (5, ["ip", "route"], "print"),  # the menu set inside the block did not leak out
+        (6, ["user", "active"], ""),
+        (6, [], "foreach"),
+        (6, ["user", "active"], "find"),
+        (6, [], "put"),
+        (6, ["user", "active"], "get"),
+    ]
+
+
+def test_line_continuation_outside_and_inside_strings() -> None:
+    script = (
+        "/ip address add address=10.0.0.1/24 \\\n"
+        "    interface=ether1 comment=\"first \\\n"
+        "    second\"\n"
+        ":put \"next\"\n"
+    )
+    cmds = tokenize(script)
+    assert [(c.line, c.word) for c in cmds] == [(1, "add"), (4, "put")]
+    assert [a.name for a in cmds[0].args] == ["address", "interface", "comment"]
+    assert cmds[0].args[2].value == "first second"
+    assert validate(script) == []
+
+
+def test_comments_and_separators() -> None:
+    cmds = tokenize("# comment ; :put 1\n:put 1; :put 2\n  # indented comment\n")
+    assert [(c.line, c.positionals) for c in cmds] == [(2, ["1"]), (2, ["2"])]
+    with pytest.raises(RscSyntaxError) as exc:
+        tokenize("# a comment \\\n:put 1\n")
+    assert exc.value.line == 1
+
+
+def test_string_escapes_are_decoded() -> None:
+    (cmd,) = tokenize(r':put "q\"b\\d\$n\nr\rt\ts\_a\ab\bf\fv\v?\?h\48\49"')
+    assert cmd.positionals == ['q"b\\d$n\nr\rt\ts a\ab\bf\fv\v??hHI']
+    assert cmd.interpolations == []
+
+
+@pytest.mark.parametrize(
+    ("script", "line", "message"),
+    [
+        (':put "abc', 1, "unterminated string"),
+        (':put 1\n/ip address add comment="x\n:put 2', 2, "unterminated string"),
+        (":put 1\n:put [/interface find", 2, "unterminated '['"),
+        (":if (true) do={\n  :put 1\n", 1, "unterminated '{'"),
+        (":put (1 + 2", 1, "unterminated '('"),
+        (":put 1]", 1, "unexpected ']'"),
+        (r':put "bad \q escape"', 1, "invalid escape"),
+        (r':put "lowercase hex \4a"', 1, "invalid escape"),
+        (":put a\\b", 1, "backslash outside a string"),
+        (":put $", 1, "'$' not followed by a variable name"),
+    ],
+)
+def test_syntax_errors_raise_with_line(script: str, line: int, message: str) -> None:
+    with pytest.raises(RscSyntaxError) as exc:
+        tokenize(script)
+    assert exc.value.line == line
+    assert message in str(exc.value)
+    assert validate(script) == [str(exc.value)]
+
+
+def test_interpolation_is_recorded() -> None:
+    (cmd,) = tokenize(
+        '/interface wireguard add name=wg0 comment="mvpn:$site $[/system identity get name]'
+        ' $(1+1)" private-key="literal \\$notvar"'
+    )
+    assert [(i.arg, i.expr) for i in cmd.interpolations] == [
+        ("comment", "$site"),
+        ("comment", "$[/system identity get name]"),
+        ("comment", "$(1+1)"),
+    ]
+    comment, key = cmd.args[1], cmd.args[2]
+    assert not comment.literal
+    assert key.literal and key.value == "literal $notvar"
+    assert [(c.path, c.word) for c in cmd.children] == [(["system", "identity"], "get")]
+
+
+def test_user_data_string_without_interpolation() -> None:
+    (cmd,) = tokenize(r'/ip address add comment="costs \$5 \"quoted\""')
+    assert cmd.interpolations == []
+    assert cmd.args[0].value == 'costs $5 "quoted"'
+
+
+def test_control_flow_constructs() -> None:
+    script = """
+:global mvpnVersion "3f2a"
+:local arr {1;2;"three"}
+:if ([:len [/interface wireguard find where name="wg0" && !disabled]] = 0) do={
+  :log info "creating wg0"
+} else={ :put "present" }
+:do { /interface wireguard remove [find comment="mvpn"] } on-error={ :log warning "failed" }
+:onerror e in={ :error "boom" } do={ :put $e }
+/interface wireguard
+:foreach i in=[find] do={ :put [get $i comment] }
+set [find name=wg0] comment="x" mtu=1420
+"""
+    assert validate(script) == []
+    words = [c.word for top in tokenize(script) for c in top.walk()]
+    assert words == [
+        "global", "local", "if", "len", "find", "info", "put", "do", "remove", "find",
+        "warning", "onerror", "error", "put", "foreach", "find", "put", "get", "set", "find",
+    ]
+
+
+def test_unknown_menu() -> None:
+    msgs = problems("/interfcae wireguard add name=wg0")
+    assert msgs == [
+        "line 1: unknown menu or command 'interfcae' in / (did you mean 'interface'?)"
+    ]
+
+
+def test_unknown_command() -> None:
+    msgs = problems("/interface wireguard\nadd name=wg0\nrmove [find]\n")
+    assert len(msgs) == 1
+    assert msgs[0].startswith("line 3: unknown menu or command 'rmove' in /interface/wireguard")
+    assert "did you mean 'remove'" in msgs[0]
+
+
+def test_global_command_needs_colon_outside_root() -> None:
+    msgs = problems("/interface wireguard\nput 1\n")
+    assert msgs == [
+        "line 2: unknown menu or command 'put' in /interface/wireguard"
+        " (global command: write ':put')"
+    ]
+
+
+def test_unknown_argument() -> None:
+    msgs = problems(
+        "/interface wireguard peers add interface=wg0 public-key=\"k\" keepalive=25s"
+    )
+    assert len(msgs) == 1
+    assert "unknown argument 'keepalive' for /interface/wireguard/peers add" in msgs[0]
+
+
+def test_unknown_argument_in_nested_command() -> None:
+    msgs = problems(':foreach i in=[/ip route find dst=10.0.0.0/8] do={ :put $i }')
+    assert msgs == [
+        "line 1: unknown argument 'dst' for /ip/route find (did you mean 'dst-address'?)"
+    ]
+
+
+def test_unknown_property_in_where_and_get() -> None:
+    msgs = problems(
+        "/interface wireguard\n"
+        ':foreach i in=[find where comment~"x" and !running and bogus="y"] do={\n'
+        "  :put [get $i listen-port]; :put [get $i no-such-prop]\n"
+        "}\n"
+    )
+    assert len(msgs) == 2
+    assert msgs[0].startswith("line 2: unknown property 'bogus' of /interface/wireguard")
+    assert msgs[1].startswith("line 3: unknown property 'no-such-prop' of /interface/wireguard")
+
+
+def test_bad_enum_value() -> None:
+    msgs = problems("/ip dns static add name=corp.example type=fwd forward-to=10.0.0.53")
+    assert len(msgs) == 1
+    assert "bad value type='fwd' for /ip/dns/static add" in msgs[0]
+    assert "FWD" in msgs[0]
+    assert problems("/interface wireguard peers add interface=wg0 public-key=\"k\" disabled=maybe")
+
+
+def test_enum_values_from_variables_are_not_checked() -> None:
+    assert problems(':local t "FWD"\n/ip dns static add name=x type=$t') == []
+    assert problems('/ip dns static add name=x type=[:tostr "FWD"]') == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        # user-named chains and interface lists are not enums even though completions list some
+        "/ip firewall filter add chain=mvpn-in action=jump jump-target=mvpn-wg",
+        "/interface list member add list=MVPN interface=wg0",
+        # keyword-or-scalar args, negation, lists and kw:value forms
+        "/ip firewall filter add chain=input protocol=17 dst-port=51820 action=accept",
+        "/ip firewall filter add chain=input connection-state=!invalid,established action=drop",
+        "/ip firewall filter add chain=input ttl=equal:64 address-list-timeout=1d action=accept",
+        "/interface wireguard add name=wg0 mtu=1420",
+        "/interface ovpn-client add name=ovpn-x connect-to=vpn.example.net profile=mvpn-prof"
+        " certificate=client.crt_0",
+    ],
+)
+def test_enum_rule_accepts_open_values(script: str) -> None:
+    assert problems(script) == []
+
+
+def test_embedded_system_script_source_is_validated() -> None:
+    msgs = problems(r'/system script add name=x source=":retrun \"v\""')
+    assert len(msgs) == 1
+    assert msgs[0].startswith("line 1: in source= script: line 1: unknown menu or command 'retrun'")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/interface ovpn-client add name=ovpn-acme connect-to=vpn.example.net port=1194 mode=ip"
+        " protocol=udp user=site password=\"x\" certificate=none auth=sha256 cipher=aes256-gcm"
+        " tls-version=only-1.2 verify-server-certificate=yes add-default-route=no comment=\"m\"",
+        "/certificate import file-name=mvpn-ca.pem passphrase=\"\" name=mvpn-ca trusted=yes",
+        '/file add name=mvpn/ca.pem contents="-----BEGIN CERTIFICATE-----\\n"',
+        "/ipv6 address add address=fd00:255::10/64 interface=wg0 advertise=no comment=\"m\"",
+        "/ipv6 route add dst-address=fd00:30::/48 gateway=wg0 comment=\"m\"",
+        "/ip dns static add name=corp.example type=FWD forward-to=10.0.0.53"
+        " match-subdomain=yes comment=\"m\"",
+        "/interface wireguard peers add name=hq interface=wg0 public-key=\"k\""
+        " client-address=10.255.0.10/32 responder=no",
+        "/interface list add name=MVPN comment=\"m\"",
+        "/ip firewall filter add chain=input action=accept protocol=udp dst-port=13231"
+        " in-interface-list=!LAN log=no comment=\"m\"",
+        '/system note set note="mvpn v=3f2a9c1e0b7d" show-at-login=no',
+    ],
+)
+def test_commands_the_generator_relies_on_exist(line: str) -> None:
+    assert problems(line) == []
+
+
+def test_validation_is_fast() -> None:
+    RouterOSTree.load()
+    validate(SITE_SCRIPT)  # warm the enum cache
+    body = "\n".join(SITE_SCRIPT.splitlines()[1:10])
+    script = "\n".join([body] * 12)  # ~100 lines
+    assert len(script.splitlines()) >= 100
+    start = time.perf_counter()
+    assert validate(script) == []
+    assert time.perf_counter() - start < 0.1
+
+
+def test_tree_is_cached() -> None:
+    assert RouterOSTree.load("7.24") is RouterOSTree.load("7.24")
+    tree = RouterOSTree.load()
+    assert tree.is_dir(["interface", "wireguard", "peers"])
+    assert not tree.is_dir(["interface", "wireguard", "add"])
+    assert "persistent-keepalive" in (tree.command_args(["interface", "wireguard", "peers"], "add")
+                                      or ())
+
+
+def test_missing_reference_data_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(routeros, "REFERENCE_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="RouterOS reference data not found"):
+        routeros._load_tree.__wrapped__("7.24")
