@@ -1,0 +1,125 @@
+"""Write a build atomically: stage beside the old one, then swap it in.
+
+The new build is written into a sibling staging folder; files whose bytes and
+mode are unchanged are hard-linked from the previous build instead of being
+rewritten. The swap is one ``renameat2(RENAME_EXCHANGE)`` where the kernel has
+it (the old build stays complete until the instant it is replaced), else two
+renames. An interrupted build leaves only a staging folder, removed next time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+from compiler.build.assemble import Build
+from compiler.diagnostics import UsageError
+
+_RENAME_EXCHANGE = 2
+_STAGE_MARK = ".mvpn-stage-"
+
+
+@dataclasses.dataclass
+class WriteStats:
+    """What a write did: files written anew, reused unchanged, removed."""
+
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False where unsupported."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    libc = ctypes.CDLL(name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd = -100
+    res = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(res == 0)
+
+
+def _clean_stale(out: Path) -> None:
+    for stale in out.parent.glob(f".{out.name}{_STAGE_MARK}*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
+        if not alive:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _old_files(out: Path) -> set[str]:
+    if not out.is_dir():
+        return set()
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse to replace anything that is not an earlier mvpn build (or empty)."""
+    if not out.exists():
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise UsageError(f"output '{out}' exists and is not a directory")
+    if any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise UsageError(
+            f"output '{out}' is not empty and holds no mvpn manifest.json; "
+            "refusing to replace it (choose another -o DIR)"
+        )
+
+
+def write_build(build: Build, out: Path) -> WriteStats:
+    """Write ``build`` into ``out`` atomically; returns what changed."""
+    out = out.absolute()
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    stage = out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stats = WriteStats()
+    old = _old_files(out)
+    try:
+        stage.mkdir(mode=0o755)
+        for rel, f in sorted(build.files.items()):
+            mode = 0o600 if f.secret else 0o644
+            target = stage / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            prev = out / rel
+            if rel in old and _same(prev, f.data, mode):
+                os.link(prev, target)  # unchanged: keep the very same file
+                stats.unchanged += 1
+                continue
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(f.data)
+            os.chmod(target, mode)  # umask must not widen or narrow the mode
+            stats.written += 1
+        stats.removed = len(old - build.files.keys())
+        if out.exists():
+            if not _exchange(stage, out):
+                backup = stage.with_name(stage.name + "-old")
+                out.rename(backup)
+                stage.rename(out)
+                stage = backup
+            shutil.rmtree(stage, ignore_errors=True)
+        else:
+            stage.rename(out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return stats
+
+
+def _same(path: Path, data: bytes, mode: int) -> bool:
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        if st.st_size != len(data) or (st.st_mode & 0o777) != mode:
+            return False
+        return path.read_bytes() == data
+    return False
