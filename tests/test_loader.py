@@ -29,6 +29,8 @@ def only(result_diags: list[tuple[str, str, str, int, int]], code: str) -> list[
          1, 4),
         ("<<: {a: 1}\n", "merge keys ('<<') are not allowed; write the keys out", 1, 1),
         ("a: 1\n---\nb: 2\n", "only one YAML document per file is allowed", 2, 1),
+        # found by the fuzz test: the anchor pre-scan must not crash on a reader error
+        ("*\x00", "control character U+0000 is not allowed in YAML", 1, 2),
     ],
 )
 def test_yaml_syntax(tmp_path: Path, text: str, message: str, line: int, column: int) -> None:

@@ -152,7 +152,7 @@ def parse(text: str) -> Any:
     if "&" in text or "*" in text:
         # Cheap pre-filter: without these characters there can be no anchor or alias.
         # A syntax error here is reported by the composer below, with its position.
-        with contextlib.suppress(yaml.MarkedYAMLError):
+        with contextlib.suppress(yaml.YAMLError):
             _refuse_anchors(text)
     node = _compose(text)
     if node is None:
