@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import pickle
 import re
 import shutil
@@ -39,6 +38,7 @@ from compiler.keys import (
     load_secret,
 )
 from compiler.keys.derive import Deriver
+from tests.support.tools import require
 
 # A fixed, obviously fake secret: never use a real one in tests.
 SECRET = b"mvpn-test-secret-0123456789abcdef"
@@ -51,14 +51,7 @@ def ring() -> KeyRing:
     return KeyRing(SECRET)
 
 
-def _tool(name: str) -> str:
-    """Path of an external tool; a missing tool skips locally but fails under CI."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required under CI but is not installed")
-        pytest.skip(f"{name} not installed")
-    return path
+_tool = require
 
 
 def _cert(pem: str) -> x509.Certificate:
@@ -489,9 +482,7 @@ def _free_udp_port() -> int:
 @pytest.fixture
 def openvpn_server(pki_dir: Path) -> Iterator[tuple[Path, int]]:
     """An OpenVPN 2.6 hub on 127.0.0.1 without a tun device (``--dev null``, no root)."""
-    openvpn = shutil.which("openvpn")
-    if openvpn is None:
-        pytest.skip("openvpn not installed")
+    openvpn = require("openvpn")
     port = _free_udp_port()
     log = (pki_dir / "server.log").open("w")
     process = subprocess.Popen(
