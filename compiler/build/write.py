@@ -22,6 +22,7 @@ from compiler.diagnostics import UsageError
 
 _RENAME_EXCHANGE = 2
 _STAGE_MARK = ".mvpn-stage-"
+_BACKUP_MARK = ".mvpn-old-"
 
 
 @dataclasses.dataclass
@@ -47,12 +48,33 @@ def _exchange(a: Path, b: Path) -> bool:
     return bool(res == 0)
 
 
+def _dead(path: Path) -> bool:
+    pid = path.name.rsplit("-", 1)[-1]
+    return not (pid.isdigit() and int(pid) != os.getpid() and Path(f"/proc/{pid}").exists())
+
+
 def _clean_stale(out: Path) -> None:
+    """Remove what killed builds left; a backup is the previous build if ``out`` is gone."""
+    for backup in out.parent.glob(f".{out.name}{_BACKUP_MARK}*"):
+        if _dead(backup):
+            if not out.exists():
+                backup.rename(out)  # killed between the two renames of the fallback swap
+            else:
+                shutil.rmtree(backup, ignore_errors=True)
     for stale in out.parent.glob(f".{out.name}{_STAGE_MARK}*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        alive = pid.isdigit() and Path(f"/proc/{pid}").exists() and int(pid) != os.getpid()
-        if not alive:
+        if _dead(stale):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _mkdirs(path: Path, top: Path) -> None:
+    """Create folders 0755 whatever the umask (a writable folder would let keys be swapped)."""
+    missing: list[Path] = []
+    while path != top and not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir()
+        os.chmod(folder, 0o755)
 
 
 def _old_files(out: Path) -> set[str]:
@@ -85,11 +107,12 @@ def write_build(build: Build, out: Path) -> WriteStats:
     stats = WriteStats()
     old = _old_files(out)
     try:
-        stage.mkdir(mode=0o755)
+        stage.mkdir()
+        os.chmod(stage, 0o755)
         for rel, f in sorted(build.files.items()):
             mode = 0o600 if f.secret else 0o644
             target = stage / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _mkdirs(target.parent, stage)
             prev = out / rel
             if rel in old and _same(prev, f.data, mode):
                 os.link(prev, target)  # unchanged: keep the very same file
@@ -103,9 +126,13 @@ def write_build(build: Build, out: Path) -> WriteStats:
         stats.removed = len(old - build.files.keys())
         if out.exists():
             if not _exchange(stage, out):
-                backup = stage.with_name(stage.name + "-old")
+                backup = out.parent / f".{out.name}{_BACKUP_MARK}{os.getpid()}"
                 out.rename(backup)
-                stage.rename(out)
+                try:
+                    stage.rename(out)
+                except BaseException:
+                    backup.rename(out)  # put the previous build back before failing
+                    raise
                 stage = backup
             shutil.rmtree(stage, ignore_errors=True)
         else:

@@ -32,6 +32,13 @@ def line_text(value: object) -> str:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
             out.append(ch)
+    # A backslash ending the line (trailing blanks aside) would continue a RouterOS
+    # comment onto the next line; show it as an escape, like control characters.
+    end = len(out)
+    while end > 0 and out[end - 1] in (" ", "\t"):
+        end -= 1
+    if end > 0 and out[end - 1] == "\\":
+        out[end - 1] = "\\x5c"
     return "".join(out)
 
 
@@ -69,7 +76,9 @@ def ovpn_arg(value: object) -> str:
 def token(value: object) -> str:
     """A bare token (key, address, name): refuses anything that could end or split it."""
     text = str(value)
-    if not text or any(ch.isspace() or ch in "#;\"'\\,[]{}$" for ch in text):
+    if not text or any(
+        ch.isspace() or ch in "#;\"'\\,[]{}$" or not ch.isprintable() for ch in text
+    ):
         raise ValueError(f"not a safe bare token: {text!r}")
     return text
 

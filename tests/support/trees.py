@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,3 +81,69 @@ def brief(result: CheckResult, root: Path) -> list[tuple[str, str, str, int, int
 def _brief(d: Diagnostic, root: Path) -> tuple[str, str, str, int, int]:
     return (d.code, d.severity.value, d.file.relative_to(root.resolve()).as_posix(), d.line,
             d.column)
+
+
+#: The fixed organisation secret of the compile tests (a test value, never a real one).
+TEST_SECRET = b"mvpn-test-secret-0123456789abcdef"
+#: The same secret as ``MVPN_SECRET`` / ``--secret-file`` hold it (base64).
+TEST_SECRET_B64 = base64.b64encode(TEST_SECRET).decode("ascii")
+
+#: A user's own WireGuard public key (a BYO-key client; any 32 bytes in base64).
+BYO_PUBLIC_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+
+def compile_estate() -> dict[str, dict[str, object]]:
+    """A small estate that produces every artifact family (golden and compile tests).
+
+    ``acme-eu``: WireGuard (with IPv6) and OpenVPN over UDP; a WireGuard site with v4+v6
+    subnets and a description, an OpenVPN site, a split, a route-all, a BYO-key WireGuard
+    client and an OpenVPN client.  ``acme-us``: OpenVPN over TCP only, ``egress: none``.
+    """
+    return {
+        "vpn.yaml": {
+            "domain": "vpn.example.net",
+            "regions": ["fra", "iad", "sjc"],
+            "defaults": {"routeros": "7.16", "keepalive": 25},
+        },
+        "acme-eu/instance.yaml": {
+            "hostname": "acme-eu",
+            "region": "fra",
+            "description": "Frankfurt hub",
+            "wireguard": {"port": 51820, "network": "10.255.0.0/24",
+                          "network6": "fd00:255::/64"},
+            "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/24"},
+            "routing": {"pushed_routes": ["10.0.0.0/16"], "egress": "nat"},
+            "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"]},
+            "key_epoch": 1,
+        },
+        "acme-eu/peers/berlin.yaml": site(
+            "berlin-office", "10.255.0.10", ["10.20.0.0/24", "2001:db8:20::/64"],
+            address6="fd00:255::10", routeros="7.18",
+            description='Berlin "HQ" office, budget $5 [rack 2]',
+        ),
+        "acme-eu/peers/hamburg.yaml": site(
+            "hamburg-office", "10.254.0.10", ["10.21.0.0/24"], protocol="openvpn",
+        ),
+        "acme-eu/peers/alice.yaml": client(
+            "alice@example.com", "10.255.0.11", address6="fd00:255::11",
+            description="Alice's laptop (split tunnel)",
+        ),
+        "acme-eu/peers/bob.yaml": client(
+            "bob@example.com", "10.255.0.12", address6="fd00:255::12", route_all=True,
+        ),
+        "acme-eu/peers/carol.yaml": client("carol@example.com", "10.254.0.11",
+                                           protocol="openvpn"),
+        "acme-eu/peers/dave.yaml": client("dave@example.com", "10.255.0.13",
+                                          address6="fd00:255::13", public_key=BYO_PUBLIC_KEY),
+        "acme-us/instance.yaml": {
+            "hostname": "acme-us",
+            "region": "iad",
+            "openvpn": {"port": 443, "transport": "tcp", "network": "10.253.0.0/24"},
+            "routing": {"pushed_routes": ["10.1.0.0/16"], "egress": "none"},
+        },
+        "acme-us/peers/chicago.yaml": site(
+            "chicago-office", "10.253.0.10", ["10.30.0.0/24"], protocol="openvpn",
+        ),
+        "acme-us/peers/erin.yaml": client("erin@example.com", "10.253.0.11",
+                                          protocol="openvpn"),
+    }

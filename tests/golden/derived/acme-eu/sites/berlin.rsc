@@ -1,0 +1,24 @@
+# mvpn acme-eu sites/berlin.rsc version 9f69b9c9b5b1; generated, do not edit
+# Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
+# Berlin "HQ" office, budget $5 [rack 2]
+# Safe to run again: first remove every object an earlier version of this script created
+# (found by its comment tag), then create them afresh.
+/ip route remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/ipv6 route remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/ip address remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/ipv6 address remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/interface wireguard peers remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/interface wireguard remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/interface ovpn-client remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/certificate remove [find where name~"^mvpn_acme-eu_berlin(-ca)\?(\\.crt|\\.key)\?\$"]
+/file remove [find where name~"^mvpn_acme-eu_berlin(-ca)\?(\\.crt|\\.key)\?\$"]
+/system script remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
+/interface wireguard add name="wg-acme-eu" private-key="wJSXpdO/ZipLP1RLjh/vEF+5jENXTQ/lt/0mDsK1J0o=" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.21.0.0/24,10.254.0.0/24,10.255.0.0/24,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/ip address add address=10.255.0.10/24 interface="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/ipv6 address add address=fd00:255::10/64 interface="wg-acme-eu" advertise=no comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/ip route add dst-address=10.0.0.0/16 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/ip route add dst-address=10.21.0.0/24 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/ip route add dst-address=10.254.0.0/24 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+# The config version, kept on the router: /system script print where name="mvpn_acme-eu_berlin"
+/system script add name="mvpn_acme-eu_berlin" source=":return \"9f69b9c9b5b1\"" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
