@@ -40,6 +40,7 @@ unit: $(VENV)/.stamp-test
 test: system-deps lint unit
 
 bench: $(VENV)/.stamp-test
+	@test -f benchmarks/run.py || { echo "make bench: the benchmark harness is not built yet (issue 6)"; exit 1; }
 	$(BIN)/python -m benchmarks.run
 
 clean:
