@@ -29,6 +29,7 @@ from compiler.build.versions import combine
 from compiler.cli.main import main
 from compiler.render.env import VERSION_SLOT
 from tests.support.routeros import tokenize, validate
+from tests.support.tools import skip_or_fail
 from tests.support.trees import (
     TEST_SECRET,
     TEST_SECRET_B64,
@@ -90,15 +91,7 @@ def _artifacts(out: Path, suffix: str) -> list[Path]:
     return sorted(p for p in out.rglob(f"*{suffix}") if p.is_file())
 
 
-def _ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _skip_or_fail(reason: str) -> None:
-    """Missing tools are a skip locally, but a failure in CI (where they must be installed)."""
-    if _ci():
-        pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
-    pytest.skip(reason)
+_skip_or_fail = skip_or_fail
 
 
 # --------------------------------------------------------------------------- reproducibility
