@@ -28,6 +28,14 @@ class CertifiedKey:
     private_key: str = dataclasses.field(repr=False)
 
 
+def _redacted_pair(what: str) -> CertifiedKey:
+    """Placeholders for a certificate and its key; ``what`` has one ``{}`` for the kind."""
+    return CertifiedKey(
+        redacted.pem("CERTIFICATE", what.format("certificate")),
+        redacted.pem("PRIVATE KEY", what.format("private key")),
+    )
+
+
 def _restore(deriver: Deriver | None) -> KeyRing:
     """Unpickle a KeyRing (for process-pool workers): rebuild around the same deriver."""
     ring = KeyRing(None)
@@ -132,11 +140,7 @@ class KeyRing:
         check_epoch("instance", epoch)
         check_fqdn(fqdn)
         if self._deriver is None:
-            what = f"openvpn server {{}} {instance} ({fqdn}) epoch {epoch}"
-            return CertifiedKey(
-                redacted.pem("CERTIFICATE", what.format("certificate")),
-                redacted.pem("PRIVATE KEY", what.format("private key")),
-            )
+            return _redacted_pair(f"openvpn server {{}} {instance} ({fqdn}) epoch {epoch}")
         # The FQDN is part of the serial's label: a renamed hub gets a new certificate
         # content, so it must get a new serial too (RFC 5280: unique per CA).
         cert, key = pki.issue_server(
@@ -156,13 +160,9 @@ class KeyRing:
         check_name("peer", peer)
         check_epoch("peer", peer_epoch)
         if self._deriver is None:
-            what = (
+            return _redacted_pair(
                 f"openvpn client {{}} {instance}/{peer} "
                 f"epoch {peer_epoch} (instance epoch {instance_epoch})"
-            )
-            return CertifiedKey(
-                redacted.pem("CERTIFICATE", what.format("certificate")),
-                redacted.pem("PRIVATE KEY", what.format("private key")),
             )
         cert, key = pki.issue_client(
             self._authority(instance, instance_epoch),
