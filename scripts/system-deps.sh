@@ -5,7 +5,8 @@
 set -uo pipefail
 declare -A pkg=(
   [wg]=wireguard-tools [wg-quick]=wireguard-tools [wireguard-go]=wireguard-go
-  [openvpn]=openvpn [nft]=nftables [ip]=iproute2 [ping]=iputils-ping [openssl]=openssl
+  [openvpn]=openvpn [nft]=nftables [ip]=iproute2 [ss]=iproute2 [ping]=iputils-ping
+  [openssl]=openssl [sysctl]=procps [resolvconf]=openresolv
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

@@ -13,12 +13,9 @@ import hashlib
 import ipaddress
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from compiler.api import compile_tree
 from compiler.build.versions import combine
 from compiler.cli.main import main
 from compiler.render.env import VERSION_SLOT
+from tests.support.netlab import lab
 from tests.support.routeros import tokenize, validate
 from tests.support.tools import skip_or_fail
 from tests.support.trees import (
@@ -37,6 +35,7 @@ from tests.support.trees import (
     client,
     compile_estate,
 )
+from tests.support.vpnlab import OVPN_READY
 
 HEX12 = re.compile(r"[0-9a-f]{12}")
 # A process that never gets there is a failure, not a hang: generous bounds, no timing asserts.
@@ -520,78 +519,6 @@ def test_wireguard_configs_pass_wg_quick_strip_with_the_expected_keys(tmp_path: 
                 assert 0 <= int(keys["PersistentKeepalive"]) <= 65535, rel
 
 
-# --------------------------------------------------------------------------- netns helpers
-
-
-def _netns_available() -> None:
-    for tool in ("ip", "openvpn", "nft"):
-        if shutil.which(tool) is None:
-            _skip_or_fail(f"{tool} is not installed")
-    if os.geteuid() != 0:
-        _skip_or_fail("network namespaces need root")
-
-
-@contextlib.contextmanager
-def _netns(name: str) -> Iterator[str]:
-    proc = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        _skip_or_fail(f"cannot create a network namespace: {proc.stderr.strip()}")
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-class _Daemon:
-    """A process in a namespace whose output is collected line by line."""
-
-    def __init__(self, ns: str, argv: list[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *argv],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, marker: str) -> bool:
-        """Collect output until ``marker`` appears (True) or the process ends (False)."""
-        while True:
-            try:
-                line = self._queue.get(timeout=PROCESS_BOUND)
-            except queue.Empty:
-                return False
-            if line is None:
-                return False
-            self.lines.append(line)
-            if marker in line:
-                return True
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=PROCESS_BOUND)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines[-40:])
-
-
-_READY = "Initialization Sequence Completed"
-
-
 # --------------------------------------------------------------------------- OpenVPN
 
 
@@ -601,65 +528,53 @@ def test_openvpn_hubs_start_and_accept_every_profile(tmp_path: Path) -> None:
 
     The profiles name the hub by DNS; ``--remote 127.0.0.1`` given before ``--config``
     is tried first, so the real profile (certificates, verify-x509-name, ciphers) is used
-    unchanged against the real server in the same namespace.
+    unchanged against the real server in the same namespace.  (``tests/test_e2e.py`` runs
+    the tunnels for real, host to host.)
     """
-    _netns_available()
     out = _build(tmp_path, "a")
     m = _manifest(out)["instances"]
-    for inst in sorted(m):
-        server = out / inst / "hub" / "openvpn" / "server.conf"
-        profiles = sorted(p for p in (out / inst).rglob("*.ovpn"))
-        assert server.is_file() and profiles, inst
-        text = server.read_text(encoding="utf-8")
-        port = re.search(r"^port (\d+)$", text, re.M)
-        proto = re.search(r"^proto (\S+)$", text, re.M)
-        assert port and proto, inst
-        client_proto = "udp" if proto.group(1) == "udp" else "tcp-client"
-        with _netns(f"mvpn-test-{os.getpid()}-{inst}") as ns:
-            hub = _Daemon(ns, ["openvpn", "--cd", str(server.parent), "--config", server.name])
-            try:
-                assert hub.wait_for(_READY), f"{inst} hub did not start:\n{hub.log}"
-                for profile in profiles:
-                    peer = _Daemon(ns, ["openvpn", "--remote", "127.0.0.1", port.group(1),
-                                        client_proto, "--config", str(profile)])
-                    try:
-                        ok = peer.wait_for(_READY)
-                        name = profile.relative_to(out)
-                        assert "Options error" not in peer.log, f"{name}:\n{peer.log}"
-                        assert ok, f"{name} did not connect:\n{peer.log}\nhub:\n{hub.log}"
-                    finally:
-                        peer.stop()
-                assert "Options error" not in hub.log
-            finally:
-                hub.stop()
+    with lab(tmp_path / "lab") as made:
+        for inst in sorted(m):
+            server = out / inst / "hub" / "openvpn" / "server.conf"
+            profiles = sorted(p for p in (out / inst).rglob("*.ovpn"))
+            assert server.is_file() and profiles, inst
+            text = server.read_text(encoding="utf-8")
+            port = re.search(r"^port (\d+)$", text, re.M)
+            proto = re.search(r"^proto (\S+)$", text, re.M)
+            assert port and proto, inst
+            client_proto = "udp" if proto.group(1) == "udp" else "tcp-client"
+            node = made.node(inst)
+            hub = node.spawn("server", "openvpn", "--cd", str(server.parent),
+                             "--config", server.name)
+            if not hub.wait_for(OVPN_READY):
+                made.fail(f"the {inst} hub did not start")
+            for profile in profiles:
+                peer = node.spawn(profile.stem, "openvpn", "--remote", "127.0.0.1",
+                                  port.group(1), client_proto, "--config", str(profile))
+                if not peer.wait_for(OVPN_READY):
+                    made.fail(f"{profile.relative_to(out)} did not connect")
+                peer.stop()
+            assert "Options error" not in made.report()
 
 
 @pytest.mark.netns
 def test_openvpn_option_parser_rejects_garbage(tmp_path: Path) -> None:
     """Guards the check above: a broken profile does produce "Options error"."""
-    _netns_available()
     bad = tmp_path / "bad.ovpn"
     bad.write_text("client\nremote-cert-tls server\nno-such-option 1\n", encoding="utf-8")
-    with _netns(f"mvpn-test-{os.getpid()}-bad") as ns:
-        peer = _Daemon(ns, ["openvpn", "--config", str(bad)])
-        try:
-            assert not peer.wait_for(_READY)
-            assert "Options error" in peer.log
-        finally:
-            peer.stop()
+    with lab(tmp_path / "lab") as made:
+        peer = made.node("bad").spawn("bad", "openvpn", "--config", str(bad))
+        assert not peer.wait_for(OVPN_READY)
+        assert "Options error" in peer.log.read_text()
 
 
 @pytest.mark.netns
 def test_nftables_rulesets_load_and_reload(tmp_path: Path) -> None:
-    _netns_available()
     out = _build(tmp_path, "a")
-    with _netns(f"mvpn-test-{os.getpid()}-nft") as ns:
+    with lab(tmp_path / "lab") as made:
+        node = made.node("nft")
         for conf in sorted(out.glob("*/hub/nftables.conf")):
             for _ in range(2):  # loading again replaces the table (idempotent)
-                proc = subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", str(conf)],
-                                      capture_output=True, text=True, check=False,
-                                      timeout=PROCESS_BOUND)
-                assert proc.returncode == 0, f"{conf.relative_to(out)}: {proc.stderr}"
-            listed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "tables"],
-                                    capture_output=True, text=True, check=True)
-            assert listed.stdout.split("\n").count("table inet mvpn") == 1
+                node.run("nft", "-f", str(conf))
+            listed = node.run("nft", "list", "tables").stdout
+            assert listed.split("\n").count("table inet mvpn") == 1
