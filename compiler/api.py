@@ -7,6 +7,7 @@ from pathlib import Path
 
 from compiler.build import Build, WriteStats, assemble, write_build
 from compiler.checks import Graph, run_checks
+from compiler.checks.reach import Verdict
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.keys import KeyRing
 from compiler.loader.walk import walk
@@ -38,6 +39,16 @@ def check(root: Path) -> CheckResult:
     estate = build_estate(raw, diags)
     graph = run_checks(estate, diags)
     return CheckResult(estate, diags, graph)
+
+
+def explain(result: CheckResult, src: str, dst: str, probe: str = "icmp") -> Verdict:
+    """``check --explain``: the path from ``src`` (INSTANCE/PEER) to ``dst`` and what decides."""
+    from compiler.checks.reach import explain as _explain
+
+    try:
+        return _explain(result.estate, src, dst, probe)
+    except LookupError as exc:
+        raise UsageError(f"--explain: {exc.args[0]}") from None
 
 
 @dataclasses.dataclass

@@ -9,6 +9,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 
 from compiler.model import PEER_ADAPTER, Instance, OrgConfig
+from compiler.model.access import Assertion
 
 SCHEMA_BASE: Final = "urn:mvpn:schema:"
 
@@ -17,6 +18,8 @@ SCHEMAS: Final[dict[str, tuple[str, TypeAdapter[Any]]]] = {
     "vpn.schema.json": ("mvpn organisation settings (vpn.yaml)", TypeAdapter(OrgConfig)),
     "instance.schema.json": ("mvpn instance (instance.yaml)", TypeAdapter(Instance)),
     "peer.schema.json": ("mvpn peer (peers/<peer>.yaml)", PEER_ADAPTER),
+    "tests.schema.json": ("mvpn reachability assertions (tests.yaml)",
+                          TypeAdapter(list[Assertion])),
 }
 
 

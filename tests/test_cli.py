@@ -48,7 +48,7 @@ def test_paths_relative_inside_cwd_absolute_outside(
         "diagnostics": [{
             "code": "file-unexpected", "severity": "warning",
             "message": "'stray.yaml' is not part of the tree layout "
-                       "(ROOT holds vpn.yaml and one folder per instance); it was ignored",
+                       "(ROOT holds vpn.yaml, tests.yaml and one folder per instance); it was ignored",
             "file": "sites/stray.yaml", "line": 1, "column": 1,
         }],
         "errors": 0, "warnings": 1,

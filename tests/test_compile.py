@@ -391,6 +391,7 @@ _COMMON_RSC = {
     ("certificate", "remove"), ("certificate", "find"), ("file", "remove"), ("file", "find"),
     ("system/script", "remove"), ("system/script", "find"), ("system/script", "add"),
     ("ip/route", "add"),
+    ("ip/dns/static", "remove"), ("ip/dns/static", "find"), ("ip/dns/static", "add"),
 }
 _EXPECTED_RSC = {
     "acme-eu/sites/berlin.rsc": _COMMON_RSC | {

@@ -139,7 +139,7 @@ def test_unexpected_yaml_warns_and_other_files_are_ignored(tmp_path: Path) -> No
     assert result.ok
     assert result.diagnostics.sorted()[2].message == (
         "'stray.yaml' is not part of the tree layout "
-        "(ROOT holds vpn.yaml and one folder per instance); it was ignored"
+        "(ROOT holds vpn.yaml, tests.yaml and one folder per instance); it was ignored"
     )
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TextIO
 
 from compiler import COMPILER_ID, api
-from compiler.cli.output import render
+from compiler.checks.reach import Verdict
+from compiler.cli.output import display_path, render
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.loader.source import SourceFile
 
@@ -52,11 +53,42 @@ def print_diagnostics(diags: Diagnostics, fmt: str, sources: Sequence[SourceFile
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``mvpn check``: load, check, report."""
+    explain = _explain_args(args.explain) if args.explain else None
     result = api.check(Path(args.root))
     raw = result.estate.raw
     print_diagnostics(result.diagnostics, args.format, raw.sources() + raw.others)
     failed = result.diagnostics.errors > 0 or (args.strict and result.diagnostics.warnings > 0)
+    if explain is not None:
+        sys.stdout.write(_explain_text(api.explain(result, *explain), *explain))
     return EXIT_ERRORS if failed else EXIT_OK
+
+
+def _explain_text(verdict: Verdict, src: str, dst: str, probe: str) -> str:
+    where = ""
+    if verdict.file is not None:
+        line, _col = verdict.file.pos(verdict.loc)
+        where = f" ({display_path(verdict.file.path, Path.cwd())}:{line})"
+    return (f"{src} -> {dst} {probe}: {'allow' if verdict.allowed else 'deny'}\n"
+            f"  path: {' -> '.join(verdict.path)}\n"
+            f"  decided by: {verdict.decided_by}{where}\n")
+
+
+def _explain_args(values: Sequence[str]) -> tuple[str, str, str]:
+    """``--explain FROM TO [PORT/PROTO]``, checked before the tree is read."""
+    from compiler.model.access import parse_peer_ref, parse_probe
+    from compiler.model.types import parse_address
+
+    if len(values) not in (2, 3):
+        raise UsageError("--explain takes FROM TO [PORT/PROTO], e.g. "
+                         "--explain acme-eu/alice 10.20.0.5 443/tcp")
+    probe = values[2] if len(values) == 3 else "icmp"
+    for parse, value in ((parse_peer_ref, values[0]), (parse_address, values[1]),
+                         (parse_probe, probe)):
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise UsageError(f"--explain: {exc}") from None
+    return values[0], values[1], probe
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -80,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
     p.add_argument("--format", choices=["text", "json", "github", "sarif"], default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.add_argument("--explain", nargs="+", metavar="FROM TO [PORT/PROTO]",
+                   help="print the path from INSTANCE/PEER to an address and the rule that "
+                        "decides (PORT/PROTO like 443/tcp; default icmp)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("schema", help="write the JSON Schemas of the config files")

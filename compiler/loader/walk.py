@@ -3,6 +3,7 @@
 Layout (SPEC §2)::
 
     ROOT/vpn.yaml
+    ROOT/tests.yaml                       (reachability assertions, SPEC §8)
     ROOT/<instance>/instance.yaml
     ROOT/<instance>/peers/<peer>.yaml
 """
@@ -233,6 +234,8 @@ def walk(root: Path, diags: Diagnostics) -> RawTree:
         name = entry.name
         if name in ("vpn.yaml", "vpn.yml") and tree.vpn is None:
             tree.vpn = walker.read_file(entry, parse_yaml=True)
+        elif name in ("tests.yaml", "tests.yml") and tree.tests is None:
+            tree.tests = walker.read_file(entry, parse_yaml=True)
         elif (entry.is_dir(follow_symlinks=True) and not entry.is_symlink()) or (
             entry.is_symlink() and entry.is_dir(follow_symlinks=True)
         ):
@@ -244,5 +247,6 @@ def walk(root: Path, diags: Diagnostics) -> RawTree:
             else:
                 walker.other(entry, tree, "a folder without instance.yaml is not an instance")
         else:
-            walker.other(entry, tree, "ROOT holds vpn.yaml and one folder per instance")
+            walker.other(entry, tree,
+                         "ROOT holds vpn.yaml, tests.yaml and one folder per instance")
     return tree

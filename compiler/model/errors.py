@@ -47,7 +47,7 @@ def _fields_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
         current = nxt
     names: list[str] = []
     for cls in current:
-        names.extend(cls.model_fields)
+        names.extend(f.alias or n for n, f in cls.model_fields.items())
     return names
 
 
@@ -121,14 +121,20 @@ def report(
     diags: Diagnostics,
     model: type[BaseModel],
     strip: int = 0,
+    *,
+    prefix: tuple[str | int, ...] = (),
 ) -> None:
-    """Add one diagnostic per validation error; ``strip`` drops a union tag from each loc."""
+    """Add one diagnostic per validation error; ``strip`` drops a union tag from each loc.
+
+    ``prefix`` is where the validated value sits in the file (an item of a list).
+    """
     for err in exc.errors(include_url=False):
         raw_loc = err["loc"]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc: tuple[str | int, ...] = ("type",) if err["type"] == "union_tag_invalid" else ()
         else:
             loc = tuple(raw_loc[strip:])
+        loc = prefix + loc
         kind = err["type"]
         code = kind if kind in CODES else "schema"
         message = _message(err, loc, model)

@@ -12,6 +12,7 @@ from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
 from compiler.loader.walk import RawTree
 from compiler.model import errors
+from compiler.model.access import Assertion
 from compiler.model.instance import Instance
 from compiler.model.org import OrgConfig
 from compiler.model.peer import PEER_ADAPTER, ClientPeer, SitePeer
@@ -55,6 +56,8 @@ class Estate:
     org_source: SourceFile | None
     instances: dict[str, InstanceNode]
     raw: RawTree
+    #: The assertions of ``tests.yaml`` that passed validation, with their index in the file.
+    tests: list[tuple[int, Assertion]] = dataclasses.field(default_factory=list)
 
 
 def _mapping(source: SourceFile, diags: Diagnostics, allow_empty: bool) -> dict[str, Any] | None:
@@ -114,4 +117,26 @@ def build_estate(raw: RawTree, diags: Diagnostics) -> Estate:
             if peer is not None:
                 inode.peers[pname] = PeerNode(pname, name, psrc, peer)
         instances[name] = inode
-    return Estate(raw.root, org or OrgConfig(), raw.vpn, instances, raw)
+    tests = _validate_tests(raw.tests, diags) if raw.tests is not None else []
+    return Estate(raw.root, org or OrgConfig(), raw.vpn, instances, raw, tests)
+
+
+def _validate_tests(source: SourceFile, diags: Diagnostics) -> list[tuple[int, Assertion]]:
+    """``tests.yaml``: a list of assertions; a bad one is reported, the others still run."""
+    if not source.ok or source.data is None:
+        return []
+    if not isinstance(source.data, list):
+        source.report(diags, "schema", "tests.yaml must be a list of assertions "
+                      "like {from: INSTANCE/PEER, to: ADDRESS, port: 443/tcp, expect: allow}")
+        return []
+    out: list[tuple[int, Assertion]] = []
+    for index, item in enumerate(source.data):
+        if not isinstance(item, dict):
+            source.report(diags, "schema", "an assertion must be a mapping with keys from, to, "
+                          "port and expect", (index,))
+            continue
+        try:
+            out.append((index, Assertion.model_validate(item)))
+        except ValidationError as exc:
+            errors.report(exc, source, diags, Assertion, prefix=(index,))
+    return out

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from compiler.model.access import Firewall
 from compiler.model.base import ConfigModel
 from compiler.model.types import Address, Description, DnsName, Hostname, Prefix, PrefixV4, PrefixV6
 
@@ -40,6 +41,9 @@ class Dns(ConfigModel):
 
     servers: list[Address] = Field(default_factory=list)
     domains: list[DnsName] = Field(default_factory=list)
+    split: bool = Field(False, description="clients resolve only `domains` through the VPN")
+    records: dict[DnsName, Address] = Field(
+        default_factory=dict, description="names the hub's resolver answers itself")
 
 
 class Instance(ConfigModel):
@@ -52,4 +56,5 @@ class Instance(ConfigModel):
     openvpn: OpenVPNHub | None = None
     routing: Routing = Field(default_factory=Routing)
     dns: Dns = Field(default_factory=Dns)
+    firewall: Firewall = Field(default_factory=Firewall)
     key_epoch: int = Field(1, ge=1, le=65535)

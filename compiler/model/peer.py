@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
+from compiler.model.access import AccessTarget
 from compiler.model.base import ConfigModel
 from compiler.model.types import (
     AddressV4,
@@ -46,6 +47,8 @@ class ClientPeer(ConfigModel):
     address: AddressV4 | None = None
     address6: AddressV6 | None = None
     public_key: WgPublicKey | None = None
+    access: list[AccessTarget] | None = Field(
+        None, description="sites or prefixes this client may reach (default: all)")
     description: Description | None = None
     key_epoch: int = Field(1, ge=1, le=65535)
 

@@ -87,7 +87,8 @@ def _address(value: Any, family: int | None) -> IPAddress:
     return addr
 
 
-def _address_any(value: Any) -> IPAddress:
+def parse_address(value: Any) -> IPAddress:
+    """Any IP address (a ``ValueError`` with a clear message otherwise)."""
     return _address(value, None)
 
 
@@ -197,7 +198,7 @@ _to_str = PlainSerializer(str, return_type=str)
 Prefix = Annotated[IPNetwork, PlainValidator(_prefix_any), _to_str, _str_schema("ip-prefix")]
 PrefixV4 = Annotated[IPNetwork, PlainValidator(_prefix_v4), _to_str, _str_schema("ipv4-prefix")]
 PrefixV6 = Annotated[IPNetwork, PlainValidator(_prefix_v6), _to_str, _str_schema("ipv6-prefix")]
-Address = Annotated[IPAddress, PlainValidator(_address_any), _to_str, _str_schema("ip-address")]
+Address = Annotated[IPAddress, PlainValidator(parse_address), _to_str, _str_schema("ip-address")]
 AddressV4 = Annotated[IPAddress, PlainValidator(_address_v4), _to_str, _str_schema("ipv4")]
 AddressV6 = Annotated[IPAddress, PlainValidator(_address_v6), _to_str, _str_schema("ipv6")]
 Hostname = Annotated[str, PlainValidator(_hostname), _str_schema(pattern=_LABEL_RE.pattern)]

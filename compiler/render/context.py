@@ -7,11 +7,10 @@ secrets logic and a redacted build differs from a real one only in key values.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-from collections.abc import Sequence
 from functools import cached_property
 
 from compiler.checks.peers import hub_address
+from compiler.checks.policy import Policy
 from compiler.keys import CertifiedKey, KeyRing, WireGuardKeyPair
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
@@ -20,10 +19,6 @@ from compiler.model.types import IPAddress, IPNetwork
 
 WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
-
-
-def _sorted(nets: Sequence[IPNetwork]) -> list[IPNetwork]:
-    return sorted(set(nets), key=lambda n: (n.version, int(n.network_address), n.prefixlen))
 
 
 @dataclasses.dataclass(eq=False)
@@ -102,12 +97,9 @@ class PeerView:
         )
 
     def reachable(self, v6: bool = True) -> list[IPNetwork]:
-        """Every network of the instance this peer should route into the tunnel."""
-        own = set(self.subnets)
-        nets = [n for n in self.inst.networks if n not in own]
-        if not v6 or self.config.protocol == "openvpn":
-            nets = [n for n in nets if n.version == 4]
-        return nets
+        """Every network of the instance this peer routes into the tunnel (its access only)."""
+        nets = self.inst.policy.reachable(self.node)
+        return nets if v6 else [n for n in nets if n.version == 4]
 
     @property
     def route_all(self) -> bool:
@@ -161,42 +153,50 @@ class InstanceView:
         return [p for p in self.peers if p.config.protocol == protocol]
 
     @cached_property
+    def policy(self) -> Policy:
+        """Networks and forwarding policy (shared with `mvpn check`)."""
+        return Policy(self.node, [p.node for p in self.peers])
+
+    @property
     def tunnels(self) -> list[IPNetwork]:
         """The hub's tunnel networks."""
-        out: list[IPNetwork] = []
-        if self.config.wireguard is not None:
-            out.append(self.config.wireguard.network)
-            if self.config.wireguard.network6 is not None:
-                out.append(self.config.wireguard.network6)
-        if self.config.openvpn is not None:
-            out.append(self.config.openvpn.network)
-        return out
+        return self.policy.tunnels
 
-    @cached_property
-    def site_subnets(self) -> list[IPNetwork]:
-        """Every subnet advertised by a site of this instance."""
-        return _sorted([n for p in self.peers for n in p.subnets])
-
-    @cached_property
+    @property
     def networks(self) -> list[IPNetwork]:
         """The instance's networks: tunnels, pushed routes and every site subnet."""
-        return _sorted([*self.tunnels, *self.config.routing.pushed_routes, *self.site_subnets])
+        return self.policy.networks
 
-    @cached_property
+    @property
     def peer_networks(self) -> list[IPNetwork]:
         """Where traffic from peers comes from: tunnel networks and site subnets."""
-        return _sorted([*self.tunnels, *self.site_subnets])
+        return self.policy.peer_networks
 
-    @cached_property
+    @property
     def route_all_sources(self) -> list[IPNetwork]:
         """Tunnel addresses of route-all clients, as host prefixes."""
-        out: list[IPNetwork] = []
-        for p in self.peers:
-            if p.route_all:
-                out.append(ipaddress.ip_network(p.address))
-                if p.config.address6 is not None:
-                    out.append(ipaddress.ip_network(p.config.address6))
-        return _sorted(out)
+        return self.policy.route_all_sources
+
+    @property
+    def hub_resolver(self) -> bool:
+        """The hub runs a resolver (for ``dns.records``); it listens on its tunnel addresses."""
+        return bool(self.config.dns.records)
+
+    def dns_servers(self, protocol: str) -> list[IPAddress]:
+        """What a peer of ``protocol`` resolves VPN names with: the hub, or ``dns.servers``."""
+        if self.hub_resolver:
+            net = self.wg_network if protocol == "wireguard" else self.ovpn_network
+            return [hub_address(net)]
+        servers = list(self.config.dns.servers)
+        return servers if protocol == "wireguard" else [s for s in servers if s.version == 4]
+
+    @property
+    def split_names(self) -> list[str]:
+        """Names resolved through the VPN under split DNS: the domains, and records outside them."""
+        domains = list(self.config.dns.domains)
+        extra = [name for name in self.config.dns.records
+                 if not any(name == d or name.endswith("." + d) for d in domains)]
+        return domains + sorted(extra)
 
     @cached_property
     def hub_wireguard(self) -> WireGuardKeyPair:

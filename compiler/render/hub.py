@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from compiler.render.artifact import Artifact
 from compiler.render.context import OVPN_IFACE, InstanceView
 from compiler.render.env import render
+from compiler.render.firewall import access_chain
 
 
 def _pem(inst: InstanceView, name: str, pem: str) -> str:
@@ -45,5 +46,10 @@ def render_hub(inst: InstanceView) -> Iterator[Artifact]:
             ("crl.pem", crl, False),
         ):
             yield Artifact(f"hub/openvpn/pki/{name}", _pem(inst, name, pem), secret, "hub")
-    yield Artifact("hub/nftables.conf", render("hub/nftables.conf.j2", inst=inst), False, "hub")
+    yield Artifact("hub/nftables.conf", render("hub/nftables.conf.j2", inst=inst,
+                                               access=access_chain(inst.policy)), False, "hub")
+    if inst.hub_resolver:
+        listen = [inst.hub_address(net) for net in inst.tunnels]
+        yield Artifact("hub/dns/dnsmasq.conf", render("hub/dnsmasq.conf.j2", inst=inst,
+                                                      listen=listen), False, "hub")
     yield Artifact("hub/sysctl.conf", render("hub/sysctl.conf.j2", inst=inst), False, "hub")

@@ -25,6 +25,8 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     routes = [n for n in reach if n != peer.tunnel]
     wg6 = cfg.wireguard.network6 if cfg.wireguard is not None else None
     ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch) if proto == "openvpn" else ""
+    # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
+    servers = [s for s in inst.dns_servers(proto) if s.version == 4]
     return render(
         "routeros/site.rsc.j2",
         inst=inst, peer=peer, org=inst.org, wg=cfg.wireguard, ovpn=cfg.openvpn, ca=ca,
@@ -37,4 +39,6 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         version_name=prefix,
         routes4=[n for n in routes if n.version == 4],
         routes6=[n for n in routes if n.version == 6 and (wg6 is None or n != wg6)],
+        dns_names=inst.split_names if servers else [],
+        dns_server=servers[0] if servers else "",
     )

@@ -97,7 +97,9 @@ def compile_estate() -> dict[str, dict[str, object]]:
 
     ``acme-eu``: WireGuard (with IPv6) and OpenVPN over UDP; a WireGuard site with v4+v6
     subnets and a description, an OpenVPN site, a split, a route-all, a BYO-key WireGuard
-    client and an OpenVPN client.  ``acme-us``: OpenVPN over TCP only, ``egress: none``.
+    client and an OpenVPN client with an access list; DNS records (a hub resolver) and
+    firewall rules.  ``acme-us``: OpenVPN over TCP only, ``egress: none``, split DNS, a
+    default-deny firewall.
     """
     return {
         "vpn.yaml": {
@@ -113,7 +115,13 @@ def compile_estate() -> dict[str, dict[str, object]]:
                           "network6": "fd00:255::/64"},
             "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/24"},
             "routing": {"pushed_routes": ["10.0.0.0/16"], "egress": "nat"},
-            "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"]},
+            "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"],
+                    "records": {"intranet.corp.example": "10.0.0.80"}},
+            "firewall": {"default": "allow", "rules": [
+                {"action": "deny", "protocol": "tcp", "ports": "22,3389", "source": "clients",
+                 "destination": "10.20.0.0/16"},
+                {"action": "allow", "protocol": "any", "source": "sites", "destination": "sites"},
+            ]},
             "key_epoch": 1,
         },
         "acme-eu/peers/berlin.yaml": site(
@@ -132,7 +140,7 @@ def compile_estate() -> dict[str, dict[str, object]]:
             "bob@example.com", "10.255.0.12", address6="fd00:255::12", route_all=True,
         ),
         "acme-eu/peers/carol.yaml": client("carol@example.com", "10.254.0.11",
-                                           protocol="openvpn"),
+                                           protocol="openvpn", access=["berlin-office"]),
         "acme-eu/peers/dave.yaml": client("dave@example.com", "10.255.0.13",
                                           address6="fd00:255::13", public_key=BYO_PUBLIC_KEY),
         "acme-us/instance.yaml": {
@@ -140,6 +148,13 @@ def compile_estate() -> dict[str, dict[str, object]]:
             "region": "iad",
             "openvpn": {"port": 443, "transport": "tcp", "network": "10.253.0.0/24"},
             "routing": {"pushed_routes": ["10.1.0.0/16"], "egress": "none"},
+            "dns": {"servers": ["10.1.0.53"], "domains": ["us.corp.example"], "split": True},
+            "firewall": {"default": "deny", "rules": [
+                {"action": "allow", "protocol": "tcp", "ports": [443, "8000-8100"],
+                 "source": "clients", "destination": "10.1.0.0/16"},
+                {"action": "allow", "source": "chicago-office", "destination": "any"},
+                {"action": "allow", "protocol": "icmp"},
+            ]},
         },
         "acme-us/peers/chicago.yaml": site(
             "chicago-office", "10.253.0.10", ["10.30.0.0/24"], protocol="openvpn",

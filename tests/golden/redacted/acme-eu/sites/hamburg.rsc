@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/hamburg.rsc version c6a7f2738b6a; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version f4843c7b18e6; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Safe to run again: first remove every object an earlier version of this script created
 # (found by its comment tag), then create them afresh.
@@ -12,6 +12,7 @@
 /certificate remove [find where name~"^mvpn_acme-eu_hamburg(-ca)\?(\\.crt|\\.key)\?\$"]
 /file remove [find where name~"^mvpn_acme-eu_hamburg(-ca)\?(\\.crt|\\.key)\?\$"]
 /system script remove [find where comment~"^mvpn:acme-eu/hamburg( |\$)"]
+/ip dns static remove [find where comment~"^mvpn:acme-eu/hamburg( |\$)"]
 /file add name="mvpn_acme-eu_hamburg-ca.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn CA certificate acme-eu epoch 1 (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
 /file add name="mvpn_acme-eu_hamburg.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn client certificate acme-eu/hamburg epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
 /file add name="mvpn_acme-eu_hamburg.key" contents="-----BEGIN PRIVATE KEY-----\nREDACTED openvpn client private key acme-eu/hamburg epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END PRIVATE KEY-----\n"
@@ -23,5 +24,6 @@
 /ip route add dst-address=10.0.0.0/16 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
 /ip route add dst-address=10.20.0.0/24 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
 /ip route add dst-address=10.255.0.0/24 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
+/ip dns static add name="corp.example" type=FWD forward-to=10.254.0.1 match-subdomain=yes comment="mvpn:acme-eu/hamburg"
 # The config version, kept on the router: /system script print where name="mvpn_acme-eu_hamburg"
-/system script add name="mvpn_acme-eu_hamburg" source=":return \"c6a7f2738b6a\"" comment="mvpn:acme-eu/hamburg"
+/system script add name="mvpn_acme-eu_hamburg" source=":return \"f4843c7b18e6\"" comment="mvpn:acme-eu/hamburg"

@@ -1,4 +1,4 @@
-# mvpn acme-us sites/chicago.rsc version 1e9c85ee2ab6; generated, do not edit
+# mvpn acme-us sites/chicago.rsc version f665a083fe90; generated, do not edit
 # Site chicago-office -> hub acme-us.vpn.example.net over openvpn, RouterOS 7.16
 # Safe to run again: first remove every object an earlier version of this script created
 # (found by its comment tag), then create them afresh.
@@ -12,6 +12,7 @@
 /certificate remove [find where name~"^mvpn_acme-us_chicago(-ca)\?(\\.crt|\\.key)\?\$"]
 /file remove [find where name~"^mvpn_acme-us_chicago(-ca)\?(\\.crt|\\.key)\?\$"]
 /system script remove [find where comment~"^mvpn:acme-us/chicago( |\$)"]
+/ip dns static remove [find where comment~"^mvpn:acme-us/chicago( |\$)"]
 /file add name="mvpn_acme-us_chicago-ca.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn CA certificate acme-us epoch 1 (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
 /file add name="mvpn_acme-us_chicago.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn client certificate acme-us/chicago epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
 /file add name="mvpn_acme-us_chicago.key" contents="-----BEGIN PRIVATE KEY-----\nREDACTED openvpn client private key acme-us/chicago epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END PRIVATE KEY-----\n"
@@ -21,5 +22,6 @@
 /file remove [find where name~"^mvpn_acme-us_chicago(-ca)\?(\\.crt|\\.key)\?\$"]
 /interface ovpn-client add name="ovpn-acme-us" connect-to="acme-us.vpn.example.net" port=443 protocol=tcp mode=ip user="chicago" certificate="mvpn_acme-us_chicago" verify-server-certificate=yes cipher=aes256-gcm auth=sha256 add-default-route=no route-nopull=yes comment="mvpn:acme-us/chicago"
 /ip route add dst-address=10.1.0.0/16 gateway="ovpn-acme-us" comment="mvpn:acme-us/chicago"
+/ip dns static add name="us.corp.example" type=FWD forward-to=10.1.0.53 match-subdomain=yes comment="mvpn:acme-us/chicago"
 # The config version, kept on the router: /system script print where name="mvpn_acme-us_chicago"
-/system script add name="mvpn_acme-us_chicago" source=":return \"1e9c85ee2ab6\"" comment="mvpn:acme-us/chicago"
+/system script add name="mvpn_acme-us_chicago" source=":return \"f665a083fe90\"" comment="mvpn:acme-us/chicago"

@@ -1,0 +1,212 @@
+"""Reachability through the VPN: ``tests.yaml`` assertions, ``--explain`` and shadowed rules.
+
+A verdict follows a packet the way the real estate handles it: the sending peer's profile
+(does it route the destination into the tunnel?), then the hub's policy in the order of
+:mod:`compiler.checks.policy`, which is also the order of the hub's nftables ruleset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+from compiler.checks.peers import hub_address
+from compiler.checks.policy import Policy, ResolvedRule, covers, is_route_all
+from compiler.diagnostics import Diagnostics
+from compiler.loader.source import SourceFile
+from compiler.model.access import Assertion, parse_probe, ports_text
+from compiler.model.estate import Estate, PeerNode
+from compiler.model.peer import ClientPeer, SitePeer
+from compiler.model.types import IPAddress, IPNetwork
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Whether a packet gets through, the way it takes and what decides."""
+
+    allowed: bool
+    path: list[str]
+    decided_by: str
+    file: SourceFile | None = None
+    loc: tuple[str | int, ...] = ()
+
+
+def policies(estate: Estate, diags: Diagnostics | None = None) -> dict[str, Policy]:
+    """The policy of every instance whose instance.yaml is valid."""
+    report = None
+    if diags is not None:
+        def report(source: SourceFile, code: str, message: str,
+                   loc: tuple[str | int, ...]) -> None:
+            source.report(diags, code, message, loc)
+    return {name: Policy(inst, list(inst.peers.values()), report)
+            for name, inst in sorted(estate.instances.items()) if inst.config is not None}
+
+
+def _source_address(peer: PeerNode, version: int) -> IPAddress | None:
+    cfg = peer.config
+    if isinstance(cfg, SitePeer):
+        for net in cfg.subnets:
+            if net.version == version and net.num_addresses > 1:
+                return net.network_address + 1
+    addr = cfg.address if version == 4 else cfg.address6
+    return addr
+
+
+def _describe_destination(policy: Policy, dst: IPAddress) -> str:
+    for peer in policy.peers:
+        cfg = peer.config
+        if isinstance(cfg, SitePeer) and covers(cfg.subnets, dst):
+            return f"site {cfg.site} ({peer.name}) LAN"
+        if dst in (cfg.address, cfg.address6):
+            kind = "site" if isinstance(cfg, SitePeer) else "client"
+            return f"{kind} {peer.name}"
+    if covers(policy.config.routing.pushed_routes, dst):
+        return "the network behind the hub (pushed_routes)"
+    return "the instance's tunnel network"
+
+
+def _rule_text(rule: ResolvedRule) -> str:
+    r = rule.rule
+    ports = f" ports {ports_text(r.ports)}" if r.ports else ""
+    return (f"firewall rule {rule.index + 1} ({r.action} {r.protocol}{ports} "
+            f"from {r.source} to {r.destination})")
+
+
+def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
+           port: int | None) -> Verdict:
+    """Whether ``peer`` reaches ``dst`` (``proto``/``port``; ``icmp`` = ping) through the VPN."""
+    inst = policy.inst
+    cfg = peer.config
+    src = _source_address(peer, dst.version)
+    start = f"{inst.name}/{peer.name} ({src})" if src else f"{inst.name}/{peer.name}"
+    path = [start]
+    if src is None:
+        return Verdict(False, path, f"{peer.name} has no IPv{dst.version} address in the VPN",
+                       peer.source)
+    if isinstance(cfg, SitePeer) and covers(cfg.subnets, dst):
+        return Verdict(False, path, f"{dst} is on the site's own LAN, not through the VPN",
+                       peer.source, ("subnets",))
+    if is_route_all(peer):
+        if cfg.protocol == "openvpn" and dst.version == 6:
+            return Verdict(False, path, "the OpenVPN tunnel carries no IPv6 (block-ipv6)",
+                           peer.source, ("route_all",))
+    elif not covers(policy.reachable(peer), dst):
+        loc: tuple[str | int, ...] = ("access",) if (
+            isinstance(cfg, ClientPeer) and cfg.access is not None) else ()
+        return Verdict(False, path, f"the profile of {peer.name} does not route {dst} into "
+                       "the tunnel", peer.source, loc)
+    path.append(f"hub {inst.name}")
+    if any(dst == hub_address(n) for n in policy.tunnels if dst.version == n.version):
+        return Verdict(True, [*path[:-1], f"hub {inst.name} itself"], "the hub's own address")
+    inside = covers(policy.networks, dst)
+    if not inside:
+        if not (is_route_all(peer) and policy.config.routing.egress == "nat"):
+            return Verdict(False, path, "traffic from a peer to outside the instance's "
+                           "networks stops at the hub (only route-all clients egress)",
+                           peer.source)
+        path.append(f"the internet ({dst}, NATed to the hub's address)")
+    else:
+        path.append(f"{_describe_destination(policy, dst)} ({dst})")
+    access = policy.access.get(peer.name)
+    if inside and access is not None and not covers(access, dst):
+        return Verdict(False, path, f"the access list of {peer.name}", peer.source, ("access",))
+    for rule in policy.rules:
+        if src is not None and rule.matches(src, dst, proto, port):
+            return Verdict(rule.rule.action == "allow", path, _rule_text(rule),
+                           inst.source, ("firewall", "rules", rule.index))
+    default = policy.config.firewall.default
+    has_default = "firewall" in (inst.source.data or {}) if inst.source else False
+    return Verdict(default == "allow", path, f"the firewall default ({default})",
+                   inst.source, ("firewall", "default") if has_default else ())
+
+
+def explain(estate: Estate, src: str, dst: str, probe: str = "icmp") -> Verdict:
+    """The verdict on ``src`` (INSTANCE/PEER) reaching ``dst`` with ``probe``.
+
+    ``dst`` and ``probe`` must be valid (an address; ``443/tcp`` or ``icmp``); an unknown
+    instance or peer raises :class:`LookupError`.
+    """
+    inst_name, _, peer_name = src.partition("/")
+    policy = policies(estate).get(inst_name)
+    if policy is None:
+        raise LookupError(f"'{inst_name}' is not a valid instance of this tree")
+    peer = policy.find_peer(peer_name)
+    if peer is None:
+        raise LookupError(f"instance '{inst_name}' has no peer or site '{peer_name}'")
+    return decide(policy, peer, ipaddress.ip_address(dst), *parse_probe(probe))
+
+
+def check_assertions(estate: Estate, diags: Diagnostics,
+                     found: dict[str, Policy]) -> None:
+    """``test-failed`` for every assertion of tests.yaml the model does not satisfy."""
+    source = estate.raw.tests
+    if source is None:
+        return
+    for index, test in estate.tests:
+        verdict = verdict_of(found, test)
+        if isinstance(verdict, str):
+            source.report(diags, "reference-unknown", verdict, (index, "from"))
+            continue
+        got = "allow" if verdict.allowed else "deny"
+        if got != test.expect:
+            source.report(diags, "test-failed",
+                          f"expected {test.expect}, but {'/'.join(test.from_)} -> {test.to} "
+                          f"{_probe_text(test)} is {got}: {verdict.decided_by}"
+                          f" (path: {' -> '.join(verdict.path)})", (index,))
+
+
+def _probe_text(test: Assertion) -> str:
+    proto, port = test.port
+    return "icmp" if port is None else f"{port}/{proto}"
+
+
+def verdict_of(found: dict[str, Policy], test: Assertion) -> Verdict | str:
+    """The verdict on one assertion, or why it cannot be evaluated."""
+    inst_name, peer_name = test.from_
+    policy = found.get(inst_name)
+    if policy is None:
+        return f"'{inst_name}' is not a valid instance of this tree"
+    peer = policy.find_peer(peer_name)
+    if peer is None:
+        return f"instance '{inst_name}' has no peer or site '{peer_name}'"
+    return decide(policy, peer, test.to, *test.port)
+
+
+def _contains(outer: list[IPNetwork] | None, inner: list[IPNetwork] | None) -> bool:
+    if outer is None:
+        return True
+    if inner is None:
+        return False
+    return all(any(n.version == o.version and n.subnet_of(o)  # type: ignore[arg-type]
+                   for o in outer) for n in inner)
+
+
+def shadows(earlier: ResolvedRule, later: ResolvedRule) -> bool:
+    """``earlier`` matches every packet ``later`` matches, so ``later`` never decides."""
+    a, b = earlier.rule, later.rule
+    if a.protocol not in ("any", b.protocol):
+        return False
+    if a.ports is not None and (b.ports is None or not all(
+            any(lo <= blo and bhi <= hi for lo, hi in a.ports) for blo, bhi in b.ports)):
+        return False
+    return _contains(earlier.source, later.source) and _contains(
+        earlier.destination, later.destination)
+
+
+def check_shadowed(found: dict[str, Policy], diags: Diagnostics) -> None:
+    """``rule-shadowed``: a rule that an earlier rule always pre-empts (aerleon's shade check)."""
+    for policy in found.values():
+        source = policy.inst.source
+        if source is None:
+            continue
+        rules = policy.rules
+        for j, later in enumerate(rules):
+            for earlier in rules[:j]:
+                if shadows(earlier, later):
+                    line, _ = source.pos(("firewall", "rules", earlier.index))
+                    source.report(diags, "rule-shadowed",
+                                  f"firewall rule {j + 1} can never match: rule "
+                                  f"{earlier.index + 1} (line {line}) matches everything it "
+                                  "does; remove it or move it up",
+                                  ("firewall", "rules", j))
+                    break
