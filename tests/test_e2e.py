@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from compiler.api import compile_tree
+from compiler.api import check, compile_tree
+from compiler.checks.reach import policies, verdict_of
+from compiler.model.access import Assertion
 from tests.support.netlab import Lab, LabError, lab
 from tests.support.trees import TEST_SECRET, build_file_tree, client, site
 from tests.support.vpnlab import (
@@ -43,6 +46,9 @@ def lab_estate(**changes: dict[str, object] | None) -> dict[str, object]:
         "bob": client("bob@example.com", "10.255.0.12", address6="fd00:255::12", route_all=True),
         "carol": client("carol@example.com", "10.254.0.11", protocol="openvpn"),
         "dave": client("dave@example.com", "10.254.0.12", protocol="openvpn", route_all=True),
+        # Only the Berlin office (SPEC §8 access), enforced on the hub.
+        "erin": client("erin@example.com", "10.255.0.14", address6="fd00:255::14",
+                       access=["berlin-office"]),
     }
     for name, doc in changes.items():
         if doc is None:
@@ -58,10 +64,37 @@ def lab_estate(**changes: dict[str, object] | None) -> dict[str, object]:
                           "network6": "fd00:255::/64"},
             "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/24"},
             "routing": {"pushed_routes": ["10.0.0.0/16"], "egress": "nat"},
-            "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"]},
+            "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"],
+                    "records": {"intranet.corp.example": "10.0.0.80"}},
+            "firewall": {"default": "allow", "rules": [
+                {"action": "deny", "protocol": "tcp", "ports": "22", "source": "clients",
+                 "destination": "10.0.0.0/16"},
+            ]},
         },
         **{f"acme-eu/peers/{name}.yaml": doc for name, doc in peers.items()},
+        # Assertions about removed peers go with them.
+        "tests.yaml": "".join(line + "\n" for line in ASSERTIONS.splitlines()
+                              if not any(f"acme-eu/{gone}," in line for gone, doc in
+                                         changes.items() if doc is None)),
     }
+
+
+#: tests.yaml of the lab: each is checked by `mvpn check` and observed on the real hub.
+ASSERTIONS = """\
+- {from: acme-eu/alice, to: 10.0.0.5, port: 7000/tcp, expect: allow}
+- {from: acme-eu/alice, to: 10.0.0.5, port: 22/tcp, expect: deny}
+- {from: acme-eu/carol, to: 10.0.0.5, port: 22/tcp, expect: deny}
+- {from: acme-eu/berlin-office, to: 10.0.0.5, port: 22/tcp, expect: allow}
+- {from: acme-eu/hamburg-office, to: 10.20.0.5, port: 22/tcp, expect: allow}
+- {from: acme-eu/erin, to: 10.20.0.5, port: 22/tcp, expect: allow}
+- {from: acme-eu/erin, to: 10.21.0.5, port: 7000/tcp, expect: deny}
+- {from: acme-eu/erin, to: 10.0.0.5, expect: deny}
+- {from: acme-eu/erin, to: 2001:db8:20::5, port: 7000/tcp, expect: allow}
+- {from: acme-eu/bob, to: 198.51.100.10, port: 7000/tcp, expect: allow}
+- {from: acme-eu/alice, to: 198.51.100.10, port: 7000/tcp, expect: deny}
+- {from: acme-eu/dave, to: 2001:db8:100::10, port: 7000/tcp, expect: deny}
+- {from: acme-eu/hamburg-office, to: 10.0.0.5, expect: allow}
+"""
 
 
 def compiled(tmp: Path, name: str, files: dict[str, object]) -> Path:
@@ -83,7 +116,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VpnLab]:
         vpn.start_hub()
         vpn.site("berlin", "192.0.2.10", "10.20.0.0/24", "2001:db8:20::/64")
         vpn.site("hamburg", "192.0.2.11", "10.21.0.0/24")
-        for i, peer in enumerate(("alice", "bob", "carol", "dave")):
+        for i, peer in enumerate(("alice", "bob", "carol", "dave", "erin")):
             vpn.client(peer, f"192.0.2.{20 + i}")
         yield vpn
 
@@ -125,7 +158,7 @@ def test_wireguard_client_profile_sets_the_instance_dns(net: VpnLab) -> None:
     """wg-quick applies the profile's ``DNS =`` (through resolvconf) inside the client."""
     for peer in ("alice", "bob"):
         resolv = net.lab.nodes[peer].run("cat", "/etc/resolv.conf").stdout.split("\n")
-        assert "nameserver 10.0.0.53" in resolv, (peer, resolv)
+        assert "nameserver 10.255.0.1" in resolv, (peer, resolv)  # the hub's resolver
         assert "search corp.example" in resolv, (peer, resolv)
 
 
@@ -248,3 +281,87 @@ def test_a_failed_connection_shows_the_daemon_logs(small: tuple[Path, Lab]) -> N
     assert "did not connect" in text
     assert "----- hub-openvpn-server" in text and "Initialization Sequence Completed" in text
     assert "----- lost-openvpn-carol" in text and "192.0.2.99" in text
+
+
+# ------------------------------------------------------------------ issue 7: access and DNS
+
+
+def _assertions() -> list[str]:
+    return ASSERTIONS.splitlines()
+
+
+@pytest.mark.parametrize("line", _assertions())
+def test_check_and_the_real_hub_agree_on_every_assertion(net: VpnLab, line: str) -> None:
+    """The same tests.yaml line, judged by `mvpn check` and observed through the real hub."""
+    test = Assertion.model_validate(yaml.safe_load(line)[0])
+    result = check(net.build.parent / "v1-tree")
+    assert result.ok, [d.message for d in result.diagnostics.sorted()]
+    verdict = verdict_of(policies(result.estate), test)
+    assert not isinstance(verdict, str), verdict
+    assert verdict.allowed == (test.expect == "allow"), verdict  # `check` passes the tree
+    inst, name = test.from_
+    peer = next(p for p in result.estate.instances[inst].peers.values()
+                if name in (p.name, getattr(p.config, "site", None)))
+    role = f"{peer.name}-lan" if peer.config.type == "site" else peer.name
+    node = net.lab.nodes[role]
+    own = node.addresses[0] if peer.config.type == "client" else ""
+    observed = net.observe(node, str(test.to), _probe(test), own)
+    assert observed == verdict.allowed, (
+        f"mvpn check says {test.expect} ({verdict.decided_by}), the real hub "
+        f"{'lets it through' if observed else 'does not'}\n{net.lab.report()}")
+
+
+def _probe(test: Assertion) -> str:
+    proto, port = test.port
+    return "icmp" if port is None else f"{port}/{proto}"
+
+
+def test_a_client_that_widens_its_allowed_ips_gains_nothing(
+        net: VpnLab, tmp_path: Path) -> None:
+    """erin may reach only Berlin; adding Hamburg's LAN to her AllowedIPs does not help."""
+    profile = net.build / "acme-eu/clients/erin.conf"
+    text = profile.read_text()
+    assert "10.21.0.0/24" not in text  # the profile routes only what erin may reach
+    widened = tmp_path / "erin.conf"
+    widened.write_text(text.replace("AllowedIPs = ", "AllowedIPs = 10.21.0.0/24, "))
+    widened.chmod(0o600)
+    node = net.public("erin-widened", "192.0.2.45")
+    net.connect(node, widened)
+    assert net.route_dev(node, "10.21.0.5").startswith("wg")  # now routed into the tunnel
+    assert net.seen_as(node, "10.21.0.5", bound=3.0) is None
+    net.expect_reach(node, "10.20.0.5", seen_as="10.255.0.14")  # what she may reach still works
+
+
+def test_dns_records_resolve_through_the_tunnel(net: VpnLab) -> None:
+    """The hub's resolver answers dns.records: alice's system resolver (from DNS =) asks it
+    through the tunnel; carol (OpenVPN) asks it directly."""
+    got = net.lab.nodes["alice"].run("getent", "hosts", "intranet.corp.example").stdout
+    assert got.split()[:1] == ["10.0.0.80"], got
+    dug = net.lab.nodes["carol"].run("dig", "+short", "+time=2", "+tries=2", "@10.254.0.1",
+                                     "intranet.corp.example").stdout
+    assert dug.split() == ["10.0.0.80"], dug
+    # From outside the VPN the resolver is not reachable at all.
+    outside = net.lab.nodes["inet"].run("dig", "+short", "+time=1", "+tries=1", "@10.255.0.1",
+                                        "intranet.corp.example", check=False)
+    assert "10.0.0.80" not in outside.stdout
+
+
+def test_split_dns_only_serves_the_vpn_names(small: tuple[Path, Lab]) -> None:
+    """With ``split: true`` the profile leaves the system resolver alone, and the hub's
+    resolver answers the VPN's names (through the tunnel) and refuses everything else."""
+    tmp, made = small
+    files = lab_estate()
+    instance = dict(files["acme-eu/instance.yaml"])  # type: ignore[arg-type]
+    instance["dns"] = {**instance["dns"], "split": True}
+    files["acme-eu/instance.yaml"] = instance
+    out = compiled(tmp, "split", files)
+    vpn = VpnLab(made, out, "acme-eu", FQDN)
+    vpn.start_hub()
+    alice, _ = vpn.client("alice", "192.0.2.20")
+    assert "nameserver" not in alice.run("cat", "/etc/resolv.conf").stdout
+    dug = alice.run("dig", "+short", "+time=2", "+tries=2", "@10.255.0.1",
+                    "intranet.corp.example").stdout
+    assert dug.split() == ["10.0.0.80"], dug
+    other = alice.run("dig", "+time=2", "+tries=1", "@10.255.0.1", "example.org",
+                      check=False).stdout
+    assert "status: REFUSED" in other, other

@@ -90,10 +90,13 @@ class Node:
     def run(self, *argv: str, check: bool = True, env: dict[str, str] | None = None,
             bound: float = BOUND) -> subprocess.CompletedProcess[str]:
         """Run a command in the namespace; a failure raises :class:`LabError` with the logs."""
-        proc = subprocess.run(
-            ["ip", "netns", "exec", self.ns, *argv], capture_output=True, text=True,
-            env={**os.environ, **(env or {})}, timeout=bound, check=False,
-        )
+        try:
+            proc = subprocess.run(
+                ["ip", "netns", "exec", self.ns, *argv], capture_output=True, text=True,
+                env={**os.environ, **(env or {})}, timeout=bound, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            self.lab.fail(f"{self.role}: `{' '.join(argv)}` did not finish in {bound:.0f} s")
         if check and proc.returncode != 0:
             self.lab.fail(f"{self.role}: `{' '.join(argv)}` exited {proc.returncode}:\n"
                           f"{proc.stdout}{proc.stderr}")

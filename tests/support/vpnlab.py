@@ -36,6 +36,8 @@ WAN_GATEWAY6 = "2001:db8:ff::fe"
 INTERNET_HOST6 = "2001:db8:100::10"
 HUB_PUBLIC6 = "2001:db8:ff::1"
 ECHO_PORT = 7000
+#: Every echo server also listens here, so firewall rules on a port can be tested.
+SSH_PORT = 22
 OVPN_READY = "Initialization Sequence Completed"
 
 # A TCP server that answers every connection with the address it came from.
@@ -136,15 +138,14 @@ class VpnLab:
         return host
 
     def echo(self, node: Node) -> None:
-        """Run the address-echo server on ``node``."""
-        daemon = node.spawn("echo", sys.executable, "-c", _ECHO, str(ECHO_PORT))
-        deadline = time.monotonic() + BOUND
-        while time.monotonic() < deadline and daemon.proc.poll() is None:
-            listening = node.run("ss", "-Htln", f"sport = :{ECHO_PORT}", check=False).stdout
-            if listening.strip():
-                return
-            time.sleep(0.05)
-        self.lab.fail(f"{node.role}: the echo server did not start")
+        """Run the address-echo server on ``node`` (on the echo and the ssh port)."""
+        for port in (ECHO_PORT, SSH_PORT):
+            daemon = node.spawn(f"echo{port}", sys.executable, "-c", _ECHO, str(port))
+            deadline = time.monotonic() + BOUND
+            while not node.run("ss", "-Htln", f"sport = :{port}", check=False).stdout.strip():
+                if time.monotonic() > deadline or daemon.proc.poll() is not None:
+                    self.lab.fail(f"{node.role}: the echo server on port {port} did not start")
+                time.sleep(0.05)
 
     # ------------------------------------------------------------------ artifacts
 
@@ -175,6 +176,14 @@ class VpnLab:
         bundle = self.build / self.instance / "hub"
         if (bundle / "wireguard" / "wg0.conf").is_file():
             self.hub_tunnels.append(self.wg_up(self.hub, bundle / "wireguard" / "wg0.conf"))
+        if (bundle / "dns" / "dnsmasq.conf").is_file():
+            daemon = self.hub.spawn(
+                "dnsmasq", "dnsmasq", f"--conf-file={bundle / 'dns' / 'dnsmasq.conf'}",
+                "--keep-in-foreground", "--log-facility=-", "--log-queries",
+                f"--pid-file={self.lab.workdir / 'dnsmasq.pid'}")
+            if not daemon.wait_for("started, version"):
+                self.lab.fail("the hub's resolver (dnsmasq) did not start")
+            self.hub_tunnels.append(Tunnel(self.hub, bundle / "dns", daemon=daemon))
         if (bundle / "openvpn" / "server.conf").is_file():
             server = bundle / "openvpn" / "server.conf"
             daemon = self.hub.spawn("openvpn-server", "openvpn", "--cd", str(server.parent),
@@ -242,15 +251,29 @@ class VpnLab:
                 return True
         return False
 
-    def seen_as(self, node: Node, address: str, bound: float = 6.0) -> str | None:
+    def seen_as(self, node: Node, address: str, bound: float = 6.0,
+                port: int = ECHO_PORT) -> str | None:
         """The source address the echo server at ``address`` sees for ``node``, or None."""
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline:
-            proc = node.run(sys.executable, "-c", _ASK, address, str(ECHO_PORT), check=False)
+            proc = node.run(sys.executable, "-c", _ASK, address, str(port), check=False)
             if proc.returncode == 0 and proc.stdout.strip():
                 return proc.stdout.strip()
             time.sleep(0.2)
         return None
+
+    def observe(self, node: Node, address: str, probe: str, own: str) -> bool:
+        """Does ``node`` reach ``address`` with ``probe`` (``icmp`` or ``PORT/tcp``) via the VPN?
+
+        A TCP connection that arrives with ``node``'s own public address ``own`` went around
+        the VPN, so it does not count.
+        """
+        if probe == "icmp":
+            return self.ping(node, address, bound=3.0)
+        port, _, proto = probe.partition("/")
+        assert proto == "tcp", probe
+        seen = self.seen_as(node, address, bound=3.0, port=int(port))
+        return seen is not None and seen != own
 
     def route_dev(self, node: Node, address: str) -> str:
         """The interface ``node`` would send a packet for ``address`` through."""
