@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -351,8 +352,8 @@ def test_split_dns_only_serves_the_vpn_names(small: tuple[Path, Lab]) -> None:
     resolver answers the VPN's names (through the tunnel) and refuses everything else."""
     tmp, made = small
     files = lab_estate()
-    instance = dict(files["acme-eu/instance.yaml"])  # type: ignore[arg-type]
-    instance["dns"] = {**instance["dns"], "split": True}
+    instance = cast("dict[str, dict[str, object]]", files["acme-eu/instance.yaml"])
+    instance = {**instance, "dns": {**instance["dns"], "split": True}}
     files["acme-eu/instance.yaml"] = instance
     out = compiled(tmp, "split", files)
     vpn = VpnLab(made, out, "acme-eu", FQDN)
