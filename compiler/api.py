@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from compiler import allocate as allocation
+from compiler.allocate import Assignment
 from compiler.build import Build, WriteStats, assemble, write_build
 from compiler.checks import Graph, run_checks
 from compiler.diagnostics import Diagnostics, UsageError
@@ -60,3 +62,34 @@ def compile_tree(root: Path, out: Path, secret: bytes | None, qr: bool = True) -
     build = assemble(result.estate, KeyRing(secret), qr=qr)
     stats = write_build(build, out)
     return CompileResult(result, build, stats)
+
+
+@dataclasses.dataclass
+class AllocateResult:
+    """An allocation: the check it rests on, what blocks it, and what was assigned."""
+
+    check: CheckResult
+    diagnostics: Diagnostics
+    assignments: list[Assignment]
+
+    @property
+    def ok(self) -> bool:
+        """Every missing address was assigned (or none was missing)."""
+        return self.diagnostics.errors == 0
+
+
+def allocate(root: Path) -> AllocateResult:
+    """Fill every missing ``address``/``address6`` under ``root`` with the lowest free one.
+
+    Refuses (assigning nothing) when the tree has errors other than ``address-missing``,
+    which are then the result's diagnostics, or when a pool is full (``pool-exhausted``).
+    """
+    result = check(root)
+    blocking = Diagnostics()
+    blocking.extend(d for d in result.diagnostics if d.code != "address-missing")
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    wanted = allocation.plan(result.estate, result.graph, blocking)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    return AllocateResult(result, blocking, allocation.apply(wanted, blocking))

@@ -1,0 +1,42 @@
+"""The GitOps subcommands: allocate, plan, graph, init."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from compiler import api
+from compiler.cli.output import display_path
+
+DEFAULT_ROOT = "sites"
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    """``mvpn allocate``: fill missing tunnel addresses in place."""
+    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
+
+    result = api.allocate(Path(args.root))
+    raw = result.check.estate.raw
+    print_diagnostics(result.diagnostics, "text", raw.sources() + raw.others)
+    if not result.ok:
+        print("mvpn: no address was assigned", file=sys.stderr)
+        return EXIT_ERRORS
+    cwd = Path.cwd()
+    for a in result.assignments:
+        print(f"{display_path(a.peer.source.path, cwd)}:{a.line}: {a.field} {a.address}")
+    if not result.assignments:
+        print("nothing to allocate: every peer has its addresses")
+    return EXIT_OK
+
+
+def _root(p: Any) -> None:
+    p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
+
+
+def register(sub: Any) -> None:
+    """Add the GitOps subcommands to the parser."""
+    p = sub.add_parser("allocate", help="fill every missing address with the lowest free one")
+    _root(p)
+    p.set_defaults(func=cmd_allocate)
