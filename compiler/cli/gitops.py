@@ -31,6 +31,20 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    """``mvpn graph``: the topology as Mermaid, DOT or JSON."""
+    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
+    from compiler.topology import render_topology, topology
+
+    result = api.check(Path(args.root))
+    if not result.ok:
+        raw = result.estate.raw
+        print_diagnostics(result.diagnostics, "text", raw.sources() + raw.others)
+        return EXIT_ERRORS
+    sys.stdout.write(render_topology(topology(result.graph), args.format))
+    return EXIT_OK
+
+
 def _root(p: Any) -> None:
     p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
 
@@ -40,3 +54,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("allocate", help="fill every missing address with the lowest free one")
     _root(p)
     p.set_defaults(func=cmd_allocate)
+
+    p = sub.add_parser("graph", help="the topology as Mermaid, DOT or JSON")
+    _root(p)
+    p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
+    p.set_defaults(func=cmd_graph)
