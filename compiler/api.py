@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from compiler import allocate as allocation
@@ -13,6 +14,7 @@ from compiler.diagnostics import Diagnostics, UsageError
 from compiler.keys import KeyRing
 from compiler.loader.walk import walk
 from compiler.model.estate import Estate, build_estate
+from compiler.plan import PlanDiff, compare, gitrev
 
 
 @dataclasses.dataclass
@@ -93,3 +95,56 @@ def allocate(root: Path) -> AllocateResult:
     if blocking.errors:
         return AllocateResult(result, blocking, [])
     return AllocateResult(result, blocking, allocation.apply(wanted, blocking))
+
+
+@dataclasses.dataclass
+class PlanResult:
+    """A plan: both checks (the base one with paths as ``REV:path``) and, when clean, the diff."""
+
+    base: CheckResult
+    head: CheckResult
+    diff: PlanDiff | None
+    labels: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        """Both trees are free of errors."""
+        return self.base.ok and self.head.ok
+
+    def label(self, which: str) -> str:
+        """How the ``base`` or ``head`` tree is named in messages."""
+        return self.labels[which]
+
+
+def _relabel(result: CheckResult, tree: Path, prefix: str) -> CheckResult:
+    """Diagnostics of a materialised tree, with paths as ``REV:ROOT/...`` instead of temp paths."""
+    diags = Diagnostics()
+    real = Path(os.path.realpath(tree))
+    diags.extend(
+        dataclasses.replace(d, file=Path(f"{prefix}/{d.file.relative_to(real).as_posix()}"))
+        if d.file.is_relative_to(real) else d
+        for d in result.diagnostics
+    )
+    return CheckResult(result.estate, diags, result.graph)
+
+
+def plan(root: Path, rev: str, secret: bytes | None) -> PlanResult:
+    """Compare the tree at ``root`` (the working tree) with the same folder at git ``rev``.
+
+    Raises :class:`UsageError` when ``root`` is not in a git repository or ``rev`` is unknown.
+    Artifacts are compiled in memory (no QR codes: they follow their ``.conf``), redacted
+    unless ``secret`` is given.
+    """
+    head = check(root)
+    revision = gitrev.resolve(root, rev)
+    labels = {"base": f"{revision.label}:{revision.root}", "head": f"working tree:{revision.root}"}
+    with gitrev.materialise(revision) as tree:
+        base = _relabel(check(tree), tree, f"{rev}:{revision.root}")
+        if not (base.ok and head.ok):
+            return PlanResult(base, head, None, labels)
+        ring = KeyRing(secret)
+        old = assemble(base.estate, ring, qr=False)
+        new = assemble(head.estate, ring, qr=False)
+        result = compare(base.estate, head.estate, old, new,
+                           labels=(revision.label, "working tree"), root=str(revision.root))
+    return PlanResult(base, head, result, labels)
