@@ -66,6 +66,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """``mvpn init``: a new config repository with an example tree."""
+    from compiler.cli.main import EXIT_OK
+    from compiler.scaffold import init_repo
+
+    written = init_repo(Path(args.dir))
+    cwd = Path.cwd()
+    for path in written:
+        print(f"wrote {display_path(path.absolute(), cwd)}")
+    print(f"next: cd {args.dir} && mvpn allocate && mvpn check && mvpn compile")
+    return EXIT_OK
+
+
 def _root(p: Any) -> None:
     p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
 
@@ -89,3 +102,7 @@ def register(sub: Any) -> None:
     _root(p)
     p.add_argument("--format", choices=["mermaid", "dot", "json"], default="mermaid")
     p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("init", help="a new config repository with an example tree")
+    p.add_argument("dir", help="folder to create (must be absent or empty)")
+    p.set_defaults(func=cmd_init)
