@@ -9,6 +9,7 @@ from pathlib import Path
 from compiler import allocate as allocation
 from compiler.allocate import Assignment
 from compiler.build import Build, WriteStats, assemble, write_build
+from compiler.build.assemble import Progress
 from compiler.checks import Graph, run_checks
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.keys import KeyRing
@@ -53,7 +54,9 @@ class CompileResult:
     stats: WriteStats | None = None
 
 
-def compile_tree(root: Path, out: Path, secret: bytes | None, qr: bool = True) -> CompileResult:
+def compile_tree(
+    root: Path, out: Path, secret: bytes | None, qr: bool = True, progress: Progress | None = None
+) -> CompileResult:
     """Check ``root``; when it has no errors, render everything and write ``out`` atomically.
 
     With errors nothing is rendered and nothing is written (no partial build).
@@ -61,7 +64,7 @@ def compile_tree(root: Path, out: Path, secret: bytes | None, qr: bool = True) -
     result = check(root)
     if not result.ok:
         return CompileResult(result)
-    build = assemble(result.estate, KeyRing(secret), qr=qr)
+    build = assemble(result.estate, KeyRing(secret), qr=qr, progress=progress)
     stats = write_build(build, out)
     return CompileResult(result, build, stats)
 
