@@ -133,3 +133,16 @@ def test_compile_progress_only_on_a_terminal(
     drawn = tty.getvalue()
     assert "\rcompiling [" in drawn and "100% 2/2 peers" in drawn
     assert drawn.endswith("\r")  # erased: the terminal keeps only the summary line
+
+
+def test_readme_shows_every_command_with_an_example() -> None:
+    from compiler.cli.main import build_parser
+
+    readme = (REPO / "README.md").read_text()
+    assert readme.split("```sh\n", 1)[1].startswith("make compile")  # the two commands first
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    commands = sorted(sub.choices)  # type: ignore[arg-type]
+    assert commands == ["allocate", "check", "compile", "graph", "init", "plan", "schema"]
+    for command in commands:
+        assert f"$ mvpn {command}" in readme, command
