@@ -124,7 +124,7 @@ def _relabel(result: CheckResult, tree: Path, prefix: str) -> CheckResult:
     diags = Diagnostics()
     real = Path(os.path.realpath(tree))
     diags.extend(
-        dataclasses.replace(d, file=Path(f"{prefix}/{d.file.relative_to(real).as_posix()}"))
+        dataclasses.replace(d, file=Path(f"{prefix}{d.file.relative_to(real).as_posix()}"))
         if d.file.is_relative_to(real) else d
         for d in result.diagnostics
     )
@@ -142,7 +142,8 @@ def plan(root: Path, rev: str, secret: bytes | None) -> PlanResult:
     revision = gitrev.resolve(root, rev)
     labels = {"base": f"{revision.label}:{revision.root}", "head": f"working tree:{revision.root}"}
     with gitrev.materialise(revision) as tree:
-        base = _relabel(check(tree), tree, f"{rev}:{revision.root}")
+        folder = "" if str(revision.root) == "." else f"{revision.root}/"
+        base = _relabel(check(tree), tree, f"{rev}:{folder}")
         if not (base.ok and head.ok):
             return PlanResult(base, head, None, labels)
         ring = KeyRing(secret)

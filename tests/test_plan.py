@@ -226,3 +226,24 @@ def test_markdown_escapes_free_text() -> None:
     inner = out[len("<code>"):-len("</code>")]
     for bad in "<>@|`[]*":
         assert bad not in inner
+
+
+def test_root_at_the_top_of_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MVPN_SECRET", raising=False)
+    repo = build_file_tree(tmp_path / "top", compile_estate())
+    (repo / "acme-eu/peers/zed.yaml").write_text("type: client\nuser: z@example.com\nadress: x\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "all")
+    monkeypatch.chdir(repo)
+    assert main(["plan", ".", "--base", "main"]) == 1
+    assert "main:acme-eu/peers/zed.yaml:3:1: error[schema]" in capsys.readouterr().out
+    (repo / "acme-eu/peers/zed.yaml").unlink()
+    git(repo, "commit", "-q", "-am", "fix")
+    assert main(["plan", ".", "--base", "main~1", "--format", "json"]) == 1  # base still bad
+    capsys.readouterr()
+    assert main(["plan", ".", "--base", "main", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["root"] == "." and doc["empty"] is True

@@ -56,6 +56,8 @@ def resolve(root: Path, rev: str) -> Revision:
     if found.returncode != 0:
         raise UsageError(f"unknown git revision '{rev}' (fetch it first, e.g. "
                          "`git fetch origin main`)")
+    if not folder.is_relative_to(repo.resolve()):  # pragma: no cover - git found it there
+        raise UsageError(f"'{root}' is not inside the git repository {repo}")
     rel = folder.relative_to(repo.resolve())
     return Revision(rev, found.stdout.decode().strip(), repo, PurePosixPath(rel.as_posix()))
 
