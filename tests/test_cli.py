@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
+from compiler.cli import main, progress
+from compiler.cli.progress import ProgressBar
 from tests.support.trees import build_file_tree, estate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,3 +91,58 @@ def test_compile_refuses_bad_secret(tmp_path: Path, capsys: pytest.CaptureFixtur
                  "--secret-file", str(secret)]) == 2
     err = capsys.readouterr().err
     assert "secret" in err and "c2hvcnQ" not in err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_then_erases_itself() -> None:
+    stream = _Tty()
+    now = [0.0]
+    bar = ProgressBar(stream, "compiling", clock=lambda: now[0])
+    bar(1, 4)  # within the first half second: nothing
+    assert stream.getvalue() == ""
+    now[0] = 1.0
+    bar(2, 4)
+    now[0] = 1.01
+    bar(3, 4)  # too soon after the last redraw
+    bar(4, 4)  # but the end is always drawn
+    bar.close()
+    frames = stream.getvalue().split("\r")
+    assert frames[1] == "compiling [###############...............]  50% 2/4 peers"
+    assert frames[2] == "compiling [##############################] 100% 4/4 peers"
+    assert frames[3] == " " * len(frames[2]) and frames[4] == ""
+
+
+def test_compile_progress_only_on_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = build_file_tree(tmp_path / "t", estate())  # type: ignore[arg-type]
+    monkeypatch.delenv("MVPN_SECRET", raising=False)
+    assert main(["compile", str(root), "-o", str(tmp_path / "a")]) == 0
+    plain = capsys.readouterr()
+    assert plain.err == ""  # not a terminal: no bar, no escape codes
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setenv("TERM", "xterm")
+    assert main(["compile", str(root), "-o", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().out == plain.out.replace(str(tmp_path / "a"), str(tmp_path / "b"))
+    drawn = tty.getvalue()
+    assert "\rcompiling [" in drawn and "100% 2/2 peers" in drawn
+    assert drawn.endswith("\r")  # erased: the terminal keeps only the summary line
+
+
+def test_readme_shows_every_command_with_an_example() -> None:
+    from compiler.cli.main import build_parser
+
+    readme = (REPO / "README.md").read_text()
+    assert readme.split("```sh\n", 1)[1].startswith("make compile")  # the two commands first
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    commands = sorted(sub.choices)  # type: ignore[arg-type]
+    assert commands == ["allocate", "check", "compile", "graph", "init", "plan", "schema"]
+    for command in commands:
+        assert f"$ mvpn {command}" in readme, command

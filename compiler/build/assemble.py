@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from compiler import COMPILER_ID
@@ -31,7 +32,28 @@ class Build:
     manifest: dict[str, Any]
 
 
-def _instance(inst: InstanceView, qr: bool, files: dict[str, OutFile]) -> dict[str, Any]:
+#: Told (peers done, peers in all) as rendering goes, for a progress bar.
+Progress = Callable[[int, int], None]
+
+
+def _done_with_peer(path: str) -> bool:
+    """The last artifact rendered for a peer: a router script or a client profile."""
+    return path.endswith(".rsc") or (path.startswith("clients/") and not path.endswith(".svg"))
+
+
+class _Counter:
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def tick(self, path: str) -> None:
+        if self.progress is not None and _done_with_peer(path):
+            self.done += 1
+            self.progress(self.done, self.total)
+
+
+def _instance(
+    inst: InstanceView, qr: bool, files: dict[str, OutFile], counter: _Counter
+) -> dict[str, Any]:
     artifacts: dict[str, dict[str, Any]] = {}
     hub_parts: list[tuple[str, str]] = []
     for family, renderer in FAMILIES.items():
@@ -47,6 +69,7 @@ def _instance(inst: InstanceView, qr: bool, files: dict[str, OutFile]) -> dict[s
             }
             if family == "hub":
                 hub_parts.append((art.path, version))
+            counter.tick(art.path)
     hub_version = combine(hub_parts)
     version = combine((path, a["version"]) for path, a in artifacts.items())
     files[f"{inst.name}/VERSION"] = OutFile(f"{version}\n".encode(), False)
@@ -55,10 +78,14 @@ def _instance(inst: InstanceView, qr: bool, files: dict[str, OutFile]) -> dict[s
             "artifacts": dict(sorted(artifacts.items()))}
 
 
-def assemble(estate: Estate, ring: KeyRing, qr: bool = True) -> Build:
-    """Render every instance; nothing touches the disk."""
+def assemble(
+    estate: Estate, ring: KeyRing, qr: bool = True, progress: Progress | None = None
+) -> Build:
+    """Render every instance; nothing touches the disk. ``progress`` hears of each peer."""
     files: dict[str, OutFile] = {}
-    instances = {inst.name: _instance(inst, qr, files) for inst in instance_views(estate, ring)}
+    counter = _Counter(sum(len(i.peers) for i in estate.instances.values()), progress)
+    instances = {inst.name: _instance(inst, qr, files, counter)
+                 for inst in instance_views(estate, ring)}
     manifest = {
         "format": 1,
         "compiler": COMPILER_ID,

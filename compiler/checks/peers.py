@@ -19,6 +19,12 @@ def hub_address(net: IPNetwork) -> IPAddress:
     return net.network_address + 1
 
 
+def assignable(net: IPNetwork) -> range:
+    """The integer addresses a peer may take: after the hub, before the v4 broadcast."""
+    last = int(net.broadcast_address) - (1 if net.version == 4 else 0)
+    return range(int(hub_address(net)) + 1, last + 1)
+
+
 def pool_of(cfg: Instance, protocol: str, v6: bool = False) -> IPNetwork | None:
     """The tunnel network peers of ``protocol`` take addresses from, if enabled."""
     if protocol == "wireguard" and cfg.wireguard is not None:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler import api
+from compiler.cli.progress import ProgressBar
+from compiler.cli.progress import wanted as progress_wanted
 from compiler.keys import load_secret
 
 
@@ -17,7 +19,13 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
 
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
-    result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr)
+    bar = ProgressBar(sys.stderr, "compiling") if progress_wanted(sys.stderr) else None
+    try:
+        result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr,
+                                  progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     raw = result.check.estate.raw
     print_diagnostics(result.check.diagnostics, "text", raw.sources() + raw.others)
     if result.build is None or result.stats is None:

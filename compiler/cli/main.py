@@ -121,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="schemas", help="directory (default: schemas)")
     p.set_defaults(func=cmd_schema)
 
-    from compiler.cli.commands import register
+    from compiler.cli import commands, gitops
 
-    register(sub)
+    commands.register(sub)
+    gitops.register(sub)
     return parser
 
 

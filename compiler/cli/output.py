@@ -137,7 +137,8 @@ def _counts(diags: Sequence[Diagnostic]) -> tuple[int, int]:
     return errors, len(diags) - errors
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -145,9 +146,9 @@ def summary(errors: int, warnings: int) -> str:
     """``Found 2 errors and 1 warning.``; empty when there is nothing to report."""
     parts = []
     if errors:
-        parts.append(_plural(errors, "error"))
+        parts.append(plural(errors, "error"))
     if warnings:
-        parts.append(_plural(warnings, "warning"))
+        parts.append(plural(warnings, "warning"))
     return f"Found {' and '.join(parts)}." if parts else ""
 
 

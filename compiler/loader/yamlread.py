@@ -135,6 +135,11 @@ def _compose(text: str) -> Node | None:
         raise YamlError(str(exc).splitlines()[0], 1, 1) from None
 
 
+def compose(text: str) -> Node | None:
+    """The node tree of ``text`` with positions (for editors of a file), or :class:`YamlError`."""
+    return _compose(text)
+
+
 def decode(data: bytes) -> str:
     """Decode UTF-8 strictly, pointing at the first bad byte."""
     try:

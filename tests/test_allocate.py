@@ -1,0 +1,257 @@
+"""``mvpn allocate``: lowest free addresses, byte-minimal edits, never a moved address."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from compiler.allocate.splice import SpliceError, insert_keys
+from compiler.api import allocate, check
+from compiler.cli import main
+from tests.support.trees import INSTANCE, build_file_tree, client, estate, site
+
+V6_INSTANCE = {**INSTANCE, "wireguard": {"port": 51820, "network": "10.255.0.0/24",
+                                         "network6": "fd00:255::/64"}}
+
+
+def _without(text: str, lines: list[int]) -> str:
+    kept = [line for i, line in enumerate(text.splitlines(keepends=True), 1) if i not in lines]
+    return "".join(kept)
+
+
+def test_cli_assigns_lowest_free_and_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = estate(**{
+        "acme-eu__instance_DOT_yaml": V6_INSTANCE,
+        "acme-eu__peers__berlin_DOT_yaml": site("berlin", "10.255.0.2", ["10.20.0.0/24"],
+                                                address6="fd00:255::3"),
+        "acme-eu__peers__alice_DOT_yaml": {"type": "client", "user": "alice@example.com"},
+        "acme-eu__peers__carol_DOT_yaml": {"type": "client", "user": "carol@example.com",
+                                           "protocol": "openvpn"},
+        "acme-eu__peers__dan_DOT_yaml": client("dan@example.com", "10.255.0.4"),
+    })
+    build_file_tree(tmp_path / "sites", files)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
+    assert main(["allocate"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "sites/acme-eu/peers/alice.yaml:3: address 10.255.0.3",
+        "sites/acme-eu/peers/alice.yaml:4: address6 fd00:255::2",
+        "sites/acme-eu/peers/carol.yaml:4: address 10.254.0.2",
+        "sites/acme-eu/peers/dan.yaml:4: address6 fd00:255::4",
+    ]
+    assert (tmp_path / "sites/acme-eu/peers/carol.yaml").read_text() == (
+        "type: client\nuser: carol@example.com\nprotocol: openvpn\naddress: 10.254.0.2\n"
+    )
+    assert check(tmp_path / "sites").ok
+    assert main(["allocate"]) == 0
+    assert capsys.readouterr().out == "nothing to allocate: every peer has its addresses\n"
+
+
+ROUND_TRIP = {
+    "comments and blank lines": (
+        "# yaml-language-server: $schema=../../../schemas/peer.schema.json\n"
+        "# Alice's laptop\n"
+        "type: client   # a device\n"
+        "\n"
+        "user: alice@example.com\n"
+        "\n"
+        "# split tunnel for now\n"
+        "route_all: false  # ask before changing\n"
+        "\n"
+        "key_epoch: 1\n",
+        "route_all: false  # ask before changing\naddress: 10.255.0.2\n",
+    ),
+    "flow style and odd spacing": (
+        "type:     site\n"
+        "site:   'berlin'\n"
+        "subnets: [ 10.20.0.0/24 ,10.21.0.0/24 ]   # two LANs\n"
+        "description: \"Berlin \\\"HQ\\\"\"\n"
+        "routeros:   \"7.18\"\n",
+        "subnets: [ 10.20.0.0/24 ,10.21.0.0/24 ]   # two LANs\naddress: 10.255.0.2\n",
+    ),
+    "block sequence at key indent, then comment": (
+        "type: site\n"
+        "site: berlin\n"
+        "subnets:\n"
+        "- 10.20.0.0/24\n"
+        "-   10.21.0.0/24\n"
+        "# keep this comment where it is\n"
+        "key_epoch: 1\n",
+        "-   10.21.0.0/24\naddress: 10.255.0.2\n# keep",
+    ),
+    "indented document and multi-line flow": (
+        "  type: site\n"
+        "  site: berlin\n"
+        "  subnets: [10.20.0.0/24,\n"
+        "            10.21.0.0/24]\n"
+        "  allow_broad: false\n",
+        "            10.21.0.0/24]\n  address: 10.255.0.2\n  allow_broad",
+    ),
+    "CRLF line endings": (
+        "type: client\r\nuser: alice@example.com\r\nprotocol: wireguard\r\nkey_epoch: 1\r\n",
+        "protocol: wireguard\r\naddress: 10.255.0.2\r\nkey_epoch",
+    ),
+    "anchor key last, without final newline": (
+        "key_epoch: 1\ntype: client\nuser: alice@example.com",
+        "user: alice@example.com\naddress: 10.255.0.2",
+    ),
+    "quoted keys and a folded block scalar": (
+        '"type": client\n'
+        "'description': >-\n"
+        "  Alice's laptop\n"
+        "user: >-\n"
+        "  alice@example.com\n"
+        "key_epoch: 1\n",
+        "  alice@example.com\naddress: 10.255.0.2\nkey_epoch",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUND_TRIP))
+def test_round_trip_diff_is_only_the_inserted_line(tmp_path: Path, name: str) -> None:
+    text, expected = ROUND_TRIP[name]
+    root = build_file_tree(tmp_path, estate(**{"acme-eu__peers__alice_DOT_yaml": None,
+                                               "acme-eu__peers__berlin_DOT_yaml": None}))  # type: ignore[arg-type]
+    path = root / "acme-eu/peers/peer.yaml"
+    path.parent.mkdir()
+    path.write_bytes(text.encode())
+    result = allocate(root)
+    assert result.ok, [d.message for d in result.diagnostics]
+    [a] = result.assignments
+    new = path.read_bytes().decode()
+    assert expected in new
+    if text.endswith("\n"):
+        assert _without(new, [a.line]) == text  # only the inserted line differs
+    else:
+        assert new == text + "\naddress: 10.255.0.2"  # the old bytes are a prefix
+    assert new.splitlines()[a.line - 1].strip() == "address: 10.255.0.2"
+    assert check(root).ok
+
+
+def test_flow_mapping_document_gets_a_pair() -> None:
+    text = "{type: client, user: alice@example.com}  # one line\n"
+    new, lines = insert_keys(text, [("address", "10.255.0.2"), ("address6", "fd00::2")])
+    assert new == ("{type: client, user: alice@example.com, address: 10.255.0.2, "
+                   "address6: fd00::2}  # one line\n")
+    assert lines == [1]
+
+
+def test_splice_refuses_what_is_not_a_mapping() -> None:
+    with pytest.raises(SpliceError, match="not a mapping"):
+        insert_keys("- a\n", [("address", "10.0.0.2")])
+
+
+def test_bom_is_kept(tmp_path: Path) -> None:
+    root = build_file_tree(tmp_path, estate(**{"acme-eu__peers__alice_DOT_yaml": None}))  # type: ignore[arg-type]
+    path = root / "acme-eu/peers/bob.yaml"
+    path.write_bytes(b"\xef\xbb\xbftype: client\nuser: bob@example.com\n")
+    assert allocate(root).ok
+    assert path.read_bytes() == b"\xef\xbb\xbftype: client\nuser: bob@example.com\n" \
+        b"address: 10.255.0.2\n"
+
+
+def test_pool_exhausted_exits_1_at_file_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = {**INSTANCE, "wireguard": {"port": 51820, "network": "10.255.0.0/29"}}
+    files: dict[str, object] = {"vpn.yaml": estate()["vpn.yaml"], "acme-eu/instance.yaml": small}
+    for i in range(2, 7):  # .1 is the hub, .7 the broadcast: .2-.6 are all there is
+        files[f"acme-eu/peers/p{i}.yaml"] = client(f"p{i}@example.com", f"10.255.0.{i}")
+    files["acme-eu/peers/zed.yaml"] = "type: client\nuser: zed@example.com\nprotocol: wireguard\n"
+    files["acme-eu/peers/ann.yaml"] = "type: client\nuser: ann@example.com\nprotocol: openvpn\n"
+    build_file_tree(tmp_path / "sites", files)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
+    assert main(["allocate"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == (
+        "sites/acme-eu/peers/zed.yaml:3:11: error[pool-exhausted] no free IPv4 address left "
+        "for 'address' in 10.255.0.0/29, the WireGuard network of instance 'acme-eu'; "
+        "enlarge it in acme-eu/instance.yaml or remove peers that are gone"
+    )
+    assert "no address was assigned" in captured.err
+    # the OpenVPN peer could have had one, but a failed run writes no file at all
+    assert "address" not in (tmp_path / "sites/acme-eu/peers/ann.yaml").read_text()
+
+
+def test_refuses_a_tree_with_other_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = build_file_tree(tmp_path, estate(**{
+        "acme-eu__peers__alice_DOT_yaml": "type: client\nuser: alice@example.com\n",
+        "acme-eu__peers__eve_DOT_yaml": "type: client\nuser: eve@example.com\nadress: x\n",
+    }))  # type: ignore[arg-type]
+    before = (root / "acme-eu/peers/alice.yaml").read_text()
+    assert main(["allocate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "error[schema] unknown key 'adress'; did you mean 'address'?" in out
+    assert "address-missing" not in out
+    assert (root / "acme-eu/peers/alice.yaml").read_text() == before
+
+
+# --- property: for any sequence of add/remove/allocate, no address moves or is shared -----
+
+# Tiny pools, so that sequences run into full pools as often as they succeed:
+# WireGuard .2-.6 and ::2-::3, OpenVPN only .2.
+SMALL = {**INSTANCE, "wireguard": {"port": 51820, "network": "10.255.0.0/29",
+                                   "network6": "fd00:255::/126"},
+         "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/30"}}
+
+_op = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(["client", "site"]),
+              st.sampled_from(["wireguard", "openvpn"])),
+    st.tuples(st.just("remove"), st.integers(0, 30), st.just("")),
+    st.tuples(st.just("allocate"), st.just(""), st.just("")),
+)
+
+
+def _addresses(root: Path) -> dict[str, tuple[object, object]]:
+    result = check(root)
+    return {key: (p.config.address, p.config.address6)
+            for inst in result.estate.instances.values()
+            for key, p in ((p.key, p) for p in inst.peers.values())}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_op, min_size=1, max_size=25))
+def test_no_address_ever_moves_or_is_shared(ops: list[tuple[str, object, str]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = build_file_tree(Path(tmp), {"vpn.yaml": estate()["vpn.yaml"],  # type: ignore[dict-item]
+                                           "acme-eu/instance.yaml": SMALL})
+        peers = root / "acme-eu/peers"
+        peers.mkdir()
+        counter = 0
+        for op, a, b in ops:
+            if op == "add":
+                counter += 1
+                name = f"p{counter}"
+                doc = (f"type: site\nsite: s{counter}\nprotocol: {b}\n"
+                       f"subnets: [10.{counter}.0.0/24]\n" if a == "site"
+                       else f"type: client\nuser: u{counter}@example.com\nprotocol: {b}\n")
+                (peers / f"{name}.yaml").write_text(doc)
+            elif op == "remove":
+                files = sorted(peers.iterdir())
+                if files:
+                    files[int(a) % len(files)].unlink()  # type: ignore[call-overload]
+            else:
+                before = _addresses(root)
+                texts = {p.name: p.read_text() for p in peers.iterdir()}
+                result = allocate(root)
+                after = _addresses(root)
+                for key, (v4, v6) in before.items():  # nothing already there moves
+                    assert after[key][0] == v4 if v4 is not None else True
+                    assert after[key][1] == v6 if v6 is not None else True
+                event("allocated" if result.ok else "pool exhausted")
+                if result.ok:
+                    assert check(root).ok
+                    taken = [x for pair in after.values() for x in pair if x is not None]
+                    assert len(taken) == len(set(taken))
+                    assert all(v4 is not None for v4, _ in after.values())
+                else:
+                    assert {d.code for d in result.diagnostics} == {"pool-exhausted"}
+                    assert {p.name: p.read_text() for p in peers.iterdir()} == texts

@@ -1,0 +1,249 @@
+"""``mvpn plan --base REV`` against a real git repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compiler.cli import main
+from compiler.keys import KeyRing
+from compiler.plan.render import MARKDOWN_MARKER, code
+from tests.support.trees import TEST_SECRET, TEST_SECRET_B64, build_file_tree, compile_estate
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_INDEX_FILE", None)
+    proc = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
+                          check=True)
+    return proc.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config repository with the compile estate committed on ``main``; cwd is its top."""
+    monkeypatch.delenv("MVPN_SECRET", raising=False)
+    root = tmp_path / "repo"
+    build_file_tree(root / "sites", compile_estate())
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "estate")
+    monkeypatch.chdir(root)
+    return root
+
+
+def _pull_request(repo: Path) -> None:
+    """A realistic PR: add a site, make alice route-all, remove erin; allocate; commit."""
+    git(repo, "checkout", "-q", "-b", "pr")
+    (repo / "sites/acme-eu/peers/munich.yaml").write_text(
+        "# new office, opened in May\ntype: site\nsite: munich-office\n"
+        "protocol: wireguard\nsubnets: [10.22.0.0/24]\n")
+    alice = repo / "sites/acme-eu/peers/alice.yaml"
+    alice.write_text(alice.read_text().replace("type: client\n", "type: client\nroute_all: true\n"))
+    git(repo, "rm", "-q", "sites/acme-us/peers/erin.yaml")
+    assert main(["allocate"]) == 0
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "munich, alice route-all, erin leaves")
+
+
+def test_plan_names_exactly_the_changes_of_a_pr(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _pull_request(repo)
+    capsys.readouterr()
+    status, head = git(repo, "status", "--porcelain"), git(repo, "rev-parse", "HEAD")
+    assert main(["plan", "--base", "main", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert git(repo, "status", "--porcelain") == status == ""  # tree and index untouched
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert doc["root"] == "sites"
+    assert doc["instances"] == []
+    assert [(c["kind"], c["key"], c["file"], c["fields"]) for c in doc["peers"]] == [
+        ("changed", "acme-eu/alice", "sites/acme-eu/peers/alice.yaml",
+         [{"field": "route_all", "old": False, "new": True}]),
+        ("added", "acme-eu/munich", "sites/acme-eu/peers/munich.yaml", []),
+        ("removed", "acme-us/erin", "sites/acme-us/peers/erin.yaml", []),
+    ]
+    assert doc["routes"] == [
+        {"kind": "added", "instance": "acme-eu", "item": "10.22.0.0/24", "owner": "munich"}]
+    assert doc["addresses"] == [
+        {"kind": "added", "instance": "acme-eu", "item": "10.255.0.2", "owner": "munich"},
+        {"kind": "added", "instance": "acme-eu", "item": "fd00:255::2", "owner": "munich"},
+        {"kind": "removed", "instance": "acme-us", "item": "10.253.0.11", "owner": "erin"},
+    ]
+    assert doc["dns"] == []
+    arts = {(a["kind"], f"{a['instance']}/{a['path']}") for a in doc["artifacts"]}
+    assert arts == {
+        # the new site: its scripts, its hub peer, firewall, and its LAN routed to the others
+        ("added", "acme-eu/sites/munich.rsc"), ("added", "acme-eu/sites/munich.conf"),
+        ("changed", "acme-eu/hub/wireguard/wg0.conf"), ("changed", "acme-eu/hub/nftables.conf"),
+        ("changed", "acme-eu/sites/berlin.rsc"), ("changed", "acme-eu/sites/berlin.conf"),
+        ("changed", "acme-eu/sites/hamburg.rsc"), ("changed", "acme-eu/hub/openvpn/ccd/hamburg"),
+        # split-tunnel clients now also route the new LAN (the OpenVPN one via its ccd push)
+        ("changed", "acme-eu/clients/dave.conf"), ("changed", "acme-eu/hub/openvpn/ccd/carol"),
+        # alice: route-all profile
+        ("changed", "acme-eu/clients/alice.conf"),
+        # erin: profile and certificate gone, CCD and hub config without her
+        ("removed", "acme-us/clients/erin.ovpn"), ("removed", "acme-us/hub/openvpn/ccd/erin"),
+    }
+    assert [(a["kind"], a["key"], a["who"]) for a in doc["hubs"]] == [
+        ("changed", "acme-eu", "acme-eu"), ("changed", "acme-us", "acme-us")]
+    assert [(a["kind"], a["key"], a["artifacts"]) for a in doc["routers"]] == [
+        ("changed", "acme-eu/berlin", ["sites/berlin.rsc"]),
+        ("changed", "acme-eu/hamburg", ["sites/hamburg.rsc"]),
+        ("added", "acme-eu/munich", ["sites/munich.rsc"]),
+    ]
+    assert [(a["kind"], a["key"], a["who"]) for a in doc["profiles"]] == [
+        ("changed", "acme-eu/alice", "alice@example.com"),
+        ("changed", "acme-eu/dave", "dave@example.com"),
+    ]
+    assert [(a["kind"], a["key"], a["who"]) for a in doc["retired"]] == [
+        ("removed", "acme-us/erin", "erin@example.com")]
+
+
+def test_plan_text_and_markdown(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _pull_request(repo)
+    capsys.readouterr()
+    commit = git(repo, "rev-parse", "main").strip()[:7]
+    assert main(["plan", "--base", "main"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"mvpn plan: sites at main ({commit}) -> working tree\n\nPeers\n"
+                           "  ~ acme-eu/alice  client alice@example.com, wireguard, route-all  "
+                           "(sites/acme-eu/peers/alice.yaml)\n"
+                           "      route_all: false -> true\n"
+                           "  + acme-eu/munich  site munich-office, wireguard  "
+                           "(sites/acme-eu/peers/munich.yaml)\n"
+                           "  - acme-us/erin  client erin@example.com, openvpn  "
+                           "(sites/acme-us/peers/erin.yaml)\nRoutes\n"
+                           "  + acme-eu 10.22.0.0/24 (munich)\n")
+    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 13 artifacts change; "
+                         "3 routers to re-run; 2 new profiles to hand out.\n")
+    assert main(["plan", "--base", "main", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith(MARKDOWN_MARKER + "\n## mvpn plan for <code>sites</code>\n")
+    block = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert '  p2("munich<br/>added")\n' in block
+    assert "  class p2,n1 added\n" in block and "  class p3 removed\n" in block
+    assert "| + | <code>acme-eu/munich</code> | <code>munich-office</code> | " \
+        "<code>sites/munich.rsc</code> |" in md
+
+
+def test_no_changes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--base", "HEAD"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "No changes: both trees compile to the same artifacts.\n")
+
+
+def test_uncommitted_edits_are_the_head(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inst = repo / "sites/acme-eu/instance.yaml"
+    inst.write_text(inst.read_text().replace("- 10.0.0.53", "- 10.0.0.53\n  - 10.0.0.54"))
+    assert main(["plan", "--base", "HEAD", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(c["kind"], c["key"], c["fields"]) for c in doc["instances"]] == [
+        ("changed", "acme-eu",
+         [{"field": "dns.servers", "old": ["10.0.0.53"], "new": ["10.0.0.53", "10.0.0.54"]}])]
+    assert doc["dns"] == [
+        {"kind": "added", "instance": "acme-eu", "item": "10.0.0.54", "owner": "server"}]
+    # WireGuard profiles carry the DNS servers; the OpenVPN client (carol) gets them pushed
+    assert {a["key"] for a in doc["profiles"]} == {"acme-eu/alice", "acme-eu/bob",
+                                                   "acme-eu/dave"}
+    assert doc["routers"] == []
+
+
+def test_usage_errors_exit_2(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--base", "no-such-branch"]) == 2
+    assert "unknown git revision 'no-such-branch'" in capsys.readouterr().err
+    assert main(["plan", "--base", "--output=/tmp/x"]) == 2
+    elsewhere = build_file_tree(tmp_path / "plain", compile_estate())
+    assert main(["plan", str(elsewhere), "--base", "main"]) == 2
+    assert "is not inside a git repository" in capsys.readouterr().err
+
+
+def test_errors_in_either_tree_exit_1(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = repo / "sites/acme-eu/peers/zed.yaml"
+    bad.write_text("type: client\nuser: zed@example.com\nadress: 10.255.0.99\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "typo")
+    bad.unlink()
+    assert main(["plan", "--base", "HEAD"]) == 1
+    captured = capsys.readouterr()
+    assert "the tree at HEAD" in captured.err
+    assert "HEAD:sites/acme-eu/peers/zed.yaml:3:1: error[schema] unknown key 'adress'" \
+        in captured.out
+
+
+def test_root_new_at_head_is_all_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MVPN_SECRET", raising=False)
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "README.md").write_text("config\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "empty")
+    build_file_tree(repo / "net", compile_estate())
+    assert main(["plan", str(repo / "net"), "--base", "main", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["root"] == "net"
+    assert {c["kind"] for c in doc["peers"] + doc["instances"]} == {"added"}
+    assert len(doc["peers"]) == 8
+
+
+def test_derived_plan_shows_rotation_and_prints_no_key(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(TEST_SECRET_B64)
+    alice = repo / "sites/acme-eu/peers/alice.yaml"
+    doc = yaml.safe_load(alice.read_text())
+    doc["key_epoch"] = 2
+    alice.write_text(yaml.safe_dump(doc))
+    for fmt in ("text", "markdown", "json"):
+        assert main(["plan", "--base", "HEAD", "--secret-file", str(secret),
+                     "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert "clients/alice.conf" in out
+        ring = KeyRing(TEST_SECRET)
+        for epoch in (1, 2):
+            assert ring.wireguard_peer("acme-eu", "alice", epoch).private_key not in out
+        assert ring.wireguard_hub("acme-eu", 1).private_key not in out
+
+
+def test_markdown_escapes_free_text() -> None:
+    hostile = "<img src=x onerror=alert(1)> @org/team | `x` [a](javascript:b) **b**"
+    out = code(hostile)
+    assert out.startswith("<code>") and out.endswith("</code>")
+    inner = out[len("<code>"):-len("</code>")]
+    for bad in "<>@|`[]*":
+        assert bad not in inner
+
+
+def test_root_at_the_top_of_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MVPN_SECRET", raising=False)
+    repo = build_file_tree(tmp_path / "top", compile_estate())
+    (repo / "acme-eu/peers/zed.yaml").write_text("type: client\nuser: z@example.com\nadress: x\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "all")
+    monkeypatch.chdir(repo)
+    assert main(["plan", ".", "--base", "main"]) == 1
+    assert "main:acme-eu/peers/zed.yaml:3:1: error[schema]" in capsys.readouterr().out
+    (repo / "acme-eu/peers/zed.yaml").unlink()
+    git(repo, "commit", "-q", "-am", "fix")
+    assert main(["plan", ".", "--base", "main~1", "--format", "json"]) == 1  # base still bad
+    capsys.readouterr()
+    assert main(["plan", ".", "--base", "main", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["root"] == "." and doc["empty"] is True
