@@ -86,12 +86,15 @@ def test_plan_names_exactly_the_changes_of_a_pr(
         ("changed", "acme-eu/hub/wireguard/wg0.conf"), ("changed", "acme-eu/hub/nftables.conf"),
         ("changed", "acme-eu/sites/berlin.rsc"), ("changed", "acme-eu/sites/berlin.conf"),
         ("changed", "acme-eu/sites/hamburg.rsc"), ("changed", "acme-eu/hub/openvpn/ccd/hamburg"),
-        # split-tunnel clients now also route the new LAN (the OpenVPN one via its ccd push)
-        ("changed", "acme-eu/clients/dave.conf"), ("changed", "acme-eu/hub/openvpn/ccd/carol"),
+        # split-tunnel clients now also route the new LAN (carol's access list keeps her to
+        # Berlin, so her ccd does not change)
+        ("changed", "acme-eu/clients/dave.conf"),
         # alice: route-all profile
         ("changed", "acme-eu/clients/alice.conf"),
-        # erin: profile and certificate gone, CCD and hub config without her
+        # erin: profile and certificate gone, CCD and hub config without her; the firewall's
+        # "clients" no longer holds her address
         ("removed", "acme-us/clients/erin.ovpn"), ("removed", "acme-us/hub/openvpn/ccd/erin"),
+        ("changed", "acme-us/hub/nftables.conf"),
     }
     assert [(a["kind"], a["key"], a["who"]) for a in doc["hubs"]] == [
         ("changed", "acme-eu", "acme-eu"), ("changed", "acme-us", "acme-us")]
@@ -151,9 +154,11 @@ def test_uncommitted_edits_are_the_head(repo: Path, capsys: pytest.CaptureFixtur
          [{"field": "dns.servers", "old": ["10.0.0.53"], "new": ["10.0.0.53", "10.0.0.54"]}])]
     assert doc["dns"] == [
         {"kind": "added", "instance": "acme-eu", "item": "10.0.0.54", "owner": "server"}]
-    # WireGuard profiles carry the DNS servers; the OpenVPN client (carol) gets them pushed
-    assert {a["key"] for a in doc["profiles"]} == {"acme-eu/alice", "acme-eu/bob",
-                                                   "acme-eu/dave"}
+    # The instance has dns.records, so clients ask the hub's resolver: only its config
+    # changes, no profile does.
+    assert doc["profiles"] == []
+    assert {(a["kind"], f"{a['instance']}/{a['path']}") for a in doc["artifacts"]} == {
+        ("changed", "acme-eu/hub/dns/dnsmasq.conf")}
     assert doc["routers"] == []
 
 
