@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.trees import INSTANCE, VPN, client, estate, run, site
-
-Row = tuple[str, str, str, int, int, str]
-
-
-def rows(tmp_path: Path, files: dict[str, object]) -> list[Row]:
-    result = run(tmp_path, files)
-    root = tmp_path.resolve()
-    return [
-        (d.code, d.severity.value, d.file.relative_to(root).as_posix(), d.line, d.column, d.message)
-        for d in result.diagnostics.sorted()
-    ]
+from tests.support.trees import INSTANCE, VPN, client, estate, rows, site
 
 
 def test_clean_estate(tmp_path: Path) -> None:

@@ -91,10 +91,10 @@ def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
             return Verdict(False, path, "the OpenVPN tunnel carries no IPv6 (block-ipv6)",
                            peer.source, ("route_all",))
     elif not covers(policy.reachable(peer), dst):
-        loc: tuple[str | int, ...] = ("access",) if (
-            isinstance(cfg, ClientPeer) and cfg.access is not None) else ()
+        limited = isinstance(cfg, ClientPeer) and cfg.access is not None
+        why = " (its access list; the hub enforces it too)" if limited else ""
         return Verdict(False, path, f"the profile of {peer.name} does not route {dst} into "
-                       "the tunnel", peer.source, loc)
+                       f"the tunnel{why}", peer.source, ("access",) if limited else ())
     path.append(f"hub {inst.name}")
     if any(dst == hub_address(n) for n in policy.tunnels if dst.version == n.version):
         return Verdict(True, [*path[:-1], f"hub {inst.name} itself"], "the hub's own address")

@@ -134,10 +134,10 @@ def report(
             loc: tuple[str | int, ...] = ("type",) if err["type"] == "union_tag_invalid" else ()
         else:
             loc = tuple(raw_loc[strip:])
-        loc = prefix + loc
         kind = err["type"]
         code = kind if kind in CODES else "schema"
         message = _message(err, loc, model)
+        loc = prefix + loc
         if kind == "missing":
             source.report(diags, code, message, loc[:-1], key=False)
         else:

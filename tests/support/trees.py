@@ -73,6 +73,19 @@ def run(root: Path, files: Mapping[str, object]) -> CheckResult:
     return check(root)
 
 
+Row = tuple[str, str, str, int, int, str]
+
+
+def rows(tmp_path: Path, files: Mapping[str, object]) -> list[Row]:
+    """Build and check a tree: (code, severity, file, line, column, message) of each finding."""
+    result = run(tmp_path, files)
+    root = tmp_path.resolve()
+    return [
+        (d.code, d.severity.value, d.file.relative_to(root).as_posix(), d.line, d.column, d.message)
+        for d in result.diagnostics.sorted()
+    ]
+
+
 def brief(result: CheckResult, root: Path) -> list[tuple[str, str, str, int, int]]:
     """(code, severity, file relative to root, line, column) of every diagnostic."""
     return [_brief(d, root) for d in result.diagnostics.sorted()]
