@@ -68,6 +68,9 @@ def lab_estate(**changes: dict[str, object] | None) -> dict[str, object]:
             "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"],
                     "records": {"intranet.corp.example": "10.0.0.80"}},
             "firewall": {"default": "allow", "rules": [
+                # ssh to the hub's LAN: bob (the admin) yes, other clients no, sites yes
+                {"action": "allow", "protocol": "tcp", "ports": "22", "source": "bob",
+                 "destination": "10.0.0.0/24"},
                 {"action": "deny", "protocol": "tcp", "ports": "22", "source": "clients",
                  "destination": "10.0.0.0/16"},
             ]},
@@ -85,6 +88,7 @@ ASSERTIONS = """\
 - {from: acme-eu/alice, to: 10.0.0.5, port: 7000/tcp, expect: allow}
 - {from: acme-eu/alice, to: 10.0.0.5, port: 22/tcp, expect: deny}
 - {from: acme-eu/carol, to: 10.0.0.5, port: 22/tcp, expect: deny}
+- {from: acme-eu/bob, to: 10.0.0.5, port: 22/tcp, expect: allow}
 - {from: acme-eu/berlin-office, to: 10.0.0.5, port: 22/tcp, expect: allow}
 - {from: acme-eu/hamburg-office, to: 10.20.0.5, port: 22/tcp, expect: allow}
 - {from: acme-eu/erin, to: 10.20.0.5, port: 22/tcp, expect: allow}
