@@ -17,17 +17,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
 
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
-    result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr)
+    result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr,
+                              cache=args.cache)
     raw = result.check.estate.raw
     print_diagnostics(result.check.diagnostics, "text", raw.sources() + raw.others)
     if result.build is None or result.stats is None:
         print("mvpn: nothing was built: the tree has errors", file=sys.stderr)
         return EXIT_ERRORS
-    manifest = result.build.manifest
+    instances, secrets = result.built()
     stats = result.stats
     print(
-        f"compiled {len(manifest['instances'])} instances into {args.output} "
-        f"(secrets: {manifest['secrets']}; {stats.written} written, "
+        f"compiled {instances} instances into {args.output} "
+        f"(secrets: {secrets}; {stats.written} written, "
         f"{stats.unchanged} unchanged, {stats.removed} removed)"
     )
     return EXIT_OK
@@ -42,4 +43,7 @@ def register(sub: Any) -> None:
                    "(default: $MVPN_SECRET; without either, a redacted build)")
     p.add_argument("--qr", action=argparse.BooleanOptionalAction, default=True,
                    help="QR codes for WireGuard client profiles (default: on)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="reuse unchanged work, recorded in .mvpn-cache/ beside the output "
+                   "(default: on; the output is the same bytes either way)")
     p.set_defaults(func=cmd_compile)

@@ -60,9 +60,10 @@ def _is_yaml(name: str) -> bool:
 
 
 class _Walker:
-    def __init__(self, root: Path, diags: Diagnostics) -> None:
+    def __init__(self, root: Path, diags: Diagnostics, parse: bool = True) -> None:
         self.root = root
         self.diags = diags
+        self.parse = parse
 
     def _inside(self, path: Path) -> bool:
         return path == self.root or self.root in path.parents
@@ -108,8 +109,11 @@ class _Walker:
                     path,
                 )
                 return None
-            with os.fdopen(fd, "rb", closefd=False) as fh:
-                data = fh.read(MAX_BYTES + 1)
+            # os.read, not a buffered file object: this runs once per peer file.
+            chunks = [os.read(fd, MAX_BYTES + 1)]
+            while chunks[-1] and sum(map(len, chunks)) <= MAX_BYTES:
+                chunks.append(os.read(fd, MAX_BYTES + 1))
+            data = b"".join(chunks)
         finally:
             os.close(fd)
         if not parse_yaml:
@@ -119,12 +123,12 @@ class _Walker:
         except YamlError as exc:
             self.diags.add("yaml-syntax", exc.message, path, exc.line, exc.column)
             return SourceFile(path, data.decode("utf-8", errors="replace"), ok=False)
-        try:
-            value = parse(text)
-        except YamlError as exc:
-            self.diags.add("yaml-syntax", exc.message, path, exc.line, exc.column)
-            return SourceFile(path, text, ok=False)
-        return SourceFile(path, text, value)
+        source = SourceFile(path, text)
+        if self.parse:
+            parse_source(source, self.diags)
+        else:
+            source.ok = False  # not parsed yet: see parse_source
+        return source
 
     def scan(self, directory: Path) -> list[os.DirEntry[str]]:
         """Entries of a directory, hidden ones skipped, in name order."""
@@ -224,10 +228,23 @@ class _Walker:
                 inst.peers[stem] = src
 
 
-def walk(root: Path, diags: Diagnostics) -> RawTree:
-    """Read a config tree rooted at ``root`` (an existing directory)."""
+def parse_source(source: SourceFile, diags: Diagnostics) -> None:
+    """Parse a YAML file that was read with ``walk(..., parse=False)``."""
+    try:
+        source.data, source.ok = parse(source.text), True
+    except YamlError as exc:
+        diags.add("yaml-syntax", exc.message, source.path, exc.line, exc.column)
+        source.data, source.ok = None, False
+
+
+def walk(root: Path, diags: Diagnostics, parse: bool = True) -> RawTree:
+    """Read a config tree rooted at ``root`` (an existing directory).
+
+    With ``parse=False`` YAML files are read and decoded but not parsed (``ok`` is
+    False until :func:`parse_source`): an incremental compile parses only what changed.
+    """
     root = Path(os.path.realpath(root))
-    walker = _Walker(root, diags)
+    walker = _Walker(root, diags, parse)
     tree = RawTree(root)
     for entry in walker.scan(root):
         name = entry.name

@@ -101,13 +101,38 @@ class PeerView:
             self.inst.name, self.inst.config.key_epoch, self.name, self.config.key_epoch
         )
 
+    def reach_indices(self, v6: bool = True) -> list[int]:
+        """Indices into ``inst.networks`` of what this peer routes into the tunnel.
+
+        Every site's script lists every other network of its instance, so this runs
+        for each (site, network) pair: it works on precomputed indices and strings
+        instead of hashing and comparing ``ipaddress`` objects.
+        """
+        inst = self.inst
+        own = {inst.network_index[n] for n in self.subnets}
+        if not v6 or self.config.protocol == "openvpn":
+            return [i for i in inst.v4_indices if i not in own]
+        return [i for i in range(len(inst.networks)) if i not in own]
+
     def reachable(self, v6: bool = True) -> list[IPNetwork]:
         """Every network of the instance this peer should route into the tunnel."""
-        own = set(self.subnets)
-        nets = [n for n in self.inst.networks if n not in own]
-        if not v6 or self.config.protocol == "openvpn":
-            nets = [n for n in nets if n.version == 4]
-        return nets
+        nets = self.inst.networks
+        return [nets[i] for i in self.reach_indices(v6)]
+
+    @property
+    def tunnel_index(self) -> int:
+        """Position of this peer's tunnel network in ``inst.networks``."""
+        return self.inst.network_index[self.tunnel]
+
+    def route_masks(self) -> list[str]:
+        """IPv4 networks pushed to this OpenVPN peer (``address netmask``), tunnel excluded."""
+        masks, tunnel = self.inst.network_masks, self.tunnel_index
+        return [masks[i] for i in self.reach_indices(v6=False) if i != tunnel]
+
+    def reachable_text(self, sep: str, v6: bool = True) -> str:
+        """:meth:`reachable` as text, joined by ``sep``."""
+        texts = self.inst.network_texts
+        return sep.join([texts[i] for i in self.reach_indices(v6)])
 
     @property
     def route_all(self) -> bool:
@@ -181,6 +206,27 @@ class InstanceView:
     def networks(self) -> list[IPNetwork]:
         """The instance's networks: tunnels, pushed routes and every site subnet."""
         return _sorted([*self.tunnels, *self.config.routing.pushed_routes, *self.site_subnets])
+
+    @cached_property
+    def network_index(self) -> dict[IPNetwork, int]:
+        """Position of each network in :attr:`networks`."""
+        return {net: i for i, net in enumerate(self.networks)}
+
+    @cached_property
+    def network_texts(self) -> list[str]:
+        """:attr:`networks` as text (``str(net)``), worked out once per instance."""
+        return [str(net) for net in self.networks]
+
+    @cached_property
+    def v4_indices(self) -> list[int]:
+        """Indices of the IPv4 networks in :attr:`networks`."""
+        return [i for i, net in enumerate(self.networks) if net.version == 4]
+
+    @cached_property
+    def network_masks(self) -> list[str]:
+        """IPv4 networks in OpenVPN's ``address netmask`` form (empty for IPv6)."""
+        return [f"{n.network_address} {n.netmask}" if n.version == 4 else ""
+                for n in self.networks]
 
     @cached_property
     def peer_networks(self) -> list[IPNetwork]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,6 +47,16 @@ _RSC_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "$": "\\$", "?": "\\?", "\n": "
                        "\r": "\\r", "\t": "\\t"}
 
 
+#: The same escaping as :func:`rsc_str`'s loop, for ASCII text, as a translation table.
+_RSC_ASCII: Final = {
+    code: _RSC_ESCAPES.get(chr(code), chr(code) if 0x20 <= code <= 0x7E else f"\\{code:02X}")
+    for code in range(128)
+}
+
+#: Printable ASCII without the four characters a RouterOS string must escape.
+_RSC_PLAIN: Final = re.compile(r'[ !#%->@-\[\]-~]*')
+
+
 def rsc_str(value: object) -> str:
     r"""A RouterOS double-quoted string literal (quotes included), pure ASCII.
 
@@ -53,8 +64,13 @@ def rsc_str(value: object) -> str:
     escaped, and everything outside printable ASCII becomes ``\\HH`` bytes of
     its UTF-8 encoding, which RouterOS decodes back to the same bytes.
     """
+    text = str(value)
+    if _RSC_PLAIN.fullmatch(text):
+        return f'"{text}"'  # the common case: nothing to escape
+    if text.isascii():
+        return f'"{text.translate(_RSC_ASCII)}"'  # e.g. PEM blocks: one C-level pass
     out = ['"']
-    for ch in str(value):
+    for ch in text:
         if ch in _RSC_ESCAPES:
             out.append(_RSC_ESCAPES[ch])
         elif " " <= ch <= "~":
@@ -73,9 +89,15 @@ def ovpn_arg(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: Characters that are always safe in a bare token (a subset of what :func:`token` allows).
+_TOKEN_PLAIN: Final = re.compile(r"[A-Za-z0-9+/=.:_@-]+")
+
+
 def token(value: object) -> str:
     """A bare token (key, address, name): refuses anything that could end or split it."""
     text = str(value)
+    if _TOKEN_PLAIN.fullmatch(text):
+        return text  # keys, addresses, names: the common case, one regex match
     if not text or any(
         ch.isspace() or ch in "#;\"'\\,[]{}$" or not ch.isprintable() for ch in text
     ):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import render
+from compiler.render.env import render, rsc_str
 
 
 def tag(inst: InstanceView, peer: PeerView) -> str:
@@ -20,10 +20,16 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     comment = f"{own_tag} {desc}" if desc else own_tag
     proto = peer.config.protocol
     iface = f"{'wg' if proto == 'wireguard' else 'ovpn'}-{inst.name}"
-    reach = peer.reachable()
-    # The tunnel network itself is connected through the interface address.
-    routes = [n for n in reach if n != peer.tunnel]
+    # The tunnel network itself is connected through the interface address (and the v6
+    # tunnel network too); indices, not ipaddress objects: this runs per (site, network).
+    skip = {peer.tunnel_index}
     wg6 = cfg.wireguard.network6 if cfg.wireguard is not None else None
+    if wg6 is not None:
+        skip.add(inst.network_index[wg6])
+    nets, texts = inst.networks, inst.network_texts
+    routes = [i for i in peer.reach_indices() if i not in skip]
+    q_iface, q_comment = rsc_str(iface), rsc_str(comment)
+    tail = f"gateway={q_iface} comment={q_comment}\n"
     ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch) if proto == "openvpn" else ""
     return render(
         "routeros/site.rsc.j2",
@@ -35,6 +41,11 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         prefix=prefix,
         prefix_re=rf"^{prefix}(-ca)?(\.crt|\.key)?$",
         version_name=prefix,
-        routes4=[n for n in routes if n.version == 4],
-        routes6=[n for n in routes if n.version == 6 and (wg6 is None or n != wg6)],
+        q_iface=q_iface, q_comment=q_comment,
+        route_lines="".join([
+            *(f"/ip route add dst-address={texts[i]} {tail}" for i in routes
+              if nets[i].version == 4),
+            *(f"/ipv6 route add dst-address={texts[i]} {tail}" for i in routes
+              if nets[i].version == 6),
+        ]),
     )

@@ -1,0 +1,202 @@
+"""The build cache: what the previous compile wrote, so unchanged work is not redone.
+
+Layout: ``<output's parent>/.mvpn-cache/`` (mode 0700), one ``build-<id>.json`` (0600) per
+output folder. The file holds **no artifact bytes and no key material**: per instance the
+*input key* (a SHA-256 over the compiler fingerprint, a secret id, the QR flag, ``vpn.yaml``
+and the instance's files), its manifest fragment, and per file the SHA-256 that
+``manifest.json`` publishes anyway plus the inode, size, mtime and mode the file had when
+written. Unchanged artifacts are taken from the previous build itself, and only after every
+file of it was found exactly as written (same inode, size, mtime, mode; nothing added) — so
+an edited, replaced or deleted output file makes the compile fall back to comparing bytes.
+
+Trust rules: the state is ignored (and rebuilt) when it is unreadable, truncated, fails its
+checksum, was made by another compiler (source, templates, dependencies or Python differ),
+another secret, or another QR setting, or when the cache folder is not private to this user.
+Deleting ``.mvpn-cache/`` is always safe: the next compile is a cold one, same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import stat
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from compiler import COMPILER_ID
+
+CACHE_DIR = ".mvpn-cache"
+FORMAT = 2
+_PACKAGE = Path(__file__).resolve().parents[1]
+_TEMPLATES = _PACKAGE.parent / "templates"
+_DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
+
+
+class Signature(NamedTuple):
+    """A file as written: inode, size, mtime (ns), mode bits, SHA-256 and secrecy."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    mode: int
+    sha256: str
+    secret: bool
+
+
+def signature(st: os.stat_result, sha256: str, secret: bool) -> Signature:
+    """The signature of a file from its status."""
+    return Signature(st.st_ino, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode), sha256,
+                     secret)
+
+
+@dataclasses.dataclass
+class InstanceState:
+    """One instance of a written build."""
+
+    name: str
+    key: str
+    fragment: str  # its part of manifest.json
+    files: dict[str, Signature]
+    written: int = 0
+    unchanged: int = 0
+    summary: dict[str, Any] | None = None  # what cross-instance checks need (incremental)
+
+
+@dataclasses.dataclass
+class BuildState:
+    """A written build: manifest head, instances, and the manifest file's own signature."""
+
+    head: dict[str, Any]
+    instances: dict[str, InstanceState]
+    manifest_sig: Signature | None = None
+
+    def files(self) -> dict[str, Signature]:
+        """Every artifact and VERSION file (not the manifest), by path in the build."""
+        out: dict[str, Signature] = {}
+        for inst in self.instances.values():
+            out.update(inst.files)
+        return out
+
+
+@cache
+def compiler_fingerprint() -> str:
+    """Changes with any change to the compiler's code, templates, dependencies or Python."""
+    digest = hashlib.sha256(f"{COMPILER_ID}\0{sys.version}\0".encode())
+    for name in _DEPENDENCIES:
+        try:
+            digest.update(f"{name}={importlib.metadata.version(name)}\0".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{name}=?\0".encode())
+    for base, pattern in ((_PACKAGE, "*.py"), (_TEMPLATES, "*.j2")):
+        for path in sorted(base.rglob(pattern)):
+            digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def private_dir(path: Path) -> bool:
+    """Create ``path`` 0700 if missing; true when it is a folder only this user can use."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
+class BuildCache:
+    """The state of one output folder, in the cache folder beside it."""
+
+    def __init__(self, out: Path, context: str, folder: Path | None = None) -> None:
+        """``context`` names the secret id and options the state is valid for."""
+        self.out = out.absolute()
+        self.folder = folder if folder is not None else self.out.parent / CACHE_DIR
+        name = hashlib.sha256(str(self.out).encode()).hexdigest()[:16]
+        self.path = self.folder / f"build-{name}.json"
+        self.context = f"{compiler_fingerprint()}/{context}"
+
+    def load(self) -> BuildState | None:
+        """The verified state of the build in ``out``, or None (never trusted blindly)."""
+        if not private_dir(self.folder):
+            return None
+        try:
+            raw = self.path.read_bytes()
+            checksum, body = raw.split(b"\n", 1)
+            if hashlib.sha256(body).hexdigest().encode() != checksum:
+                return None
+            data = json.loads(body)
+            if data["format"] != FORMAT or data["context"] != self.context:
+                return None
+            state = BuildState(data["head"], {
+                name: InstanceState(name, i["key"], i["fragment"],
+                                    {rel: Signature(*sig) for rel, sig in i["files"].items()},
+                summary=i["summary"])
+                for name, i in data["instances"].items()
+            }, Signature(*data["manifest_sig"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return state if _intact(self.out, state) else None
+
+    def save(self, state: BuildState) -> None:
+        """Record ``state`` (atomically; a failure only means a cold compile next time)."""
+        if not private_dir(self.folder):
+            return
+        body = json.dumps({
+            "format": FORMAT,
+            "context": self.context,
+            "head": state.head,
+            "manifest_sig": state.manifest_sig,
+            "instances": {
+                name: {"key": i.key, "fragment": i.fragment, "files": i.files,
+                       "summary": i.summary}
+                for name, i in state.instances.items()
+            },
+        }, separators=(",", ":")).encode()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def forget(self) -> None:
+        """Drop the state (before a build that may fail half-way)."""
+        self.path.unlink(missing_ok=True)
+
+
+def _intact(out: Path, state: BuildState) -> bool:
+    """Every file of ``out`` is exactly as written, and there is nothing else."""
+    expected = state.files()
+    if state.manifest_sig is None:
+        return False
+    expected["manifest.json"] = state.manifest_sig
+    seen = 0
+    todo = [(out, "")]
+    try:
+        while todo:
+            folder, prefix = todo.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    rel = prefix + entry.name
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        if stat.S_IMODE(st.st_mode) != 0o755:
+                            return False
+                        todo.append((Path(entry.path), rel + "/"))
+                        continue
+                    sig = expected.get(rel)
+                    if sig is None or not stat.S_ISREG(st.st_mode) or (
+                        st.st_ino, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)
+                    ) != (sig.ino, sig.size, sig.mtime_ns, sig.mode):
+                        return False
+                    seen += 1
+    except OSError:
+        return False
+    return seen == len(expected)
