@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import stat
 import sys
 from functools import cache
@@ -168,7 +169,12 @@ class BuildCache:
 
     def forget(self) -> None:
         """Drop the state (before a build that may fail half-way)."""
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except IsADirectoryError:
+            shutil.rmtree(self.path, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _intact(out: Path, state: BuildState) -> bool:
