@@ -68,9 +68,9 @@ class _Walker:
     def _inside(self, path: Path) -> bool:
         return path == self.root or self.root in path.parents
 
-    def safe_target(self, entry: os.DirEntry[str]) -> Path | None:
+    def safe_target(self, entry: os.DirEntry[str], path: Path | None = None) -> Path | None:
         """The real path of an entry if it may be read, else ``None`` (with a diagnostic)."""
-        path = Path(entry.path)
+        path = Path(entry.path) if path is None else path
         if entry.is_symlink():
             real = Path(os.path.realpath(path))
             if not self._inside(real) or not real.exists():
@@ -87,7 +87,7 @@ class _Walker:
     def read_file(self, entry: os.DirEntry[str], parse_yaml: bool) -> SourceFile | None:
         """Read a regular file of at most 1 MiB; refuse anything else without reading it."""
         path = Path(entry.path)
-        real = self.safe_target(entry)
+        real = self.safe_target(entry, path)
         if real is None:
             return None
         try:

@@ -117,6 +117,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # templates do not change during a build: no stat per render
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
