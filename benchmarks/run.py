@@ -11,8 +11,8 @@ then times real ``mvpn`` subprocesses, because that is what users run:
 - ``noop``: the same compile again, nothing changed,
 - ``onepeer``: the same compile after one peer file changed (a ``key_epoch`` bump),
 
-plus the peak memory of the cold compile (summed RSS of the process and its children,
-sampled). Figures are the best of ``--repeat`` runs (a loaded machine only adds time).
+plus the peak memory of the cold compile (summed PSS of the process and its children,
+sampled every 50 ms). Figures are the best of ``--repeat`` runs (a loaded machine only adds time).
 It prints the ratios against their targets and writes ``benchmarks/results.json``.
 """
 
@@ -40,10 +40,25 @@ SECRET = base64.b64encode(b"mvpn-benchmark-secret-not-a-real-one!").decode()
 GiB = 1 << 30
 
 
-def _descendants_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every process below it (from /proc)."""
+def _pss(pid: int) -> int:
+    """Proportional set size of one process in bytes (shared pages split among sharers)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants_memory(pid: int) -> int:
+    """Memory of ``pid`` and every process below it: the sum of their PSS.
+
+    PSS, not RSS: forked workers share the parent's pages, and summing RSS would count
+    those pages once per process.
+    """
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -52,25 +67,23 @@ def _descendants_rss(pid: int) -> int:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        child = int(entry.name)
-        children.setdefault(int(fields[1]), []).append(child)
-        rss[child] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
     total, todo = 0, [pid]
     while todo:
         current = todo.pop()
-        total += rss.get(current, 0)
+        total += _pss(current)
         todo.extend(children.get(current, []))
     return total
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run ``argv``; returns (seconds, peak summed RSS in bytes). Fails loudly on exit != 0."""
+    """Run ``argv``; returns (seconds, peak memory in bytes). Fails loudly on exit != 0."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=REPO)
     peak = 0
     while proc.poll() is None:
-        peak = max(peak, _descendants_rss(proc.pid))
+        peak = max(peak, _descendants_memory(proc.pid))
         time.sleep(0.05)
     elapsed = time.perf_counter() - start
     out, err = proc.communicate()

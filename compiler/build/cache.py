@@ -38,31 +38,35 @@ _TEMPLATES = _PACKAGE.parent / "templates"
 _DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
 
 
-class Signature(NamedTuple):
-    """A file as written: inode, size, mtime (ns), mode bits, SHA-256 and secrecy."""
+class Entry(NamedTuple):
+    """A file as found on disk: inode, size, mtime (ns) and mode bits."""
 
     ino: int
     size: int
     mtime_ns: int
     mode: int
-    sha256: str
-    secret: bool
 
 
-def signature(st: os.stat_result, sha256: str, secret: bool) -> Signature:
-    """The signature of a file from its status."""
-    return Signature(st.st_ino, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode), sha256,
-                     secret)
+def entry(st: os.stat_result) -> Entry:
+    """The entry of a file from its status."""
+    return Entry(st.st_ino, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode))
+
+
+def files_digest(files: dict[str, Entry]) -> str:
+    """One digest over the entries of an instance's files (what the cache keeps of them)."""
+    lines = "".join(f"{rel}\0{e.ino}\0{e.size}\0{e.mtime_ns}\0{e.mode}\n"
+                    for rel, e in sorted(files.items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 @dataclasses.dataclass
 class InstanceState:
-    """One instance of a written build."""
+    """One instance of a written build; ``files`` are its files on disk (not saved)."""
 
     name: str
     key: str
     fragment: str  # its part of manifest.json
-    files: dict[str, Signature]
+    files: dict[str, Entry]
     written: int = 0
     unchanged: int = 0
     summary: dict[str, Any] | None = None  # what cross-instance checks need (incremental)
@@ -70,18 +74,15 @@ class InstanceState:
 
 @dataclasses.dataclass
 class BuildState:
-    """A written build: manifest head, instances, and the manifest file's own signature."""
+    """A written build: manifest head, instances, and the manifest file's own entry."""
 
     head: dict[str, Any]
     instances: dict[str, InstanceState]
-    manifest_sig: Signature | None = None
+    manifest: Entry | None = None
 
-    def files(self) -> dict[str, Signature]:
+    def files(self) -> set[str]:
         """Every artifact and VERSION file (not the manifest), by path in the build."""
-        out: dict[str, Signature] = {}
-        for inst in self.instances.values():
-            out.update(inst.files)
-        return out
+        return {rel for inst in self.instances.values() for rel in inst.files}
 
 
 @cache
@@ -134,14 +135,13 @@ class BuildCache:
             if data["format"] != FORMAT or data["context"] != self.context:
                 return None
             state = BuildState(data["head"], {
-                name: InstanceState(name, i["key"], i["fragment"],
-                                    {rel: Signature(*sig) for rel, sig in i["files"].items()},
-                summary=i["summary"])
+                name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"])
                 for name, i in data["instances"].items()
-            }, Signature(*data["manifest_sig"]))
+            }, Entry(*data["manifest"]))
+            digests = {name: str(i["digest"]) for name, i in data["instances"].items()}
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return state if _intact(self.out, state) else None
+        return state if _intact(self.out, state, digests) else None
 
     def save(self, state: BuildState) -> None:
         """Record ``state`` (atomically; a failure only means a cold compile next time)."""
@@ -151,9 +151,9 @@ class BuildCache:
             "format": FORMAT,
             "context": self.context,
             "head": state.head,
-            "manifest_sig": state.manifest_sig,
+            "manifest": state.manifest,
             "instances": {
-                name: {"key": i.key, "fragment": i.fragment, "files": i.files,
+                name: {"key": i.key, "fragment": i.fragment, "digest": files_digest(i.files),
                        "summary": i.summary}
                 for name, i in state.instances.items()
             },
@@ -177,32 +177,45 @@ class BuildCache:
             pass
 
 
-def _intact(out: Path, state: BuildState) -> bool:
-    """Every file of ``out`` is exactly as written, and there is nothing else."""
-    expected = state.files()
-    if state.manifest_sig is None:
-        return False
-    expected["manifest.json"] = state.manifest_sig
-    seen = 0
-    todo = [(out, "")]
+def _scan(folder: str, prefix: str, found: dict[str, Entry]) -> bool:
+    """Entries of every file below ``folder``; False at anything but 0755 folders and files."""
+    with os.scandir(folder) as entries:
+        for item in entries:
+            st = item.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                if stat.S_IMODE(st.st_mode) != 0o755 or not _scan(
+                    item.path, f"{prefix}{item.name}/", found
+                ):
+                    return False
+            elif stat.S_ISREG(st.st_mode):
+                found[prefix + item.name] = entry(st)
+            else:
+                return False
+    return True
+
+
+def _intact(out: Path, state: BuildState, digests: dict[str, str]) -> bool:
+    """Every file of ``out`` is exactly as written, and there is nothing else.
+
+    Fills in each instance's ``files`` from the scan on success.
+    """
     try:
-        while todo:
-            folder, prefix = todo.pop()
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    rel = prefix + entry.name
-                    st = entry.stat(follow_symlinks=False)
-                    if stat.S_ISDIR(st.st_mode):
-                        if stat.S_IMODE(st.st_mode) != 0o755:
-                            return False
-                        todo.append((Path(entry.path), rel + "/"))
-                        continue
-                    sig = expected.get(rel)
-                    if sig is None or not stat.S_ISREG(st.st_mode) or (
-                        st.st_ino, st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)
-                    ) != (sig.ino, sig.size, sig.mtime_ns, sig.mode):
-                        return False
-                    seen += 1
+        with os.scandir(out) as entries:
+            top = {item.name: item for item in entries}
+        if set(top) != {"manifest.json", *state.instances}:
+            return False
+        if entry(top["manifest.json"].stat(follow_symlinks=False)) != state.manifest:
+            return False
+        for name, inst in state.instances.items():
+            item = top[name]
+            if not item.is_dir(follow_symlinks=False) or stat.S_IMODE(
+                item.stat(follow_symlinks=False).st_mode
+            ) != 0o755:
+                return False
+            files: dict[str, Entry] = {}
+            if not _scan(item.path, f"{name}/", files) or files_digest(files) != digests[name]:
+                return False
+            inst.files = files
     except OSError:
         return False
-    return seen == len(expected)
+    return True

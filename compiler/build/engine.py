@@ -15,17 +15,19 @@ written (the build on disk already is the result).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from compiler.build.assemble import OutFile, manifest_head, render_instance
-from compiler.build.cache import BuildState, InstanceState, signature
+from compiler.build.cache import BuildState, InstanceState, entry
 from compiler.build.manifest import instance_fragment, manifest_text
 from compiler.build.write import (
     WriteStats,
@@ -45,25 +47,28 @@ PARALLEL_MIN_PEERS = 2000
 
 @dataclasses.dataclass
 class StreamedBuild:
-    """A build written to disk: the manifest text and every file's secrecy."""
+    """A build written to disk: its manifest (text), instance count and secrets mode."""
 
     manifest_json: str
-    secret_files: dict[str, bool]
     instances: int
     secrets: str
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
         """The manifest as data (parsed on demand: it is large)."""
-        import json
-
         data: dict[str, Any] = json.loads(self.manifest_json)
         return data
 
     @property
     def files(self) -> dict[str, OutFile]:
-        """Every file of the build (without its bytes, which are on disk)."""
-        return {rel: OutFile(b"", secret) for rel, secret in self.secret_files.items()}
+        """Every file of the build and whether it is secret (the bytes are on disk)."""
+        files = {"manifest.json": OutFile(b"", False)}
+        for name, inst in self.manifest["instances"].items():
+            for path, art in inst["artifacts"].items():
+                files[f"{name}/{path}"] = OutFile(b"", bool(art["secret"]))
+            for path in ("VERSION", "hub/VERSION"):
+                files[f"{name}/{path}"] = OutFile(b"", False)
+        return files
 
 
 @dataclasses.dataclass
@@ -79,40 +84,50 @@ class _Job:
 
 
 _JOB: _Job | None = None
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
-def _mkdirs(stage: Path, rels: Sequence[str]) -> None:
-    for folder in sorted({str(Path(rel).parent) for rel in rels}):
-        path = stage / folder
-        path.mkdir(parents=True, exist_ok=True)
-        for part in [path, *path.parents]:
-            if part == stage:
-                break
-            os.chmod(part, 0o755)
+def _mkdirs(stage: str, rels: Iterable[str]) -> None:
+    """Create the folders of ``rels`` under ``stage``, 0755 whatever the umask."""
+    for folder in sorted({rel.rpartition("/")[0] for rel in rels}):
+        path, parts = stage, folder.split("/")
+        for part in parts:
+            path = f"{path}/{part}"
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            os.chmod(path, 0o755)
 
 
 def _render_one(name: str) -> InstanceState:
     """Render one instance into the stage; keep files whose bytes did not change."""
     job = _JOB
     assert job is not None
-    entry, files = render_instance(job.views[name], job.qr)
-    _mkdirs(job.stage, [f.rel for f in files])
-    known = job.previous.files() if job.previous is not None else {}
-    state = InstanceState(name, "", instance_fragment(name, entry), {}, 0, 0)
+    entry_, files = render_instance(job.views[name], job.qr)
+    stage, out = str(job.stage), str(job.out)
+    _mkdirs(stage, [f.rel for f in files])
+    old = job.previous.instances.get(name) if job.previous is not None else None
+    old_shas: dict[str, str] = {}
+    if old is not None:  # the previous build is verified: its manifest says what each file is
+        for path, art in json.loads("{" + old.fragment + "}")[name]["artifacts"].items():
+            old_shas[f"{name}/{path}"] = art["sha256"]
+    state = InstanceState(name, "", instance_fragment(name, entry_), {})
     for f in files:
         mode = 0o600 if f.secret else 0o644
-        target, prev = job.stage / f.rel, job.out / f.rel
-        old = known.get(f.rel)
-        if (old is not None and old.sha256 == f.sha256 and old.mode == mode) or (
-            job.previous is None and f.rel in job.old and _same(prev, f.data, mode)
-        ):
+        target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
+        was = old.files.get(f.rel) if old is not None else None
+        if was is not None and was.mode == mode and (
+            old_shas.get(f.rel) == f.sha256 if f.rel in old_shas else _same(Path(prev), f.data,
+                                                                            mode)
+        ) or (job.previous is None and f.rel in job.old and _same(Path(prev), f.data, mode)):
             link_file(prev, target)
             state.unchanged += 1
-            sig = old if old is not None else signature(prev.stat(), f.sha256, f.secret)
+            state.files[f.rel] = was if was is not None else entry(os.stat(prev))
         else:
-            sig = signature(write_new(target, f.data, mode), f.sha256, f.secret)
+            state.files[f.rel] = entry(write_new(target, f.data, mode))
             state.written += 1
-        state.files[f.rel] = sig
     return state
 
 
@@ -121,10 +136,15 @@ def _link_one(name: str) -> InstanceState:
     job = _JOB
     assert job is not None and job.previous is not None
     cached = job.previous.instances[name]
-    _mkdirs(job.stage, list(cached.files))
+    stage, out = str(job.stage), str(job.out)
+    _mkdirs(stage, cached.files)
     for rel in cached.files:
-        link_file(job.out / rel, job.stage / rel)
+        link_file(f"{out}/{rel}", f"{stage}/{rel}")
     return dataclasses.replace(cached, unchanged=len(cached.files), written=0)
+
+
+def _remove_one(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _work(task: tuple[str, bool]) -> InstanceState:
@@ -132,21 +152,32 @@ def _work(task: tuple[str, bool]) -> InstanceState:
     return _render_one(name) if render else _link_one(name)
 
 
-def _workers(views: dict[str, InstanceView], render: list[str]) -> int:
+def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]]) -> int:
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
-    peers = sum(len(views[name].peers) for name in render)
+    # Rendering a peer costs about as much as linking twenty files.
+    work = sum(len(views[n].peers) if render else 10 for n, render in tasks)
     cores = len(os.sched_getaffinity(0))
-    return min(cores, 4) if peers >= PARALLEL_MIN_PEERS else 1
+    return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
 
 
-def _run(tasks: list[tuple[str, bool]], workers: int) -> list[InstanceState]:
-    if workers <= 1 or len(tasks) < 2:
-        return [_work(task) for task in tasks]
-    # fork: workers inherit the checked estate and the key ring instead of unpickling them.
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[Any]:
+    """A pool of forked workers (they inherit the checked estate and the key ring instead of
+    unpickling them), or None to work in this process."""
+    if workers <= 1:
+        yield None
+        return
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return list(pool.imap(_work, tasks, chunksize=max(1, len(tasks) // (workers * 16))))
+        yield pool
+
+
+def _map(pool: Any, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+    if pool is None or len(items) < 2:
+        return [fn(item) for item in items]
+    # Small chunks balance the load; instances differ in size.
+    return list(pool.imap(fn, items, chunksize=max(1, len(items) // 64)))
 
 
 def compile_build(
@@ -180,39 +211,45 @@ def compile_build(
     stage = prepare_stage(out)
     try:
         _JOB = _Job(by_name, qr, stage, out, previous, old)
-        states = _run(tasks, _workers(by_name, [n for n, r in tasks if r]))
-        state = BuildState(head, {s.name: s for s in states})
-        for s in states:
-            s.key = (keys or {}).get(s.name, "")
-        text = manifest_text(head, [s.fragment for s in states])
-        data = text.encode()
-        stats = WriteStats(written=sum(s.written for s in states),
-                           unchanged=sum(s.unchanged for s in states))
-        if _same(out / "manifest.json", data, 0o644):
-            link_file(out / "manifest.json", stage / "manifest.json")
-            stats.unchanged += 1
-        else:
-            write_new(stage / "manifest.json", data, 0o644)
-            stats.written += 1
-        before = previous.files().keys() if previous is not None else old - {"manifest.json"}
-        stats.removed = len(set(before) - state.files().keys())
-        moved = swap_in(stage, out)
-        if moved is not None:
-            shutil.rmtree(moved, ignore_errors=True)
+        with _pool(_workers(by_name, tasks)) as pool:
+            states = _map(pool, _work, tasks)
+            state = BuildState(head, {s.name: s for s in states})
+            for s in states:
+                s.key = (keys or {}).get(s.name, "")
+            text = manifest_text(head, [s.fragment for s in states])
+            stats = _finish(stage, out, text.encode(), states)
+            before = previous.files() if previous is not None else old - {"manifest.json"}
+            stats.removed = len(before - state.files())
+            moved = swap_in(stage, out)
+            if moved is not None:  # the previous build, now beside the new one
+                _map(pool, _remove_one, [str(p) for p in moved.iterdir() if p.is_dir()])
+                shutil.rmtree(moved, ignore_errors=True)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     finally:
         _JOB = None
-    state.manifest_sig = signature((out / "manifest.json").stat(), "", False)
+    state.manifest = entry((out / "manifest.json").stat())
     return _streamed(state, text), stats, state
+
+
+def _finish(stage: Path, out: Path, data: bytes, states: list[InstanceState]) -> WriteStats:
+    """Count what the instances did and put ``manifest.json`` into the stage."""
+    stats = WriteStats(written=sum(s.written for s in states),
+                       unchanged=sum(s.unchanged for s in states))
+    if _same(out / "manifest.json", data, 0o644):
+        link_file(out / "manifest.json", stage / "manifest.json")
+        stats.unchanged += 1
+    else:
+        write_new(stage / "manifest.json", data, 0o644)
+        stats.written += 1
+    return stats
 
 
 def _streamed(state: BuildState, text: str | None = None) -> StreamedBuild:
     if text is None:
         text = manifest_text(state.head, [s.fragment for s in state.instances.values()])
-    files = {"manifest.json": False, **{rel: sig.secret for rel, sig in state.files().items()}}
-    return StreamedBuild(text, files, len(state.instances), str(state.head["secrets"]))
+    return StreamedBuild(text, len(state.instances), str(state.head["secrets"]))
 
 
 __all__ = ["StreamedBuild", "compile_build"]

@@ -108,7 +108,7 @@ def prepare_stage(out: Path) -> Path:
     return stage
 
 
-def write_new(target: Path, data: bytes, mode: int) -> os.stat_result:
+def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
     """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     with os.fdopen(fd, "wb") as fh:
@@ -118,7 +118,7 @@ def write_new(target: Path, data: bytes, mode: int) -> os.stat_result:
         return os.fstat(fh.fileno())
 
 
-def link_file(source: Path, target: Path) -> None:
+def link_file(source: Path | str, target: Path | str) -> None:
     """Keep an unchanged file: hard-link the very same file into the stage."""
     os.link(source, target)
 
