@@ -10,12 +10,12 @@ from pathlib import Path
 
 from compiler.build import Build, WriteStats
 from compiler.build.cache import BuildCache
-from compiler.build.engine import StreamedBuild, compile_build
+from compiler.build.engine import BuildJob, StreamedBuild
 from compiler.checks import Graph, run_checks
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.incremental import check_incrementally, instance_keys, summary
 from compiler.keys import KeyRing
-from compiler.loader.walk import walk
+from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.render import instance_views
 
@@ -49,10 +49,14 @@ def check(root: Path) -> CheckResult:
     _ensure_tree(root)
     diags = Diagnostics()
     with gc_paused():
-        raw = walk(root, diags)
-        estate = build_estate(raw, diags)
+        _raw, estate = _load(root, diags)
         graph = run_checks(estate, diags)
     return CheckResult(estate, diags, graph)
+
+
+def _load(root: Path, diags: Diagnostics) -> tuple[RawTree, Estate]:
+    raw = walk(root, diags)
+    return raw, build_estate(raw, diags)
 
 
 @contextlib.contextmanager
@@ -82,7 +86,8 @@ class CompileResult:
     """A compile: the check it rests on, and (when clean) the build and what was written.
 
     After an incremental compile (``cache=True``), ``check.estate`` holds the instances that
-    were checked again (those whose files changed); ``reused`` names the others.
+    were checked again (those whose files changed); ``reused`` names the others. When a
+    build was made, ``check.graph`` is None: the graph is freed before rendering.
     """
 
     check: CheckResult
@@ -119,25 +124,62 @@ def compile_tree(
             fast = check_incrementally(root, store.context, previous)
     if fast is not None:
         result = CheckResult(fast.estate, Diagnostics(), None)
-        keys, summaries = fast.keys, fast.summaries
+        views = instance_views(fast.estate, ring)
+        job = BuildJob(views, ring, qr, out, previous, fast.reuse.__contains__, fast.keys)
+        summaries = fast.summaries
     else:
-        result = check(root)
-        if not result.ok:
+        result, started = _check_and_start(root, out, ring, qr, store)
+        if started is None:
             return CompileResult(result)
-        raw = result.estate.raw
-        keys = instance_keys(raw, store.context) if store is not None else {}
+        job = started
         summaries = {name: summary(inst) for name, inst in result.estate.instances.items()}
-    views = instance_views(result.estate, ring)
-    reuse = fast.reuse if fast is not None else set()
     if store is not None:
         store.forget()  # until the new state is saved, the old one no longer describes `out`
     with gc_paused():
-        build, stats, state = compile_build(
-            views, ring, qr, out, previous if fast is not None else None, reuse.__contains__,
-            keys,
-        )
+        build, stats, state = job.finish()
     if store is not None:
         for name, inst_state in state.instances.items():
             inst_state.summary = summaries.get(name)
         store.save(state)
-    return CompileResult(result, build, stats, sorted(reuse))
+    return CompileResult(result, build, stats, sorted(fast.reuse if fast is not None else ()))
+
+
+def _check_and_start(
+    root: Path, out: Path, ring: KeyRing, qr: bool, store: BuildCache | None,
+) -> tuple[CheckResult, BuildJob | None]:
+    """The full check; the build is planned, and started early where workers can render.
+
+    Rendering needs only validated files, so with worker processes it starts before the
+    graph checks run (and uses the core the checks leave idle); when they find an error
+    the started build is dropped unseen: nothing is swapped in before the checks pass.
+    """
+    diags = Diagnostics()
+    with gc_paused():
+        raw, estate = _load(root, diags)
+    job = None
+    if diags.errors == 0:
+        keys = instance_keys(raw, store.context) if store is not None else {}
+        job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+        try:
+            job.start(parallel_only=True)
+        except UsageError:  # reported in its usual place: after the check, if it passes
+            job.abort()
+            job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+    try:
+        with gc_paused():
+            graph = run_checks(estate, diags)
+    except BaseException:
+        if job is not None:
+            job.abort()
+        raise
+    result = CheckResult(estate, diags, graph)
+    if not result.ok:
+        if job is not None:
+            job.abort()
+        return result, None
+    assert job is not None
+    # Rendering does not need the graph: free it (at 100k peers it is half of the heap;
+    # networkx keeps cached views in the graph's __dict__, a reference cycle).
+    graph.__dict__.clear()
+    result.graph = None
+    return result, job

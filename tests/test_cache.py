@@ -250,3 +250,36 @@ def test_killed_incremental_compile_keeps_the_previous_build(
     assert cached_equals_uncached(root, tmp_path / "again") == []
     assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 0
     assert snapshot(out) == snapshot(tmp_path / "again/fresh")
+
+
+def test_a_build_started_before_the_graph_checks_is_dropped_when_they_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(tmp_path / "src")
+    monkeypatch.setenv("MVPN_JOBS", "2")  # workers: rendering starts before the graph checks
+    cached_equals_uncached(root, tmp_path)
+    before = snapshot(tmp_path / "cached")
+    edit(root / "acme-us/peers/denver.yaml", "10.253.0.12", "10.253.0.10")  # chicago's address
+    for cache in (True, False):
+        result = compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=False, cache=cache)
+        assert result.build is None
+        assert [d.code for d in result.check.diagnostics.sorted()] == ["address-duplicate"] * 2
+        assert snapshot(tmp_path / "cached") == before
+        assert list(tmp_path.glob(".cached.mvpn-*")) == []
+
+
+def test_tree_errors_come_before_a_refused_output_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(tmp_path / "src")
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    monkeypatch.setenv("MVPN_SECRET", TEST_SECRET_B64)
+    edit(root / "acme-us/peers/denver.yaml", "10.253.0.12", "10.253.0.10")
+    assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 1  # the tree's errors
+    edit(root / "acme-us/peers/denver.yaml", "10.253.0.10", "10.253.0.12")
+    assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 2  # then the output
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert list(tmp_path.glob(".notes.mvpn-*")) == []

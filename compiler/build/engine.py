@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import multiprocessing
 import os
@@ -169,8 +170,14 @@ def _pool(workers: int) -> Iterator[Any]:
     if workers <= 1:
         yield None
         return
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        yield pool
+    # Frozen, the inherited heap is never scanned by the workers' collector: scanning
+    # writes to every object header, and each written page would be copied per worker.
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=gc.enable) as pool:
+            yield pool
+    finally:
+        gc.unfreeze()
 
 
 def _map(pool: Any, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
@@ -180,57 +187,106 @@ def _map(pool: Any, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
     return list(pool.imap(fn, items, chunksize=max(1, len(items) // 64)))
 
 
-def compile_build(
-    views: list[InstanceView],
-    ring: KeyRing,
-    qr: bool,
-    out: Path,
-    previous: BuildState | None = None,
-    reuse: Callable[[str], bool] = lambda name: False,
-    keys: dict[str, str] | None = None,
-) -> tuple[StreamedBuild, WriteStats, BuildState]:
-    """Write the build of ``views`` (plus reused instances of ``previous``) into ``out``.
+class BuildJob:
+    """One build of ``views`` (plus reused instances of ``previous``) into ``out``.
 
     ``previous`` is the verified state of the build now in ``out`` (from the cache) and
     ``reuse(name)`` says which of its instances are unchanged; ``keys`` are the input keys
-    recorded for the next compile. Returns the build, what changed, and the new state.
+    recorded for the next compile. :meth:`start` forks the workers and lets them render;
+    :meth:`finish` waits, writes the manifest and swaps the build in; :meth:`abort` drops
+    the stage. ``mvpn compile`` starts rendering while the graph checks still run and aborts
+    if they fail: nothing is swapped in before :meth:`finish`, so no partial build.
     """
-    global _JOB
-    out = out.absolute()
-    by_name = {v.name: v for v in views}
-    names = sorted({*by_name, *(n for n in (previous.instances if previous else {}) if reuse(n))})
-    tasks = [(n, n in by_name and not (previous is not None and reuse(n))) for n in names]
-    head = manifest_head(ring)
-    if previous is not None and previous.head == head and not any(r for _, r in tasks) and (
-        names == sorted(previous.instances)
-    ):
-        # Nothing to render and nothing removed: the build on disk is the result.
-        stats = WriteStats(unchanged=sum(len(i.files) for i in previous.instances.values()) + 1)
-        return _streamed(previous), stats, previous
-    old = _old_files(out) if previous is None and out.is_dir() else set()
-    stage = prepare_stage(out)
-    try:
-        _JOB = _Job(by_name, qr, stage, out, previous, old)
-        with _pool(_workers(by_name, tasks)) as pool:
-            states = _map(pool, _work, tasks)
-            state = BuildState(head, {s.name: s for s in states})
+
+    def __init__(
+        self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path,
+        previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
+        keys: dict[str, str] | None = None,
+    ) -> None:
+        """Plan the build: which instances to render, which to keep."""
+        self.out, self.qr, self.previous = out.absolute(), qr, previous
+        self.views = {v.name: v for v in views}
+        kept = (n for n in (previous.instances if previous else {}) if reuse(n))
+        names = sorted({*self.views, *kept})
+        self.tasks = [(n, n in self.views and not (previous is not None and reuse(n)))
+                      for n in names]
+        self.head = manifest_head(ring)
+        self.keys = keys or {}
+        self.noop = previous is not None and previous.head == self.head and not any(
+            render for _, render in self.tasks) and names == sorted(previous.instances)
+        self.stack = contextlib.ExitStack()
+        self.stage: Path | None = None
+        self.pool: Any = None
+        self.pending: Any = None
+
+    def start(self, parallel_only: bool = False) -> bool:
+        """Create the stage and start rendering; with ``parallel_only``, only if it would run
+        in workers (returns whether anything was started)."""
+        global _JOB
+        workers = _workers(self.views, self.tasks)
+        if self.noop or (parallel_only and workers <= 1):
+            return False
+        out = self.out
+        old = _old_files(out) if self.previous is None and out.is_dir() else set()
+        self.stage = prepare_stage(out)
+        _JOB = _Job(self.views, self.qr, self.stage, out, self.previous, old)
+        self.pool = self.stack.enter_context(_pool(workers))
+        if self.pool is not None and len(self.tasks) > 1:
+            self.pending = self.pool.map_async(_work, self.tasks,
+                                               chunksize=max(1, len(self.tasks) // 64))
+        return True
+
+    def abort(self) -> None:
+        """Stop the workers and remove the stage; ``out`` is untouched."""
+        global _JOB
+        self.stack.close()
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+        _JOB = None
+
+    def finish(self) -> tuple[StreamedBuild, WriteStats, BuildState]:
+        """Finish the build and swap it in; returns the build, what changed, the new state."""
+        global _JOB
+        previous = self.previous
+        if self.noop and previous is not None:
+            # Nothing to render and nothing removed: the build on disk is the result.
+            files = sum(len(i.files) for i in previous.instances.values()) + 1
+            return _streamed(previous), WriteStats(unchanged=files), previous
+        if self.stage is None:
+            self.start()
+        assert self.stage is not None and _JOB is not None
+        stage, out = self.stage, self.out
+        try:
+            states = (self.pending.get() if self.pending is not None
+                      else [_work(task) for task in self.tasks])
+            state = BuildState(self.head, {s.name: s for s in states})
             for s in states:
-                s.key = (keys or {}).get(s.name, "")
-            text = manifest_text(head, [s.fragment for s in states])
+                s.key = self.keys.get(s.name, "")
+            text = manifest_text(self.head, [s.fragment for s in states])
             stats = _finish(stage, out, text.encode(), states)
-            before = previous.files() if previous is not None else old - {"manifest.json"}
+            before = previous.files() if previous is not None else _JOB.old - {"manifest.json"}
             stats.removed = len(before - state.files())
             moved = swap_in(stage, out)
             if moved is not None:  # the previous build, now beside the new one
-                _map(pool, _remove_one, [str(p) for p in moved.iterdir() if p.is_dir()])
+                _map(self.pool, _remove_one, [str(p) for p in moved.iterdir() if p.is_dir()])
                 shutil.rmtree(moved, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    finally:
-        _JOB = None
-    state.manifest = entry((out / "manifest.json").stat())
-    return _streamed(state, text), stats, state
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        finally:
+            self.stack.close()
+            _JOB = None
+        state.manifest = entry((out / "manifest.json").stat())
+        return _streamed(state, text), stats, state
+
+
+def compile_build(
+    views: list[InstanceView], ring: KeyRing, qr: bool, out: Path,
+    previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
+    keys: dict[str, str] | None = None,
+) -> tuple[StreamedBuild, WriteStats, BuildState]:
+    """Write a build at once (see :class:`BuildJob`)."""
+    return BuildJob(views, ring, qr, out, previous, reuse, keys).finish()
 
 
 def _finish(stage: Path, out: Path, data: bytes, states: list[InstanceState]) -> WriteStats:
@@ -252,4 +308,4 @@ def _streamed(state: BuildState, text: str | None = None) -> StreamedBuild:
     return StreamedBuild(text, len(state.instances), str(state.head["secrets"]))
 
 
-__all__ = ["StreamedBuild", "compile_build"]
+__all__ = ["BuildJob", "StreamedBuild", "compile_build"]
