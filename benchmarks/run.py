@@ -77,7 +77,11 @@ def _descendants_memory(pid: int) -> int:
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run ``argv``; returns (seconds, peak memory in bytes). Fails loudly on exit != 0."""
+    """Run ``argv``; returns (seconds, peak memory in bytes). Fails loudly on exit != 0.
+
+    Dirty pages of earlier runs are flushed first: a run is charged for its own writes only.
+    """
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=REPO)
@@ -228,14 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("MVPN_BENCH_DIR", Path(os.environ.get("TMPDIR", "/tmp")) / "mvpn-bench")))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=0,
-                        help="runs per figure, best kept (default: 3 below 100k, else 1)")
+                        help="runs per figure, best kept (default: 3 below 100k, else 2)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results.json")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
     for peers in sizes:
-        repeat = args.repeat or (3 if peers < 100_000 else 1)
+        repeat = args.repeat or (3 if peers < 100_000 else 2)
         print(f"bench: {peers:,} peers ({repeat} run(s) per figure)…", file=sys.stderr)
         results.append(measure(args.work, peers, args.seed, repeat))
     text = table(results)
