@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import segno
 
 from compiler.api import compile_tree
 from compiler.build import assemble
@@ -283,3 +284,32 @@ def test_tree_errors_come_before_a_refused_output_folder(
     assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 2  # then the output
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert list(tmp_path.glob(".notes.mvpn-*")) == []
+
+
+def test_qr_codes_are_made_only_for_profiles_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(tmp_path / "src")
+    made: list[str] = []
+    real = segno.make
+
+    def make(content: str, **kw: object) -> object:
+        made.append(content)
+        return real(content, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(segno, "make", make)
+
+    def compile_counting() -> int:
+        made.clear()
+        assert compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=True, cache=True).build
+        return len(made)
+
+    assert compile_counting() == 3  # alice, bob, dave: WireGuard clients of acme-eu
+    assert compile_counting() == 0
+    edit(root / "acme-eu/peers/alice.yaml", "split tunnel", "split tunnel, new laptop")
+    assert compile_counting() == 1  # acme-eu is rendered again, but only alice's QR is new
+    edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")  # a site: no profile changes
+    assert compile_counting() == 0
+    fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
+    assert fresh.build is not None
+    assert snapshot(tmp_path / "cached") == snapshot(tmp_path / "fresh")

@@ -12,7 +12,7 @@ from compiler.build.versions import combine, stamp
 from compiler.keys import KeyRing
 from compiler.model.estate import Estate
 from compiler.render import FAMILIES, InstanceView, instance_views
-from compiler.render.clients import render_clients
+from compiler.render.clients import QrReuse, render_clients
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,13 +41,16 @@ class Build:
     manifest: dict[str, Any]
 
 
-def render_instance(inst: InstanceView, qr: bool) -> tuple[dict[str, Any], list[RenderedFile]]:
+def render_instance(
+    inst: InstanceView, qr: bool, reuse: QrReuse | None = None
+) -> tuple[dict[str, Any], list[RenderedFile]]:
     """Render one instance: its manifest entry and its files (paths relative to the build)."""
     files: list[RenderedFile] = []
     artifacts: dict[str, dict[str, Any]] = {}
     hub_parts: list[tuple[str, str]] = []
     for family, renderer in FAMILIES.items():
-        produced = render_clients(inst, qr=qr) if family == "clients" else renderer(inst)
+        produced = (render_clients(inst, qr=qr, reuse=reuse) if family == "clients"
+                    else renderer(inst))
         for art in produced:
             version, data = stamp(art.text)
             sha = hashlib.sha256(data).hexdigest()

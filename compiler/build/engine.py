@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import json
 import multiprocessing
 import os
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from compiler.build.assemble import OutFile, manifest_head, render_instance
 from compiler.build.cache import BuildState, InstanceState, entry
 from compiler.build.manifest import instance_fragment, manifest_text
+from compiler.build.versions import stamp
 from compiler.build.write import (
     WriteStats,
     _old_files,
@@ -41,6 +43,7 @@ from compiler.build.write import (
 )
 from compiler.keys import KeyRing
 from compiler.render import InstanceView
+from compiler.render.env import VERSION_SLOT
 
 #: Below this many peers to render, a worker pool costs more than it saves.
 PARALLEL_MIN_PEERS = 2000
@@ -106,14 +109,25 @@ def _render_one(name: str) -> InstanceState:
     """Render one instance into the stage; keep files whose bytes did not change."""
     job = _JOB
     assert job is not None
-    entry_, files = render_instance(job.views[name], job.qr)
     stage, out = str(job.stage), str(job.out)
-    _mkdirs(stage, [f.rel for f in files])
     old = job.previous.instances.get(name) if job.previous is not None else None
     old_shas: dict[str, str] = {}
     if old is not None:  # the previous build is verified: its manifest says what each file is
         for path, art in json.loads("{" + old.fragment + "}")[name]["artifacts"].items():
             old_shas[f"{name}/{path}"] = art["sha256"]
+
+    def reuse_qr(peer: str, profile: str) -> str | None:
+        """The previous QR code of an unchanged profile (as unstamped text), if any."""
+        rel = f"{name}/clients/{peer}"
+        if old is None or f"{rel}.svg" not in old_shas:
+            return None
+        if hashlib.sha256(stamp(profile)[1]).hexdigest() != old_shas.get(f"{rel}.conf"):
+            return None
+        head, sep, body = Path(f"{out}/{rel}.svg").read_text(encoding="ascii").partition("\n")
+        return head.rsplit(" version ", 1)[0] + f" version {VERSION_SLOT} -->" + sep + body
+
+    entry_, files = render_instance(job.views[name], job.qr, reuse_qr)
+    _mkdirs(stage, [f.rel for f in files])
     state = InstanceState(name, "", instance_fragment(name, entry_), {})
     for f in files:
         mode = 0o600 if f.secret else 0o644
