@@ -43,4 +43,4 @@ bench: $(VENV)/.stamp-test
 	$(BIN)/python -m benchmarks.run $(if $(SIZES),--sizes $(SIZES))
 
 clean:
-	rm -rf $(VENV) $(OUT) .mvpn-cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) .$(OUT).mvpn-spare .mvpn-cache .pytest_cache .mypy_cache .ruff_cache

@@ -97,6 +97,18 @@ def test_another_secret_or_qr_setting_reuses_nothing(tmp_path: Path) -> None:
         "acme-eu", "acme-us"]
 
 
+def damage(path: Path, how: str) -> None:
+    """Change a file in place keeping its size, delete it, or add one beside it."""
+    if how == "same-size":
+        data = bytearray(path.read_bytes())
+        data[-2] ^= 1
+        path.write_bytes(bytes(data))
+    elif how == "deleted":
+        path.unlink()
+    else:
+        path.with_name("extra.rsc").write_text("# not ours\n")
+
+
 def state_file(tmp: Path) -> Path:
     (path,) = (tmp / ".mvpn-cache").glob("build-*.json")
     return path
@@ -141,14 +153,8 @@ def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -
     cached_equals_uncached(root, tmp_path)
     out = tmp_path / "cached"
     target = out / "acme-eu/sites/berlin.rsc"
-    if tamper == "same-size":
-        data = bytearray(target.read_bytes())
-        data[-2] ^= 1
-        target.write_bytes(bytes(data))
-    elif tamper == "deleted":
-        target.unlink()
-    elif tamper == "added":
-        (out / "acme-eu/sites/extra.rsc").write_text("# not ours\n")
+    if tamper in ("same-size", "deleted", "added"):
+        damage(target, tamper)
     elif tamper == "mode":
         target.chmod(0o644)
     else:
@@ -313,3 +319,27 @@ def test_qr_codes_are_made_only_for_profiles_that_changed(
     fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
     assert fresh.build is not None
     assert snapshot(tmp_path / "cached") == snapshot(tmp_path / "fresh")
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "add", "remove-spare"])
+def test_the_spare_build_is_verified_before_it_is_updated_in_place(
+    tmp_path: Path, tamper: str
+) -> None:
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
+    cached_equals_uncached(root, tmp_path)  # the first build is kept as the spare
+    spare = tmp_path / ".cached.mvpn-spare"
+    assert (spare / "manifest.json").is_file()
+    if tamper == "edit":  # chicago routes to denver: the spare has its own copy
+        damage(spare / "acme-us/sites/chicago.rsc", "same-size")
+    elif tamper in ("delete", "add"):  # berlin's script is shared (a hard link) with `cached`
+        damage(spare / "acme-eu/sites/berlin.rsc", tamper + "d")
+    else:
+        for path in sorted(spare.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        spare.rmdir()
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/25", "10.31.0.0/24")  # back: as spare
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu"]
+    edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")
+    assert cached_equals_uncached(root, tmp_path) == ["acme-us"]

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
+from compiler.build.write import spare_of
 
 CACHE_DIR = ".mvpn-cache"
-FORMAT = 2
+FORMAT = 3
 _PACKAGE = Path(__file__).resolve().parents[1]
 _TEMPLATES = _PACKAGE.parent / "templates"
 _DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
@@ -79,6 +80,7 @@ class BuildState:
     head: dict[str, Any]
     instances: dict[str, InstanceState]
     manifest: Entry | None = None
+    spare: BuildState | None = None  # the build kept beside (see engine), verified too
 
     def files(self) -> set[str]:
         """Every artifact and VERSION file (not the manifest), by path in the build."""
@@ -134,14 +136,15 @@ class BuildCache:
             data = json.loads(body)
             if data["format"] != FORMAT or data["context"] != self.context:
                 return None
-            state = BuildState(data["head"], {
-                name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"])
-                for name, i in data["instances"].items()
-            }, Entry(*data["manifest"]))
-            digests = {name: str(i["digest"]) for name, i in data["instances"].items()}
+            state, digests = _decode(data)
+            spare = _decode(data["spare"]) if data["spare"] is not None else None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return state if _intact(self.out, state, digests) else None
+        if not _intact(self.out, state, digests):
+            return None
+        if spare is not None and _intact(spare_of(self.out), *spare):
+            state.spare = spare[0]
+        return state
 
     def save(self, state: BuildState) -> None:
         """Record ``state`` (atomically; a failure only means a cold compile next time)."""
@@ -150,13 +153,8 @@ class BuildCache:
         body = json.dumps({
             "format": FORMAT,
             "context": self.context,
-            "head": state.head,
-            "manifest": state.manifest,
-            "instances": {
-                name: {"key": i.key, "fragment": i.fragment, "digest": files_digest(i.files),
-                       "summary": i.summary}
-                for name, i in state.instances.items()
-            },
+            **_encode(state),
+            "spare": _encode(state.spare) if state.spare is not None else None,
         }, separators=(",", ":")).encode()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
@@ -175,6 +173,27 @@ class BuildCache:
             shutil.rmtree(self.path, ignore_errors=True)
         except OSError:
             pass
+
+
+def _encode(state: BuildState) -> dict[str, Any]:
+    return {
+        "head": state.head,
+        "manifest": state.manifest,
+        "instances": {
+            name: {"key": i.key, "fragment": i.fragment, "digest": files_digest(i.files),
+                   "summary": i.summary}
+            for name, i in state.instances.items()
+        },
+    }
+
+
+def _decode(data: dict[str, Any]) -> tuple[BuildState, dict[str, str]]:
+    """A state (files still unknown) and the digest of each instance's files."""
+    state = BuildState(data["head"], {
+        name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"])
+        for name, i in data["instances"].items()
+    }, Entry(*data["manifest"]))
+    return state, {name: str(i["digest"]) for name, i in data["instances"].items()}
 
 
 def _scan(folder: str, prefix: str, found: dict[str, Entry]) -> bool:

@@ -38,6 +38,7 @@ from compiler.build.write import (
     _same,
     link_file,
     prepare_stage,
+    spare_of,
     swap_in,
     write_new,
 )
@@ -85,6 +86,7 @@ class _Job:
     out: Path
     previous: BuildState | None  # verified previous build (cache), else None
     old: set[str]  # files of the previous build (without a cache: compared by content)
+    spare: BuildState | None = None  # what the stage holds when it started as the spare
 
 
 _JOB: _Job | None = None
@@ -127,6 +129,7 @@ def _render_one(name: str) -> InstanceState:
         return head.rsplit(" version ", 1)[0] + f" version {VERSION_SLOT} -->" + sep + body
 
     entry_, files = render_instance(job.views[name], job.qr, reuse_qr)
+    _clear(job, name)
     _mkdirs(stage, [f.rel for f in files])
     state = InstanceState(name, "", instance_fragment(name, entry_), {})
     for f in files:
@@ -152,10 +155,25 @@ def _link_one(name: str) -> InstanceState:
     assert job is not None and job.previous is not None
     cached = job.previous.instances[name]
     stage, out = str(job.stage), str(job.out)
+    _clear(job, name)
     _mkdirs(stage, cached.files)
     for rel in cached.files:
         link_file(f"{out}/{rel}", f"{stage}/{rel}")
     return dataclasses.replace(cached, unchanged=len(cached.files), written=0)
+
+
+def _keep_one(name: str) -> InstanceState:
+    """An instance the stage (the spare) already holds exactly as the new build needs it."""
+    job = _JOB
+    assert job is not None and job.spare is not None
+    kept = job.spare.instances[name]
+    return dataclasses.replace(kept, unchanged=len(kept.files), written=0)
+
+
+def _clear(job: _Job, name: str) -> None:
+    """Remove what the spare held of an instance that is written anew."""
+    if job.spare is not None and name in job.spare.instances:
+        shutil.rmtree(job.stage / name)
 
 
 def _remove_one(path: str) -> None:
@@ -164,7 +182,15 @@ def _remove_one(path: str) -> None:
 
 def _work(task: tuple[str, bool]) -> InstanceState:
     name, render = task
-    return _render_one(name) if render else _link_one(name)
+    job = _JOB
+    assert job is not None
+    if render:
+        return _render_one(name)
+    spare = job.spare.instances.get(name) if job.spare is not None else None
+    previous = job.previous.instances[name] if job.previous is not None else None
+    if spare is not None and previous is not None and spare.key == previous.key:
+        return _keep_one(name)
+    return _link_one(name)
 
 
 def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]]) -> int:
@@ -242,8 +268,11 @@ class BuildJob:
             return False
         out = self.out
         old = _old_files(out) if self.previous is None and out.is_dir() else set()
-        self.stage = prepare_stage(out)
-        _JOB = _Job(self.views, self.qr, self.stage, out, self.previous, old)
+        spare = self.previous.spare if self.previous is not None else None
+        if spare is not None and spare.head != self.head:
+            spare = None
+        self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
+        _JOB = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare)
         self.pool = self.stack.enter_context(_pool(workers))
         if self.pool is not None and len(self.tasks) > 1:
             self.pending = self.pool.map_async(_work, self.tasks,
@@ -276,12 +305,21 @@ class BuildJob:
             state = BuildState(self.head, {s.name: s for s in states})
             for s in states:
                 s.key = self.keys.get(s.name, "")
+            if _JOB.spare is not None:  # instances the spare had and the new build has not
+                for name in _JOB.spare.instances.keys() - state.instances.keys():
+                    shutil.rmtree(stage / name)
             text = manifest_text(self.head, [s.fragment for s in states])
             stats = _finish(stage, out, text.encode(), states)
             before = previous.files() if previous is not None else _JOB.old - {"manifest.json"}
             stats.removed = len(before - state.files())
+            shutil.rmtree(spare_of(out), ignore_errors=True)  # an unverified spare: stale
             moved = swap_in(stage, out)
-            if moved is not None:  # the previous build, now beside the new one
+            if moved is not None and previous is not None:
+                # The previous build (verified, now beside the new one) becomes the spare:
+                # the next compile updates it in place instead of linking every file anew.
+                moved.rename(spare_of(out))
+                state.spare = dataclasses.replace(previous, spare=None)
+            elif moved is not None:
                 _map(self.pool, _remove_one, [str(p) for p in moved.iterdir() if p.is_dir()])
                 shutil.rmtree(moved, ignore_errors=True)
         except BaseException:
@@ -307,6 +345,7 @@ def _finish(stage: Path, out: Path, data: bytes, states: list[InstanceState]) ->
     """Count what the instances did and put ``manifest.json`` into the stage."""
     stats = WriteStats(written=sum(s.written for s in states),
                        unchanged=sum(s.unchanged for s in states))
+    (stage / "manifest.json").unlink(missing_ok=True)  # the spare's
     if _same(out / "manifest.json", data, 0o644):
         link_file(out / "manifest.json", stage / "manifest.json")
         stats.unchanged += 1

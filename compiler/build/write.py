@@ -96,15 +96,27 @@ def check_output_dir(out: Path) -> None:
         )
 
 
-def prepare_stage(out: Path) -> Path:
-    """Check ``out``, clean what killed builds left, and create this process's stage."""
+def spare_of(out: Path) -> Path:
+    """Where the build before the current one is kept, to be updated into the next one."""
+    return out.parent / f".{out.name}.mvpn-spare"
+
+
+def prepare_stage(out: Path, base: Path | None = None) -> Path:
+    """Check ``out``, clean what killed builds left, and create this process's stage.
+
+    With ``base`` (a spare build), the stage is that folder, renamed: an interrupted build
+    then leaves a stale stage, removed next time, never a half-updated spare.
+    """
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
     stage = out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    os.chmod(stage, 0o755)
+    if base is not None:
+        base.rename(stage)
+    else:
+        stage.mkdir()
+        os.chmod(stage, 0o755)
     return stage
 
 
