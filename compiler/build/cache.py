@@ -71,6 +71,13 @@ class InstanceState:
     written: int = 0
     unchanged: int = 0
     summary: dict[str, Any] | None = None  # what cross-instance checks need (incremental)
+    digest: str = ""  # files_digest(files), once known
+
+    def files_digest(self) -> str:
+        """The digest of this instance's files (worked out once)."""
+        if not self.digest:
+            self.digest = files_digest(self.files)
+        return self.digest
 
 
 @dataclasses.dataclass
@@ -142,8 +149,10 @@ class BuildCache:
             return None
         if not _intact(self.out, state, digests):
             return None
-        if spare is not None and _intact(spare_of(self.out), *spare):
-            state.spare = spare[0]
+        if spare is not None:
+            verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
+            if _intact(spare_of(self.out), *spare, verified):
+                state.spare = spare[0]
         return state
 
     def save(self, state: BuildState) -> None:
@@ -180,7 +189,7 @@ def _encode(state: BuildState) -> dict[str, Any]:
         "head": state.head,
         "manifest": state.manifest,
         "instances": {
-            name: {"key": i.key, "fragment": i.fragment, "digest": files_digest(i.files),
+            name: {"key": i.key, "fragment": i.fragment, "digest": i.files_digest(),
                    "summary": i.summary}
             for name, i in state.instances.items()
         },
@@ -196,14 +205,24 @@ def _decode(data: dict[str, Any]) -> tuple[BuildState, dict[str, str]]:
     return state, {name: str(i["digest"]) for name, i in data["instances"].items()}
 
 
-def _scan(folder: str, prefix: str, found: dict[str, Entry]) -> bool:
-    """Entries of every file below ``folder``; False at anything but 0755 folders and files."""
+def _scan(folder: str, prefix: str, found: dict[str, Entry],
+          known: dict[int, Entry] | None = None) -> bool:
+    """Entries of every file below ``folder``; False at anything but 0755 folders and files.
+
+    ``known`` maps inodes already verified (the current build's, when scanning the spare:
+    most of its files are hard links to them) to their entries, saving a stat each.
+    """
     with os.scandir(folder) as entries:
         for item in entries:
+            if known is not None and item.is_file(follow_symlinks=False) and (
+                same := known.get(item.inode())
+            ) is not None:
+                found[prefix + item.name] = same
+                continue
             st = item.stat(follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
                 if stat.S_IMODE(st.st_mode) != 0o755 or not _scan(
-                    item.path, f"{prefix}{item.name}/", found
+                    item.path, f"{prefix}{item.name}/", found, known
                 ):
                     return False
             elif stat.S_ISREG(st.st_mode):
@@ -213,7 +232,8 @@ def _scan(folder: str, prefix: str, found: dict[str, Entry]) -> bool:
     return True
 
 
-def _intact(out: Path, state: BuildState, digests: dict[str, str]) -> bool:
+def _intact(out: Path, state: BuildState, digests: dict[str, str],
+            known: dict[int, Entry] | None = None) -> bool:
     """Every file of ``out`` is exactly as written, and there is nothing else.
 
     Fills in each instance's ``files`` from the scan on success.
@@ -232,9 +252,11 @@ def _intact(out: Path, state: BuildState, digests: dict[str, str]) -> bool:
             ) != 0o755:
                 return False
             files: dict[str, Entry] = {}
-            if not _scan(item.path, f"{name}/", files) or files_digest(files) != digests[name]:
+            if not _scan(item.path, f"{name}/", files, known) or files_digest(files) != digests[
+                name
+            ]:
                 return False
-            inst.files = files
+            inst.files, inst.digest = files, digests[name]
     except OSError:
         return False
     return True

@@ -180,7 +180,9 @@ def _remove_one(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _work(task: tuple[str, bool]) -> InstanceState:
+def _work(task: tuple[str, bool]) -> InstanceState | None:
+    """Render or link one instance; None when the stage holds it already (kept by the
+    caller: returning its state from a worker would only pickle it there and back)."""
     name, render = task
     job = _JOB
     assert job is not None
@@ -189,7 +191,7 @@ def _work(task: tuple[str, bool]) -> InstanceState:
     spare = job.spare.instances.get(name) if job.spare is not None else None
     previous = job.previous.instances[name] if job.previous is not None else None
     if spare is not None and previous is not None and spare.key == previous.key:
-        return _keep_one(name)
+        return None
     return _link_one(name)
 
 
@@ -300,8 +302,10 @@ class BuildJob:
         assert self.stage is not None and _JOB is not None
         stage, out = self.stage, self.out
         try:
-            states = (self.pending.get() if self.pending is not None
-                      else [_work(task) for task in self.tasks])
+            results = (self.pending.get() if self.pending is not None
+                       else [_work(task) for task in self.tasks])
+            states = [s if s is not None else _keep_one(n) for (n, _r), s in zip(
+                self.tasks, results, strict=True)]
             state = BuildState(self.head, {s.name: s for s in states})
             for s in states:
                 s.key = self.keys.get(s.name, "")
