@@ -13,7 +13,7 @@ from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
 from compiler.checks import Graph, run_checks
 from compiler.diagnostics import Diagnostics, UsageError
-from compiler.incremental import check_incrementally, instance_keys, summary
+from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
 from compiler.keys import KeyRing
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
@@ -118,10 +118,13 @@ def compile_tree(
     store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
     previous = store.load() if store is not None else None
     fast = None
-    if store is not None and previous is not None:
+    folders: dict[str, str | None] = {}
+    if store is not None:
         _ensure_tree(root)
+        folders = stat_keys(root)  # before anything is read (see stat_keys)
+    if store is not None and previous is not None:
         with gc_paused():
-            fast = check_incrementally(root, store.context, previous)
+            fast = check_incrementally(root, store.context, previous, folders)
     if fast is not None:
         result = CheckResult(fast.estate, Diagnostics(), None)
         views = instance_views(fast.estate, ring)
@@ -140,6 +143,7 @@ def compile_tree(
     if store is not None:
         for name, inst_state in state.instances.items():
             inst_state.summary = summaries.get(name)
+            inst_state.stat_key = folders.get(name)
         store.save(state)
     return CompileResult(result, build, stats, sorted(fast.reuse if fast is not None else ()))
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,53 @@ def instance_keys(raw: RawTree, context: str) -> dict[str, str]:
     return keys
 
 
+#: A file changed this recently may change again within one timestamp tick unnoticed.
+_RACY_NS = 2_000_000_000
+
+
+def stat_keys(root: Path) -> dict[str, str | None]:
+    """Per instance folder, a digest of the status of everything in it (None: read it).
+
+    Taken *before* the files are read, and recorded with the instance's input key: when a
+    later compile finds the same stat key, nothing in the folder was written, renamed or
+    replaced since (inode, size, mtime and ctime, which no one can set back, all agree), so
+    the recorded input key still holds and the folder is not read at all. Folders with
+    anything but files and ``peers/``, or touched in the last two seconds, get None.
+    """
+    keys: dict[str, str | None] = {}
+    now = time.time_ns()
+    with os.scandir(root) as entries:
+        items = sorted(entries, key=lambda e: e.name)
+    # vpn.yaml is an input of every instance: its status is part of every key.
+    common = hashlib.sha256()
+    for item in items:
+        if item.name in ("vpn.yaml", "vpn.yml"):
+            st = item.stat(follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > now - _RACY_NS:
+                return {}
+            common.update(f"{item.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+                          f"\0{st.st_ctime_ns}\n".encode())
+    for folder in (e for e in items if e.is_dir(follow_symlinks=False)):
+        digest = common.copy()
+        todo, key = [(folder.path, "")], True
+        while todo and key:
+            path, prefix = todo.pop()
+            with os.scandir(path) as listing:
+                for item in sorted(listing, key=lambda e: e.name):
+                    st = item.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode) and not prefix and item.name == "peers":
+                        todo.append((item.path, "peers/"))
+                    elif not stat.S_ISREG(st.st_mode) or max(
+                        st.st_mtime_ns, st.st_ctime_ns
+                    ) > now - _RACY_NS:
+                        key = False
+                        break
+                    digest.update(f"{prefix}{item.name}\0{st.st_mode}\0{st.st_ino}\0{st.st_size}"
+                                  f"\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n".encode())
+        keys[folder.name] = digest.hexdigest() if key else None
+    return keys
+
+
 def summary(inst: InstanceNode) -> dict[str, Any]:
     """What the cross-instance checks need of one (clean) instance."""
     assert inst.config is not None
@@ -83,14 +133,28 @@ def _cross_instance_clean(summaries: dict[str, dict[str, Any]]) -> bool:
     )
 
 
-def check_incrementally(root: Path, context: str, previous: BuildState) -> Incremental | None:
-    """Check ``root`` reusing ``previous``; None when anything needs the full check."""
+def check_incrementally(
+    root: Path, context: str, previous: BuildState, stats: dict[str, str | None]
+) -> Incremental | None:
+    """Check ``root`` reusing ``previous``; None when anything needs the full check.
+
+    ``stats`` are this compile's :func:`stat_keys`: instances whose stat key is the one
+    recorded are not even read.
+    """
     diags = Diagnostics()
-    raw = walk(root, diags, parse=False)
+    unread = frozenset(
+        name for name, key in stats.items()
+        if key is not None and (old := previous.instances.get(name)) is not None
+        and old.stat_key == key and old.summary is not None
+    )
+    raw = walk(root, diags, parse=False, skip=unread)
     # tests.yaml (reachability, SPEC §8) looks across instances: always check in full.
     if diags.sorted() or raw.tests is not None:
         return None
-    keys = instance_keys(raw, context)
+    read = dataclasses.replace(raw, instances={
+        name: inst for name, inst in raw.instances.items() if name not in unread})
+    keys = {**instance_keys(read, context),
+            **{name: previous.instances[name].key for name in unread}}
     reuse = {
         name for name, key in keys.items()
         if (old := previous.instances.get(name)) is not None and old.key == key

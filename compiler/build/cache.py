@@ -33,7 +33,7 @@ from compiler import COMPILER_ID
 from compiler.build.write import spare_of
 
 CACHE_DIR = ".mvpn-cache"
-FORMAT = 3
+FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parents[1]
 _TEMPLATES = _PACKAGE.parent / "templates"
 _DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
@@ -72,6 +72,7 @@ class InstanceState:
     unchanged: int = 0
     summary: dict[str, Any] | None = None  # what cross-instance checks need (incremental)
     digest: str = ""  # files_digest(files), once known
+    stat_key: str | None = None  # the instance folder's stat key when its key was taken
 
     def files_digest(self) -> str:
         """The digest of this instance's files (worked out once)."""
@@ -190,7 +191,7 @@ def _encode(state: BuildState) -> dict[str, Any]:
         "manifest": state.manifest,
         "instances": {
             name: {"key": i.key, "fragment": i.fragment, "digest": i.files_digest(),
-                   "summary": i.summary}
+                   "summary": i.summary, "stat": i.stat_key}
             for name, i in state.instances.items()
         },
     }
@@ -199,7 +200,8 @@ def _encode(state: BuildState) -> dict[str, Any]:
 def _decode(data: dict[str, Any]) -> tuple[BuildState, dict[str, str]]:
     """A state (files still unknown) and the digest of each instance's files."""
     state = BuildState(data["head"], {
-        name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"])
+        name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"],
+                            stat_key=i["stat"])
         for name, i in data["instances"].items()
     }, Entry(*data["manifest"]))
     return state, {name: str(i["digest"]) for name, i in data["instances"].items()}

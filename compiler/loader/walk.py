@@ -60,10 +60,12 @@ def _is_yaml(name: str) -> bool:
 
 
 class _Walker:
-    def __init__(self, root: Path, diags: Diagnostics, parse: bool = True) -> None:
+    def __init__(self, root: Path, diags: Diagnostics, parse: bool = True,
+                 skip: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.diags = diags
         self.parse = parse
+        self.skip = skip
 
     def _inside(self, path: Path) -> bool:
         return path == self.root or self.root in path.parents
@@ -177,6 +179,9 @@ class _Walker:
         name = entry.name
         ok = bool(NAME_RE.match(name))
         inst = RawInstance(name, Path(entry.path), ok)
+        if name in self.skip:  # known unchanged (see compiler.incremental): not read
+            tree.instances[name] = inst
+            return
         if not ok:
             self.diags.add(
                 "name-invalid",
@@ -237,14 +242,17 @@ def parse_source(source: SourceFile, diags: Diagnostics) -> None:
         source.data, source.ok = None, False
 
 
-def walk(root: Path, diags: Diagnostics, parse: bool = True) -> RawTree:
+def walk(
+    root: Path, diags: Diagnostics, parse: bool = True, skip: frozenset[str] = frozenset()
+) -> RawTree:
     """Read a config tree rooted at ``root`` (an existing directory).
 
     With ``parse=False`` YAML files are read and decoded but not parsed (``ok`` is
     False until :func:`parse_source`): an incremental compile parses only what changed.
+    Instance folders named in ``skip`` are not read at all (they stay empty).
     """
     root = Path(os.path.realpath(root))
-    walker = _Walker(root, diags, parse)
+    walker = _Walker(root, diags, parse, skip)
     tree = RawTree(root)
     for entry in walker.scan(root):
         name = entry.name
