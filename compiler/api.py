@@ -135,7 +135,10 @@ def compile_tree(
         if started is None:
             return CompileResult(result)
         job = started
-        summaries = {name: summary(inst) for name, inst in result.estate.instances.items()}
+        # Only a tree without diagnostics may be checked incrementally next time: the fast
+        # path never reports any (warnings would go unprinted), so no summaries otherwise.
+        summaries = {} if result.diagnostics.sorted() else {
+            name: summary(inst) for name, inst in result.estate.instances.items()}
     if store is not None:
         store.forget()  # until the new state is saved, the old one no longer describes `out`
     with gc_paused():

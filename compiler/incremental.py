@@ -170,7 +170,12 @@ def check_incrementally(
     if diags.sorted():
         return None
     summaries = {name: previous.instances[name].summary or {} for name in reuse}
-    summaries.update((name, summary(inst)) for name, inst in estate.instances.items())
-    if not _cross_instance_clean(summaries):
+    fresh = {name: summary(inst) for name, inst in estate.instances.items()}
+    summaries.update(fresh)
+    # The last compile found these summaries clean: when every re-checked instance kept its
+    # summary (and no instance came or went), the cross-instance checks would say the same.
+    same = summaries.keys() == previous.instances.keys() and all(
+        previous.instances[name].summary == value for name, value in fresh.items())
+    if not same and not _cross_instance_clean(summaries):
         return None
     return Incremental(estate, keys, reuse, summaries)

@@ -204,6 +204,8 @@ def test_errors_in_a_changed_file_give_the_full_check_diagnostics(tmp_path: Path
         "route-cross-instance", "route-cross-instance"]
     assert with_cache.check.diagnostics.sorted() == without.check.diagnostics.sorted()
     assert snapshot(tmp_path / "cached") == snapshot(tmp_path / "fresh")
+    again = compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=False, cache=True)
+    assert again.check.diagnostics.sorted() == without.check.diagnostics.sorted()  # not lost
     # ... and an error: nothing is written, the build stays as it was
     edit(root / "acme-us/peers/denver.yaml", "10.20.0.0/24", "10.1.0.0/24")
     failed = compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=False, cache=True)

@@ -195,12 +195,13 @@ def _work(task: tuple[str, bool]) -> InstanceState | None:
     return _link_one(name)
 
 
-def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]]) -> int:
+def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]],
+             kept: set[str]) -> int:
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
-    # Rendering a peer costs about as much as linking twenty files.
-    work = sum(len(views[n].peers) if render else 10 for n, render in tasks)
+    # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
+    work = sum(len(views[n].peers) if render else 0 if n in kept else 10 for n, render in tasks)
     cores = len(os.sched_getaffinity(0))
     return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
 
@@ -265,7 +266,11 @@ class BuildJob:
         """Create the stage and start rendering; with ``parallel_only``, only if it would run
         in workers (returns whether anything was started)."""
         global _JOB
-        workers = _workers(self.views, self.tasks)
+        spare = self.previous.spare if self.previous is not None else None
+        kept = {n for n, i in (spare.instances.items() if spare is not None else ())
+                if self.previous is not None and n in self.previous.instances
+                and i.key == self.previous.instances[n].key}
+        workers = _workers(self.views, self.tasks, kept)
         if self.noop or (parallel_only and workers <= 1):
             return False
         out = self.out
