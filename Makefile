@@ -31,7 +31,7 @@ system-deps:
 	scripts/system-deps.sh
 
 lint: $(VENV)/.stamp-test
-	$(BIN)/ruff check compiler tests
+	$(BIN)/ruff check compiler tests benchmarks
 	$(BIN)/mypy
 
 unit: $(VENV)/.stamp-test
@@ -40,8 +40,7 @@ unit: $(VENV)/.stamp-test
 test: system-deps lint unit
 
 bench: $(VENV)/.stamp-test
-	@test -f benchmarks/run.py || { echo "make bench: the benchmark harness is not built yet (issue 6)"; exit 1; }
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(if $(SIZES),--sizes $(SIZES))
 
 clean:
-	rm -rf $(VENV) $(OUT) .mvpn-cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) .$(OUT).mvpn-spare .mvpn-cache .pytest_cache .mypy_cache .ruff_cache

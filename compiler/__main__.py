@@ -1,5 +1,5 @@
 """Allow ``python -m compiler``."""
 
-from compiler.cli import main
+from compiler.cli import run
 
-raise SystemExit(main())
+run()

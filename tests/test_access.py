@@ -203,3 +203,18 @@ def test_a_shadowed_rule_never_matches_a_packet_its_shadow_misses(
                     a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
                     if later.matches(a, b, proto, port):
                         assert earlier.matches(a, b, proto, port)
+
+
+def test_an_incremental_compile_still_proves_an_edited_tests_yaml(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tests.yaml looks across instances: the cached fast path must not skip it."""
+    root = tmp_path / "tree"
+    ok = "- {from: acme-eu/alice, to: 10.20.0.5, port: 443/tcp, expect: allow}\n"
+    rows(root, _tree(RULES, ok))
+    out = str(tmp_path / "out")
+    assert main(["compile", str(root), "-o", out, "--no-qr"]) == 0
+    assert main(["compile", str(root), "-o", out, "--no-qr"]) == 0  # warm cache
+    (root / "tests.yaml").write_text(ok.replace("443/tcp", "22/tcp"))
+    capsys.readouterr()
+    assert main(["compile", str(root), "-o", out, "--no-qr"]) == 1
+    assert "error[test-failed]" in capsys.readouterr().out

@@ -69,8 +69,8 @@ def lab_estate(**changes: dict[str, object] | None) -> dict[str, object]:
                     "records": {"intranet.corp.example": "10.0.0.80"}},
             "firewall": {"default": "allow", "rules": [
                 # ssh to the hub's LAN: bob (the admin) yes, other clients no, sites yes
-                {"action": "allow", "protocol": "tcp", "ports": "22", "source": "bob",
-                 "destination": "10.0.0.0/24"},
+                *([{"action": "allow", "protocol": "tcp", "ports": "22", "source": "bob",
+                    "destination": "10.0.0.0/24"}] if "bob" in peers else []),
                 {"action": "deny", "protocol": "tcp", "ports": "22", "source": "clients",
                  "destination": "10.0.0.0/16"},
             ]},

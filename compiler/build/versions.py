@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from compiler.render.env import VERSION_SLOT
 
 VERSION_LEN = 12
+_SLOT_BYTES = VERSION_SLOT.encode("ascii")
 
 
 def short_hash(data: bytes) -> str:
@@ -17,8 +18,10 @@ def short_hash(data: bytes) -> str:
 
 def stamp(text: str) -> tuple[str, bytes]:
     """Hash ``text`` with its version slot empty, then write the version into the slot."""
-    version = short_hash(text.encode("utf-8"))
-    return version, text.replace(VERSION_SLOT, version).encode("utf-8")
+    # Encoded once: the slot is ASCII, so replacing it in the bytes is the same as in the text.
+    data = text.encode("utf-8")
+    version = short_hash(data)
+    return version, data.replace(_SLOT_BYTES, version.encode("ascii"))
 
 
 def combine(parts: Iterable[tuple[str, str]]) -> str:

@@ -96,47 +96,84 @@ def check_output_dir(out: Path) -> None:
         )
 
 
-def write_build(build: Build, out: Path) -> WriteStats:
-    """Write ``build`` into ``out`` atomically; returns what changed."""
-    out = out.absolute()
+def spare_of(out: Path) -> Path:
+    """Where the build before the current one is kept, to be updated into the next one."""
+    return out.parent / f".{out.name}.mvpn-spare"
+
+
+def prepare_stage(out: Path, base: Path | None = None) -> Path:
+    """Check ``out``, clean what killed builds left, and create this process's stage.
+
+    With ``base`` (a spare build), the stage is that folder, renamed: an interrupted build
+    then leaves a stale stage, removed next time, never a half-updated spare.
+    """
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
     stage = out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
-    stats = WriteStats()
-    old = _old_files(out)
-    try:
+    if base is not None:
+        base.rename(stage)
+    else:
         stage.mkdir()
         os.chmod(stage, 0o755)
+    return stage
+
+
+def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
+    """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
+        return os.fstat(fh.fileno())
+
+
+def link_file(source: Path | str, target: Path | str) -> None:
+    """Keep an unchanged file: hard-link the very same file into the stage."""
+    os.link(source, target)
+
+
+def swap_in(stage: Path, out: Path) -> Path | None:
+    """Swap the finished ``stage`` in for ``out``; returns where the previous build now is."""
+    if not out.exists():
+        stage.rename(out)
+        return None
+    if _exchange(stage, out):
+        return stage
+    backup = out.parent / f".{out.name}{_BACKUP_MARK}{os.getpid()}"
+    out.rename(backup)
+    try:
+        stage.rename(out)
+    except BaseException:
+        backup.rename(out)  # put the previous build back before failing
+        raise
+    return backup
+
+
+def write_build(build: Build, out: Path) -> WriteStats:
+    """Write ``build`` into ``out`` atomically; returns what changed."""
+    out = out.absolute()
+    old = _old_files(out) if out.is_dir() else set()
+    stage = prepare_stage(out)
+    stats = WriteStats()
+    try:
         for rel, f in sorted(build.files.items()):
             mode = 0o600 if f.secret else 0o644
             target = stage / rel
             _mkdirs(target.parent, stage)
             prev = out / rel
             if rel in old and _same(prev, f.data, mode):
-                os.link(prev, target)  # unchanged: keep the very same file
+                link_file(prev, target)
                 stats.unchanged += 1
                 continue
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(f.data)
-            os.chmod(target, mode)  # umask must not widen or narrow the mode
+            write_new(target, f.data, mode)
             stats.written += 1
         stats.removed = len(old - build.files.keys())
-        if out.exists():
-            if not _exchange(stage, out):
-                backup = out.parent / f".{out.name}{_BACKUP_MARK}{os.getpid()}"
-                out.rename(backup)
-                try:
-                    stage.rename(out)
-                except BaseException:
-                    backup.rename(out)  # put the previous build back before failing
-                    raise
-                stage = backup
-            shutil.rmtree(stage, ignore_errors=True)
-        else:
-            stage.rename(out)
+        previous = swap_in(stage, out)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -15,14 +15,21 @@ from compiler.model.types import IPNetwork
 
 def overlapping_pairs(nets: Sequence[IPNetwork]) -> Iterator[tuple[int, int]]:
     """Yield ``(outer, inner)`` index pairs of overlapping prefixes (equal counts as nested)."""
-    spans = sorted(
-        (
-            (net.version, int(net.network_address), net.prefixlen, int(net.broadcast_address), i)
-            for i, net in enumerate(nets)
-        ),
+    return overlapping_spans(
+        [(net.version, int(net.network_address), int(net.broadcast_address)) for net in nets]
     )
+
+
+def overlapping_spans(spans: Sequence[tuple[int, int, int]]) -> Iterator[tuple[int, int]]:
+    """:func:`overlapping_pairs` over ``(family, first address, last address)`` spans.
+
+    Sorting by (family, first, -last) puts the wider of two blocks with the same first
+    address first, as sorting by prefix length does.
+    """
+    order = sorted(range(len(spans)), key=lambda i: (spans[i][0], spans[i][1], -spans[i][2], i))
     stack: list[tuple[int, int, int]] = []  # (family, last address, index)
-    for version, first, _plen, last, idx in spans:
+    for idx in order:
+        version, first, last = spans[idx]
         while stack and (stack[-1][0] != version or stack[-1][1] < first):
             stack.pop()
         for _v, _last, outer in stack:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 from compiler.checks.graph import Graph, peers_of
 from compiler.checks.overlap import overlapping_pairs
@@ -22,15 +23,23 @@ class Route:
     kind: str  # subnet | tunnel | pushed | reserved
     source: SourceFile | None
     loc: tuple[str | int, ...]
-    what: str  # how a message names the owner
+    what: str  # how a message names the owner (for a peer: see ``label``)
     peer: PeerNode | None = None
+    root: Path | None = None
+
+    @property
+    def label(self) -> str:
+        """How a message names the owner; for a peer worked out only when reported."""
+        if self.peer is None or self.root is None:
+            return self.what
+        return f"peer '{self.peer.key}' ({_rel(self.root, self.source)})"
 
 
-def _rel(estate: Estate, source: SourceFile | None) -> str:
+def _rel(root: Path, source: SourceFile | None) -> str:
     if source is None:
         return "?"
     try:
-        return source.path.relative_to(estate.root).as_posix()
+        return source.path.relative_to(root).as_posix()
     except ValueError:  # pragma: no cover - sources always lie under ROOT
         return source.path.as_posix()
 
@@ -41,8 +50,7 @@ def _subnets(estate: Estate, peers: Sequence[PeerNode]) -> list[Route]:
         if isinstance(peer.config, SitePeer):
             for i, net in enumerate(peer.config.subnets):
                 out.append(
-                    Route(net, "subnet", peer.source, ("subnets", i),
-                          f"peer '{peer.key}' ({_rel(estate, peer.source)})", peer)
+                    Route(net, "subnet", peer.source, ("subnets", i), "", peer, estate.root)
                 )
     return out
 
@@ -83,20 +91,20 @@ def _check_instance(estate: Estate, inst: InstanceNode, graph: Graph, diags: Dia
             if ra.peer is rb.peer:
                 continue  # one peer's own list: redundant, not a conflict between peers
             _report(diags, "route-overlap", ra,
-                    f"{ra.net} overlaps {rb.net} advertised by {rb.what}; "
+                    f"{ra.net} overlaps {rb.net} advertised by {rb.label}; "
                     "each network must be advertised by one peer")
             _report(diags, "route-overlap", rb,
-                    f"{rb.net} overlaps {ra.net} advertised by {ra.what}; "
+                    f"{rb.net} overlaps {ra.net} advertised by {ra.label}; "
                     "each network must be advertised by one peer")
         elif ra.kind == "subnet" or rb.kind == "subnet":
             sub, other = (ra, rb) if ra.kind == "subnet" else (rb, ra)
             _report(diags, "route-conflict", sub,
-                    f"{sub.net} overlaps {other.what} ({other.net}); choose another subnet")
+                    f"{sub.net} overlaps {other.label} ({other.net}); choose another subnet")
         elif "reserved" not in (ra.kind, rb.kind) and not (ra.kind == rb.kind == "pushed"):
             # Hub-side networks that collide make the hub's own routing ambiguous.
             first, second = (ra, rb) if ra.kind == "tunnel" else (rb, ra)
             _report(diags, "route-conflict", second,
-                    f"{second.net} overlaps {first.what} ({first.net}); "
+                    f"{second.net} overlaps {first.label} ({first.net}); "
                     "tunnel networks and pushed routes must be disjoint")
     _check_broad(estate, subnets, diags)
 
@@ -127,7 +135,7 @@ def _check_cross_instance(estate: Estate, graph: Graph, diags: Diagnostics) -> N
             continue  # same instance: route-overlap; same site on two hubs: redundancy
         for this, other in ((ra, rb), (rb, ra)):
             _report(diags, "route-cross-instance", this,
-                    f"{this.net} overlaps {other.net} advertised by {other.what} "
+                    f"{this.net} overlaps {other.net} advertised by {other.label} "
                     "on another instance; traffic between them would be ambiguous")
 
 

@@ -1,5 +1,5 @@
 """The command line interface (``mvpn``)."""
 
-from compiler.cli.main import main
+from compiler.cli.main import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

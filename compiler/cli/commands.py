@@ -22,7 +22,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     bar = ProgressBar(sys.stderr, "compiling") if progress_wanted(sys.stderr) else None
     try:
         result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr,
-                                  progress=bar)
+                                  cache=args.cache, progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -31,11 +31,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if result.build is None or result.stats is None:
         print("mvpn: nothing was built: the tree has errors", file=sys.stderr)
         return EXIT_ERRORS
-    manifest = result.build.manifest
+    instances, secrets = result.built()
     stats = result.stats
     print(
-        f"compiled {len(manifest['instances'])} instances into {args.output} "
-        f"(secrets: {manifest['secrets']}; {stats.written} written, "
+        f"compiled {instances} instances into {args.output} "
+        f"(secrets: {secrets}; {stats.written} written, "
         f"{stats.unchanged} unchanged, {stats.removed} removed)"
     )
     return EXIT_OK
@@ -50,4 +50,7 @@ def register(sub: Any) -> None:
                    "(default: $MVPN_SECRET; without either, a redacted build)")
     p.add_argument("--qr", action=argparse.BooleanOptionalAction, default=True,
                    help="QR codes for WireGuard client profiles (default: on)")
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="reuse unchanged work, recorded in .mvpn-cache/ beside the output "
+                   "(default: on; the output is the same bytes either way)")
     p.set_defaults(func=cmd_compile)

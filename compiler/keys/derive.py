@@ -44,6 +44,7 @@ class Purpose(StrEnum):
     OVPN_SERVER_SERIAL = "ovpn-server-serial"
     OVPN_CLIENT_KEY = "ovpn-client-key"
     OVPN_CLIENT_SERIAL = "ovpn-client-serial"
+    CACHE_ID = "cache-id"
 
 
 def check_name(kind: str, value: str) -> str:

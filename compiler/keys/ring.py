@@ -87,6 +87,16 @@ class KeyRing:
             raise RuntimeError("no secret: a redacted KeyRing derives nothing")
         return self._deriver.derive(label(purpose, names, epochs), length)
 
+    def cache_id(self) -> str:
+        """An id of the secret for the build cache: HKDF output, so it reveals nothing of it.
+
+        Cached build state is only valid for the secret it was made with; this tells
+        secrets apart without writing the secret (or anything derived from a key) to disk.
+        """
+        if self._deriver is None:
+            return "redacted"
+        return self._derive(16, Purpose.CACHE_ID, ("build-cache",), 1).hex()
+
     # -- WireGuard ---------------------------------------------------------------------
 
     def wireguard_hub(self, instance: str, epoch: int) -> WireGuardKeyPair:

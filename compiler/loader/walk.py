@@ -61,16 +61,19 @@ def _is_yaml(name: str) -> bool:
 
 
 class _Walker:
-    def __init__(self, root: Path, diags: Diagnostics) -> None:
+    def __init__(self, root: Path, diags: Diagnostics, parse: bool = True,
+                 skip: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.diags = diags
+        self.parse = parse
+        self.skip = skip
 
     def _inside(self, path: Path) -> bool:
         return path == self.root or self.root in path.parents
 
-    def safe_target(self, entry: os.DirEntry[str]) -> Path | None:
+    def safe_target(self, entry: os.DirEntry[str], path: Path | None = None) -> Path | None:
         """The real path of an entry if it may be read, else ``None`` (with a diagnostic)."""
-        path = Path(entry.path)
+        path = Path(entry.path) if path is None else path
         if entry.is_symlink():
             real = Path(os.path.realpath(path))
             if not self._inside(real) or not real.exists():
@@ -87,7 +90,7 @@ class _Walker:
     def read_file(self, entry: os.DirEntry[str], parse_yaml: bool) -> SourceFile | None:
         """Read a regular file of at most 1 MiB; refuse anything else without reading it."""
         path = Path(entry.path)
-        real = self.safe_target(entry)
+        real = self.safe_target(entry, path)
         if real is None:
             return None
         try:
@@ -109,8 +112,11 @@ class _Walker:
                     path,
                 )
                 return None
-            with os.fdopen(fd, "rb", closefd=False) as fh:
-                data = fh.read(MAX_BYTES + 1)
+            # os.read, not a buffered file object: this runs once per peer file.
+            chunks = [os.read(fd, MAX_BYTES + 1)]
+            while chunks[-1] and sum(map(len, chunks)) <= MAX_BYTES:
+                chunks.append(os.read(fd, MAX_BYTES + 1))
+            data = b"".join(chunks)
         finally:
             os.close(fd)
         if not parse_yaml:
@@ -120,12 +126,12 @@ class _Walker:
         except YamlError as exc:
             self.diags.add("yaml-syntax", exc.message, path, exc.line, exc.column)
             return SourceFile(path, data.decode("utf-8", errors="replace"), ok=False)
-        try:
-            value = parse(text)
-        except YamlError as exc:
-            self.diags.add("yaml-syntax", exc.message, path, exc.line, exc.column)
-            return SourceFile(path, text, ok=False)
-        return SourceFile(path, text, value)
+        source = SourceFile(path, text)
+        if self.parse:
+            parse_source(source, self.diags)
+        else:
+            source.ok = False  # not parsed yet: see parse_source
+        return source
 
     def scan(self, directory: Path) -> list[os.DirEntry[str]]:
         """Entries of a directory, hidden ones skipped, in name order."""
@@ -174,6 +180,9 @@ class _Walker:
         name = entry.name
         ok = bool(NAME_RE.match(name))
         inst = RawInstance(name, Path(entry.path), ok)
+        if name in self.skip:  # known unchanged (see compiler.incremental): not read
+            tree.instances[name] = inst
+            return
         if not ok:
             self.diags.add(
                 "name-invalid",
@@ -225,10 +234,26 @@ class _Walker:
                 inst.peers[stem] = src
 
 
-def walk(root: Path, diags: Diagnostics) -> RawTree:
-    """Read a config tree rooted at ``root`` (an existing directory)."""
+def parse_source(source: SourceFile, diags: Diagnostics) -> None:
+    """Parse a YAML file that was read with ``walk(..., parse=False)``."""
+    try:
+        source.data, source.ok = parse(source.text), True
+    except YamlError as exc:
+        diags.add("yaml-syntax", exc.message, source.path, exc.line, exc.column)
+        source.data, source.ok = None, False
+
+
+def walk(
+    root: Path, diags: Diagnostics, parse: bool = True, skip: frozenset[str] = frozenset()
+) -> RawTree:
+    """Read a config tree rooted at ``root`` (an existing directory).
+
+    With ``parse=False`` YAML files are read and decoded but not parsed (``ok`` is
+    False until :func:`parse_source`): an incremental compile parses only what changed.
+    Instance folders named in ``skip`` are not read at all (they stay empty).
+    """
     root = Path(os.path.realpath(root))
-    walker = _Walker(root, diags)
+    walker = _Walker(root, diags, parse, skip)
     tree = RawTree(root)
     for entry in walker.scan(root):
         name = entry.name

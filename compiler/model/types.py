@@ -35,6 +35,13 @@ def _text(value: Any, what: str) -> str:
 
 def _parse_prefix(value: Any, family: int | None) -> IPNetwork:
     text = _text(value, "a prefix")
+    try:  # the common case, a valid prefix, parses once
+        net = ipaddress.ip_network(text)
+    except ValueError:
+        pass
+    else:
+        if family is None or net.version == family:
+            return net
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import segno
 
@@ -24,8 +24,17 @@ def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str:
     return header + buf.getvalue().decode("ascii") + "\n"
 
 
-def render_clients(inst: InstanceView, qr: bool = True) -> Iterator[Artifact]:
-    """The profile of every client peer of one instance."""
+#: Looks up an unchanged profile's QR code: (peer name, profile text) -> SVG text or None.
+QrReuse = Callable[[str, str], str | None]
+
+
+def render_clients(inst: InstanceView, qr: bool = True,
+                   reuse: QrReuse | None = None) -> Iterator[Artifact]:
+    """The profile of every client peer of one instance.
+
+    A QR code costs ~18 ms: with ``reuse``, one whose profile did not change is taken from
+    the previous build instead of being made again.
+    """
     cfg = inst.config
     for peer in inst.peers:
         if peer.is_site:
@@ -36,7 +45,9 @@ def render_clients(inst: InstanceView, qr: bool = True) -> Iterator[Artifact]:
             secret = peer.private_key is not None
             yield Artifact(f"clients/{peer.name}.conf", text, secret, "clients")
             if qr:
-                yield Artifact(f"clients/{peer.name}.svg", qr_svg(inst, peer, text), secret,
+                svg = reuse(peer.name, text) if reuse is not None else None
+                yield Artifact(f"clients/{peer.name}.svg",
+                               svg if svg is not None else qr_svg(inst, peer, text), secret,
                                "clients")
         else:
             ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch)

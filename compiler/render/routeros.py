@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import render
+from compiler.render.context import InstanceView, PeerView, without
+from compiler.render.env import render, rsc_str
 
 
 def tag(inst: InstanceView, peer: PeerView) -> str:
@@ -20,10 +20,19 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     comment = f"{own_tag} {desc}" if desc else own_tag
     proto = peer.config.protocol
     iface = f"{'wg' if proto == 'wireguard' else 'ovpn'}-{inst.name}"
-    reach = peer.reachable()
-    # The tunnel network itself is connected through the interface address.
-    routes = [n for n in reach if n != peer.tunnel]
-    wg6 = cfg.wireguard.network6 if cfg.wireguard is not None else None
+    # The tunnel network itself is connected through the interface address (and the v6
+    # tunnel network too). This runs for each site over every network of its instance:
+    # index lists and one C-level join per family, not a loop over ipaddress objects.
+    v4, v6 = inst.route_indices(peer.tunnel_index)
+    if proto == "openvpn":
+        v6 = []  # what reachable() gives: OpenVPN sites route IPv4 only
+    q_iface, q_comment = rsc_str(iface), rsc_str(comment)
+    tail = f" gateway={q_iface} comment={q_comment}\n"
+    lines = []
+    for base, prefixes in ((v4, inst.route_prefixes(4)), (v6, inst.route_prefixes(6))):
+        routes = without(base, peer.own_indices)
+        if routes:
+            lines.append(tail.join(map(prefixes.__getitem__, routes)) + tail)
     ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch) if proto == "openvpn" else ""
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
     servers = [s for s in inst.dns_servers(proto) if s.version == 4]
@@ -37,8 +46,8 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         prefix=prefix,
         prefix_re=rf"^{prefix}(-ca)?(\.crt|\.key)?$",
         version_name=prefix,
-        routes4=[n for n in routes if n.version == 4],
-        routes6=[n for n in routes if n.version == 6 and (wg6 is None or n != wg6)],
+        q_iface=q_iface, q_comment=q_comment,
+        route_lines="".join(lines),
         dns_names=inst.split_names if servers else [],
         dns_server=servers[0] if servers else "",
     )

@@ -1,0 +1,267 @@
+"""``make bench``: the SPEC §9 figures, measured side by side in one run.
+
+    python -m benchmarks.run [--sizes 1000,10000,100000] [--work DIR]
+
+For each size it generates an estate (cached under ``--work``, outside the repository),
+then times real ``mvpn`` subprocesses, because that is what users run:
+
+- ``parse``: PyYAML's C loader alone over every file (:mod:`benchmarks.parse_only`),
+- ``check``: ``mvpn check``,
+- ``cold``: ``mvpn compile --no-qr`` with a secret, into an empty output and no cache,
+- ``noop``: the same compile again, nothing changed,
+- ``onepeer``: the same compile after one peer file changed (a ``key_epoch`` bump), in the
+  steady state of repeated edits (``onepeer_first``: the first edit after a cold compile),
+
+plus the peak memory of the cold compile (summed PSS of the process and its children,
+sampled every 50 ms). Figures are the best of ``--repeat`` runs (a loaded machine only adds time).
+It prints the ratios against their targets and writes ``benchmarks/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import generate
+
+REPO = Path(__file__).resolve().parents[1]
+PEERS_PER_INSTANCE = 100
+SECRET = base64.b64encode(b"mvpn-benchmark-secret-not-a-real-one!").decode()
+GiB = 1 << 30
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size of one process in bytes (shared pages split among sharers)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants_memory(pid: int) -> int:
+    """Memory of ``pid`` and every process below it: the sum of their PSS.
+
+    PSS, not RSS: forked workers share the parent's pages, and summing RSS would count
+    those pages once per process.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += _pss(current)
+        todo.extend(children.get(current, []))
+    return total
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run ``argv``; returns (seconds, peak memory in bytes). Fails loudly on exit != 0.
+
+    Dirty pages of earlier runs are flushed first: a run is charged for its own writes only.
+    """
+    os.sync()
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=REPO)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _descendants_memory(proc.pid))
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(argv)} failed ({proc.returncode}):\n"
+                         f"{out.decode()[-2000:]}{err.decode()[-2000:]}")
+    return elapsed, peak
+
+
+@dataclasses.dataclass
+class Size:
+    """The figures of one estate size (seconds, bytes)."""
+
+    peers: int
+    instances: int
+    files_in: int = 0
+    files_out: int = 0
+    parse: float = 0.0
+    check: float = 0.0
+    cold: float = 0.0
+    noop: float = 0.0
+    onepeer: float = 0.0
+    onepeer_first: float = 0.0
+    peak_rss: int = 0
+
+
+def estate(work: Path, peers: int, seed: int) -> Path:
+    """The generated estate of ``peers`` peers (generated once, then reused)."""
+    stamp = hashlib.sha256(Path(generate.__file__).read_bytes()).hexdigest()[:8]
+    root = work / f"estate-{peers}-s{seed}-g{stamp}"
+    if not (root / ".complete").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        instances = max(1, peers // PEERS_PER_INSTANCE)
+        generate.main([str(root), "--instances", str(instances), "--peers", str(peers),
+                       "--seed", str(seed)])
+        (root / ".complete").touch()
+    return root
+
+
+def one_peer(root: Path) -> tuple[Path, bytes]:
+    """A site peer file to change, and its original bytes (restored afterwards)."""
+    inst = sorted(p for p in root.iterdir() if p.is_dir())[len(list(root.iterdir())) // 3]
+    for path in sorted((inst / "peers").iterdir()):
+        data = path.read_bytes()
+        if b"type: site" in data:
+            return path, data
+    raise SystemExit(f"bench: no site peer in {inst}")
+
+
+def measure(work: Path, peers: int, seed: int, repeat: int) -> Size:
+    """Every figure for one size."""
+    root = estate(work, peers, seed)
+    out = work / f"out-{peers}"
+    py = sys.executable
+    mvpn = [py, "-m", "compiler"]
+    env = {**os.environ, "MVPN_SECRET": SECRET}
+    size = Size(peers, max(1, peers // PEERS_PER_INSTANCE))
+    size.files_in = sum(len(files) for _d, _s, files in os.walk(root))
+
+    def best(argv: list[str], before: Any = None) -> tuple[float, int]:
+        runs = []
+        for _ in range(repeat):
+            if before is not None:
+                before()
+            runs.append(timed(argv, env))
+        return min(r[0] for r in runs), max(r[1] for r in runs)
+
+    def clean() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(work / ".mvpn-cache", ignore_errors=True)
+
+    compile_argv = [*mvpn, "compile", str(root), "-o", str(out), "--no-qr"]
+    size.parse = best([py, "-m", "benchmarks.parse_only", str(root)])[0]
+    size.check = best([*mvpn, "check", str(root)])[0]
+    size.cold, size.peak_rss = best(compile_argv, clean)
+    size.files_out = sum(len(files) for _d, _s, files in os.walk(out))
+    size.noop = best(compile_argv)[0]
+    path, original = one_peer(root)
+    bumps = iter(range(2, 4 + 2 * repeat))
+
+    def change() -> None:
+        text = original.decode()
+        epoch = next(bumps)
+        lines = [ln for ln in text.splitlines() if not ln.startswith("key_epoch:")]
+        path.write_text("\n".join([*lines, f"key_epoch: {epoch + 10}"]) + "\n")
+
+    try:
+        # The first incremental compile after a cold one links every unchanged file into a
+        # new stage; later ones update the build kept beside (the spare) in place.
+        change()
+        size.onepeer_first = timed(compile_argv, env)[0]
+        size.onepeer = best(compile_argv, change)[0]
+    finally:
+        path.write_bytes(original)
+    return size
+
+
+TARGETS = (
+    ("check ÷ C-loader parse", "check_vs_parse", 2.0),
+    ("compile ÷ check", "compile_vs_check", 3.0),
+    ("no-op recompile ÷ cold", "noop_vs_cold", 0.15),
+    ("one-peer recompile ÷ cold", "onepeer_vs_cold", 0.15),
+)
+
+
+def ratios(s: Size) -> dict[str, float]:
+    """The SPEC §9 ratios of one size."""
+    return {"check_vs_parse": s.check / s.parse, "compile_vs_check": s.cold / s.check,
+            "noop_vs_cold": s.noop / s.cold, "onepeer_vs_cold": s.onepeer / s.cold}
+
+
+def table(sizes: list[Size]) -> str:
+    """The printed report: raw times, then ratios against targets."""
+    head = f"{'':36}" + "".join(f"{s.peers:>12,}" for s in sizes)
+    rows = [head, f"{'instances / input files':36}"
+            + "".join(f"{f'{s.instances}/{s.files_in}':>12}" for s in sizes),
+            f"{'output files':36}" + "".join(f"{s.files_out:>12,}" for s in sizes)]
+    for label, attr in (("parse (C loader) s", "parse"), ("mvpn check s", "check"),
+                        ("mvpn compile (cold) s", "cold"), ("recompile, no-op s", "noop"),
+                        ("recompile, one peer s", "onepeer"),
+                        ("  (first after a cold compile) s", "onepeer_first")):
+        rows.append(f"{label:36}" + "".join(f"{getattr(s, attr):>12.2f}" for s in sizes))
+    rows.append(f"{'peak memory MiB':36}" + "".join(f"{s.peak_rss / 2**20:>12.0f}"
+                                                    for s in sizes))
+    rows.append("")
+    rows.append(f"{'ratio (target)':36}" + "".join(f"{s.peers:>12,}" for s in sizes))
+    for label, key, target in TARGETS:
+        cells = "".join(f"{ratios(s)[key]:>11.2f}{'*' if ratios(s)[key] > target else ' '}"
+                        for s in sizes)
+        rows.append(f"{f'{label} (≤ {target})':36}" + cells)
+    by = {s.peers: s for s in sizes}
+    if 10_000 in by and 100_000 in by:
+        for what in ("check", "cold"):
+            r = getattr(by[100_000], what) / getattr(by[10_000], what)
+            rows.append(f"{f'{what} 100k ÷ 10k (≤ 11)':36}{r:>12.2f}{'*' if r > 11 else ''}")
+    if 100_000 in by:
+        mem = by[100_000].peak_rss / GiB
+        rows.append(f"{'peak memory 100k GiB (≤ 1.5)':36}{mem:>12.2f}{'*' if mem > 1.5 else ''}")
+    rows.append("(* = target missed)")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--sizes", default=os.environ.get("SIZES", "1000,10000,100000"))
+    parser.add_argument("--work", type=Path, default=Path(
+        os.environ.get("MVPN_BENCH_DIR", Path(os.environ.get("TMPDIR", "/tmp")) / "mvpn-bench")))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="runs per figure, best kept (default: 3 below 100k, else 2)")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results.json")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for peers in sizes:
+        repeat = args.repeat or (3 if peers < 100_000 else 2)
+        print(f"bench: {peers:,} peers ({repeat} run(s) per figure)…", file=sys.stderr)
+        results.append(measure(args.work, peers, args.seed, repeat))
+    text = table(results)
+    load = os.getloadavg()
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+               f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
+    print(text)
+    print(machine)
+    args.output.write_text(json.dumps({
+        "machine": machine,
+        "sizes": [{**dataclasses.asdict(s), **ratios(s)} for s in results],
+        "table": text,
+    }, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,386 @@
+"""Stream a build to disk: render instance by instance, on every core, reusing what is unchanged.
+
+:func:`compile_build` is what ``mvpn compile`` runs. Unlike :func:`assemble` it never holds
+the whole build in memory: each instance is rendered, written into the stage folder and
+dropped (at 100k peers the artifacts are about 2 GB). Instances are independent (their
+artifacts depend on ``vpn.yaml``, their own folder, the secret and the compiler), so they are
+rendered by a pool of forked workers when there is enough work; the output is the same bytes
+in the same order as :func:`assemble` gives, whatever the number of workers.
+
+With a cache (:mod:`compiler.build.cache`), an instance whose inputs are unchanged is not
+rendered at all: its files are hard-linked from the previous build, which the cache has
+verified is exactly what the previous compile wrote. When nothing changed, nothing is
+written (the build on disk already is the result).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from compiler.build.assemble import OutFile, manifest_head, render_instance
+from compiler.build.cache import BuildState, InstanceState, entry
+from compiler.build.manifest import instance_fragment, manifest_text
+from compiler.build.versions import stamp
+from compiler.build.write import (
+    WriteStats,
+    _old_files,
+    _same,
+    link_file,
+    prepare_stage,
+    spare_of,
+    swap_in,
+    write_new,
+)
+from compiler.keys import KeyRing
+from compiler.render import InstanceView
+from compiler.render.env import VERSION_SLOT
+
+#: Below this many peers to render, a worker pool costs more than it saves.
+PARALLEL_MIN_PEERS = 2000
+
+
+@dataclasses.dataclass
+class StreamedBuild:
+    """A build written to disk: its manifest (text), instance count and secrets mode."""
+
+    manifest_json: str
+    instances: int
+    secrets: str
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as data (parsed on demand: it is large)."""
+        data: dict[str, Any] = json.loads(self.manifest_json)
+        return data
+
+    @property
+    def files(self) -> dict[str, OutFile]:
+        """Every file of the build and whether it is secret (the bytes are on disk)."""
+        files = {"manifest.json": OutFile(b"", False)}
+        for name, inst in self.manifest["instances"].items():
+            for path, art in inst["artifacts"].items():
+                files[f"{name}/{path}"] = OutFile(b"", bool(art["secret"]))
+            for path in ("VERSION", "hub/VERSION"):
+                files[f"{name}/{path}"] = OutFile(b"", False)
+        return files
+
+
+@dataclasses.dataclass
+class _Job:
+    """What forked workers inherit: set before the pool starts, read-only afterwards."""
+
+    views: dict[str, InstanceView]
+    qr: bool
+    stage: Path
+    out: Path
+    previous: BuildState | None  # verified previous build (cache), else None
+    old: set[str]  # files of the previous build (without a cache: compared by content)
+    spare: BuildState | None = None  # what the stage holds when it started as the spare
+
+
+_JOB: _Job | None = None
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _mkdirs(stage: str, rels: Iterable[str]) -> None:
+    """Create the folders of ``rels`` under ``stage``, 0755 whatever the umask."""
+    for folder in sorted({rel.rpartition("/")[0] for rel in rels}):
+        path, parts = stage, folder.split("/")
+        for part in parts:
+            path = f"{path}/{part}"
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                continue
+            os.chmod(path, 0o755)
+
+
+def _render_one(name: str) -> InstanceState:
+    """Render one instance into the stage; keep files whose bytes did not change."""
+    job = _JOB
+    assert job is not None
+    stage, out = str(job.stage), str(job.out)
+    old = job.previous.instances.get(name) if job.previous is not None else None
+    old_shas: dict[str, str] = {}
+    if old is not None:  # the previous build is verified: its manifest says what each file is
+        for path, art in json.loads("{" + old.fragment + "}")[name]["artifacts"].items():
+            old_shas[f"{name}/{path}"] = art["sha256"]
+
+    def reuse_qr(peer: str, profile: str) -> str | None:
+        """The previous QR code of an unchanged profile (as unstamped text), if any."""
+        rel = f"{name}/clients/{peer}"
+        if old is None or f"{rel}.svg" not in old_shas:
+            return None
+        if hashlib.sha256(stamp(profile)[1]).hexdigest() != old_shas.get(f"{rel}.conf"):
+            return None
+        head, sep, body = Path(f"{out}/{rel}.svg").read_text(encoding="ascii").partition("\n")
+        return head.rsplit(" version ", 1)[0] + f" version {VERSION_SLOT} -->" + sep + body
+
+    entry_, files = render_instance(job.views[name], job.qr, reuse_qr)
+    _clear(job, name)
+    _mkdirs(stage, [f.rel for f in files])
+    state = InstanceState(name, "", instance_fragment(name, entry_), {})
+    for f in files:
+        mode = 0o600 if f.secret else 0o644
+        target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
+        was = old.files.get(f.rel) if old is not None else None
+        if was is not None and was.mode == mode and (
+            old_shas.get(f.rel) == f.sha256 if f.rel in old_shas else _same(Path(prev), f.data,
+                                                                            mode)
+        ) or (job.previous is None and f.rel in job.old and _same(Path(prev), f.data, mode)):
+            link_file(prev, target)
+            state.unchanged += 1
+            state.files[f.rel] = was if was is not None else entry(os.stat(prev))
+        else:
+            state.files[f.rel] = entry(write_new(target, f.data, mode))
+            state.written += 1
+    return state
+
+
+def _link_one(name: str) -> InstanceState:
+    """Keep an unchanged instance: link its files from the previous build."""
+    job = _JOB
+    assert job is not None and job.previous is not None
+    cached = job.previous.instances[name]
+    stage, out = str(job.stage), str(job.out)
+    _clear(job, name)
+    _mkdirs(stage, cached.files)
+    for rel in cached.files:
+        link_file(f"{out}/{rel}", f"{stage}/{rel}")
+    return dataclasses.replace(cached, unchanged=len(cached.files), written=0)
+
+
+def _keep_one(name: str) -> InstanceState:
+    """An instance the stage (the spare) already holds exactly as the new build needs it."""
+    job = _JOB
+    assert job is not None and job.spare is not None
+    kept = job.spare.instances[name]
+    return dataclasses.replace(kept, unchanged=len(kept.files), written=0)
+
+
+def _clear(job: _Job, name: str) -> None:
+    """Remove what the spare held of an instance that is written anew."""
+    if job.spare is not None and name in job.spare.instances:
+        shutil.rmtree(job.stage / name)
+
+
+def _remove_one(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _work(task: tuple[str, bool]) -> InstanceState | None:
+    """Render or link one instance; None when the stage holds it already (kept by the
+    caller: returning its state from a worker would only pickle it there and back)."""
+    name, render = task
+    job = _JOB
+    assert job is not None
+    if render:
+        return _render_one(name)
+    spare = job.spare.instances.get(name) if job.spare is not None else None
+    previous = job.previous.instances[name] if job.previous is not None else None
+    if spare is not None and previous is not None and spare.key == previous.key:
+        return None
+    return _link_one(name)
+
+
+def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]],
+             kept: set[str]) -> int:
+    forced = os.environ.get("MVPN_JOBS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
+    work = sum(len(views[n].peers) if render else 0 if n in kept else 10 for n, render in tasks)
+    cores = len(os.sched_getaffinity(0))
+    return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
+
+
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[Any]:
+    """A pool of forked workers (they inherit the checked estate and the key ring instead of
+    unpickling them), or None to work in this process."""
+    if workers <= 1:
+        yield None
+        return
+    # Frozen, the inherited heap is never scanned by the workers' collector: scanning
+    # writes to every object header, and each written page would be copied per worker.
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=gc.enable) as pool:
+            yield pool
+    finally:
+        gc.unfreeze()
+
+
+def _map(pool: Any, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+    if pool is None or len(items) < 2:
+        return [fn(item) for item in items]
+    # Small chunks balance the load; instances differ in size.
+    return list(pool.imap(fn, items, chunksize=max(1, len(items) // 64)))
+
+
+class BuildJob:
+    """One build of ``views`` (plus reused instances of ``previous``) into ``out``.
+
+    ``previous`` is the verified state of the build now in ``out`` (from the cache) and
+    ``reuse(name)`` says which of its instances are unchanged; ``keys`` are the input keys
+    recorded for the next compile. :meth:`start` forks the workers and lets them render;
+    :meth:`finish` waits, writes the manifest and swaps the build in; :meth:`abort` drops
+    the stage. ``mvpn compile`` starts rendering while the graph checks still run and aborts
+    if they fail: nothing is swapped in before :meth:`finish`, so no partial build.
+    """
+
+    def __init__(
+        self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path,
+        previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
+        keys: dict[str, str] | None = None,
+    ) -> None:
+        """Plan the build: which instances to render, which to keep."""
+        self.out, self.qr, self.previous = out.absolute(), qr, previous
+        self.views = {v.name: v for v in views}
+        kept = (n for n in (previous.instances if previous else {}) if reuse(n))
+        names = sorted({*self.views, *kept})
+        self.tasks = [(n, n in self.views and not (previous is not None and reuse(n)))
+                      for n in names]
+        self.head = manifest_head(ring)
+        self.keys = keys or {}
+        self.noop = previous is not None and previous.head == self.head and not any(
+            render for _, render in self.tasks) and names == sorted(previous.instances)
+        self.stack = contextlib.ExitStack()
+        self.stage: Path | None = None
+        self.pool: Any = None
+        self.pending: Any = None
+
+    def start(self, parallel_only: bool = False) -> bool:
+        """Create the stage and start rendering; with ``parallel_only``, only if it would run
+        in workers (returns whether anything was started)."""
+        global _JOB
+        spare = self.previous.spare if self.previous is not None else None
+        kept = {n for n, i in (spare.instances.items() if spare is not None else ())
+                if self.previous is not None and n in self.previous.instances
+                and i.key == self.previous.instances[n].key}
+        workers = _workers(self.views, self.tasks, kept)
+        if self.noop or (parallel_only and workers <= 1):
+            return False
+        out = self.out
+        old = _old_files(out) if self.previous is None and out.is_dir() else set()
+        spare = self.previous.spare if self.previous is not None else None
+        if spare is not None and spare.head != self.head:
+            spare = None
+        self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
+        _JOB = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare)
+        self.pool = self.stack.enter_context(_pool(workers))
+        if self.pool is not None and len(self.tasks) > 1:
+            # imap, not map: results arrive in order as they are done (progress bar).
+            self.pending = self.pool.imap(_work, self.tasks,
+                                          chunksize=max(1, len(self.tasks) // 64))
+        return True
+
+    def abort(self) -> None:
+        """Stop the workers and remove the stage; ``out`` is untouched."""
+        global _JOB
+        self.stack.close()
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+        _JOB = None
+
+    def finish(
+        self, progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[StreamedBuild, WriteStats, BuildState]:
+        """Finish the build and swap it in; returns the build, what changed, the new state.
+
+        ``progress`` hears (peers done, peers in all) as instances are finished.
+        """
+        global _JOB
+        previous = self.previous
+        if self.noop and previous is not None:
+            # Nothing to render and nothing removed: the build on disk is the result.
+            files = sum(len(i.files) for i in previous.instances.values()) + 1
+            return _streamed(previous), WriteStats(unchanged=files), previous
+        if self.stage is None:
+            self.start()
+        assert self.stage is not None and _JOB is not None
+        stage, out = self.stage, self.out
+        try:
+            pending = (self.pending if self.pending is not None
+                       else (_work(task) for task in self.tasks))
+            total = sum(len(v.peers) for v in self.views.values())
+            results, done = [], 0
+            for (name, _render), found in zip(self.tasks, pending, strict=True):
+                results.append(found)
+                if progress is not None and name in self.views:
+                    done += len(self.views[name].peers)
+                    progress(done, total)
+            states = [s if s is not None else _keep_one(n) for (n, _r), s in zip(
+                self.tasks, results, strict=True)]
+            state = BuildState(self.head, {s.name: s for s in states})
+            for s in states:
+                s.key = self.keys.get(s.name, "")
+            if _JOB.spare is not None:  # instances the spare had and the new build has not
+                for name in _JOB.spare.instances.keys() - state.instances.keys():
+                    shutil.rmtree(stage / name)
+            text = manifest_text(self.head, [s.fragment for s in states])
+            stats = _finish(stage, out, text.encode(), states)
+            before = previous.files() if previous is not None else _JOB.old - {"manifest.json"}
+            stats.removed = len(before - state.files())
+            shutil.rmtree(spare_of(out), ignore_errors=True)  # an unverified spare: stale
+            moved = swap_in(stage, out)
+            if moved is not None and previous is not None:
+                # The previous build (verified, now beside the new one) becomes the spare:
+                # the next compile updates it in place instead of linking every file anew.
+                moved.rename(spare_of(out))
+                state.spare = dataclasses.replace(previous, spare=None)
+            elif moved is not None:
+                _map(self.pool, _remove_one, [str(p) for p in moved.iterdir() if p.is_dir()])
+                shutil.rmtree(moved, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        finally:
+            self.stack.close()
+            _JOB = None
+        state.manifest = entry((out / "manifest.json").stat())
+        return _streamed(state, text), stats, state
+
+
+def compile_build(
+    views: list[InstanceView], ring: KeyRing, qr: bool, out: Path,
+    previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
+    keys: dict[str, str] | None = None,
+) -> tuple[StreamedBuild, WriteStats, BuildState]:
+    """Write a build at once (see :class:`BuildJob`)."""
+    return BuildJob(views, ring, qr, out, previous, reuse, keys).finish()
+
+
+def _finish(stage: Path, out: Path, data: bytes, states: list[InstanceState]) -> WriteStats:
+    """Count what the instances did and put ``manifest.json`` into the stage."""
+    stats = WriteStats(written=sum(s.written for s in states),
+                       unchanged=sum(s.unchanged for s in states))
+    (stage / "manifest.json").unlink(missing_ok=True)  # the spare's
+    if _same(out / "manifest.json", data, 0o644):
+        link_file(out / "manifest.json", stage / "manifest.json")
+        stats.unchanged += 1
+    else:
+        write_new(stage / "manifest.json", data, 0o644)
+        stats.written += 1
+    return stats
+
+
+def _streamed(state: BuildState, text: str | None = None) -> StreamedBuild:
+    if text is None:
+        text = manifest_text(state.head, [s.fragment for s in state.instances.values()])
+    return StreamedBuild(text, len(state.instances), str(state.head["secrets"]))
+
+
+__all__ = ["BuildJob", "StreamedBuild", "compile_build"]
