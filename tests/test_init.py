@@ -27,7 +27,7 @@ def test_new_user_flow(tmp_path: Path) -> None:
     assert "next: cd demo && mvpn allocate && mvpn check && mvpn compile" in lines
     assert "sites/frankfurt/peers/alice.yaml:8: address 10.255.0.2" in lines
     assert "sites/frankfurt/peers/main-office.yaml:9: address 10.255.0.3" in lines
-    assert lines[-1].startswith("compiled 1 instances into build (secrets: redacted;")
+    assert lines[-1].startswith("compiled 1 instance into build (secrets: redacted;")
     demo = tmp_path / "demo"
     manifest = json.loads((demo / "build/manifest.json").read_text())
     arts = manifest["instances"]["frankfurt"]["artifacts"]

@@ -34,7 +34,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     instances, secrets = result.built()
     stats = result.stats
     print(
-        f"compiled {instances} instances into {args.output} "
+        f"compiled {instances} instance{'' if instances == 1 else 's'} into {args.output} "
         f"(secrets: {secrets}; {stats.written} written, "
         f"{stats.unchanged} unchanged, {stats.removed} removed)"
     )
