@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -19,7 +20,20 @@ import jinja2
 
 from compiler.model.types import IPNetwork
 
-TEMPLATES: Final = Path(__file__).resolve().parents[2] / "templates"
+
+def _templates() -> Path:
+    """``templates/`` of the source tree, or where a wheel installed it (``share/mvpn``)."""
+    source = Path(__file__).resolve().parents[2] / "templates"
+    if source.is_dir():
+        return source
+    for scheme in (sysconfig.get_default_scheme(), *sysconfig.get_scheme_names()):
+        installed = Path(sysconfig.get_path("data", scheme)) / "share" / "mvpn" / "templates"
+        if installed.is_dir():
+            return installed
+    return source  # not found: the first render names the missing template
+
+
+TEMPLATES: Final = _templates()
 
 #: Where an artifact's own version goes; replaced after hashing (see build.versions).
 VERSION_SLOT: Final = "\x1fMVPN-VERSION\x1f"
