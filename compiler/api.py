@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import gc
 import os
@@ -206,7 +207,14 @@ def _check_and_start(
     # networkx keeps cached views in the graph's __dict__, a reference cycle).
     graph.__dict__.clear()
     result.graph = None
+    _trim_heap()
     return result, job
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the system (glibc), so peak memory drops with them."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 @dataclasses.dataclass
