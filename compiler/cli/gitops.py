@@ -11,6 +11,7 @@ from typing import Any
 from compiler import api
 from compiler.cli.output import display_path
 from compiler.keys import load_secret
+from compiler.repofiles import DEFAULT_ACTION
 
 DEFAULT_ROOT = "sites"
 
@@ -71,7 +72,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from compiler.cli.main import EXIT_OK
     from compiler.scaffold import init_repo
 
-    written = init_repo(Path(args.dir))
+    written = init_repo(Path(args.dir), args.action)
     cwd = Path.cwd()
     for path in written:
         print(f"wrote {display_path(path.absolute(), cwd)}")
@@ -104,5 +105,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("init", help="a new config repository with an example tree")
-    p.add_argument("dir", help="folder to create (must be absent or empty)")
+    p.add_argument("dir", help="folder to create (absent, empty or holding only .git)")
+    p.add_argument("--action", default=DEFAULT_ACTION, metavar="OWNER/REPO",
+                   help="GitHub repository of mvpn the workflows and pre-commit use, "
+                        f"pinned to this version's tag (default: {DEFAULT_ACTION})")
     p.set_defaults(func=cmd_init)
