@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from compiler.keys import KeyRing
-from compiler.plan.render import MARKDOWN_MARKER, code
+from compiler.plan.render import MARKDOWN_MARKER, code, fit_comment
 from tests.support.trees import TEST_SECRET, TEST_SECRET_B64, build_file_tree, compile_estate
 
 
@@ -252,3 +254,75 @@ def test_root_at_the_top_of_the_repository(
     assert main(["plan", ".", "--base", "main", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["root"] == "." and doc["empty"] is True
+
+
+# --- the PR comment fits GitHub's limit; --base defaults to the PR's base --------------
+
+
+def test_base_defaults_to_the_pull_requests_base_branch(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_BASE_REF", raising=False)
+    assert main(["plan"]) == 2
+    assert capsys.readouterr().err == (
+        "mvpn: error: plan needs --base REV (in a GitHub pull request it defaults to "
+        "origin/<base branch>)\n")
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    assert main(["plan"]) == 2  # origin/main, which this clone does not have
+    assert "unknown git revision 'origin/main'" in capsys.readouterr().err
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    assert main(["plan"]) == 0
+    assert capsys.readouterr().out.startswith("mvpn plan: sites at origin/main (")
+
+
+def test_comment_file_fits_github_and_cuts_details_with_a_note(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    peers = repo / "sites/acme-eu/peers"
+    for i in range(400):  # a big change: 400 new users, ~800 artifact rows
+        (peers / f"user{i:03d}.yaml").write_text(f"type: client\nuser: u{i}@example.com\n")
+    inst = repo / "sites/acme-eu/instance.yaml"
+    inst.write_text(inst.read_text().replace("10.255.0.0/24", "10.255.0.0/21"))
+    assert main(["allocate"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--base", "main", "--format", "markdown",
+                 "--comment-file", "comment.md"]) == 0
+    full = capsys.readouterr().out
+    comment = (repo / "comment.md").read_text()
+    assert len(full) > 65_536 >= len(comment)
+    assert comment.startswith(MARKDOWN_MARKER + "\n")
+    summary = next(line for line in full.splitlines() if line.startswith("**Peers: "))
+    assert summary == ("**Peers: 400 to add, 0 to change, 0 to remove. Instances: 0 to add, "
+                       "1 to change, 0 to remove. 409 artifacts change; 2 routers to re-run; "
+                       "402 new profiles to hand out.**")
+    assert summary in comment
+    cut = len(full.split("\n")) - (len(comment.split("\n")) - 3)  # - blank, note, end
+    assert comment.endswith(
+        f"**The plan is longer than a GitHub comment allows: {cut} lines cut here.** "
+        "The full plan is in this workflow run (its job summary, and the `mvpn-plan` "
+        "artifact).\n")
+    assert comment.count("```") % 2 == 0
+    assert full.startswith(comment.split("\n\n**The plan is longer")[0] + "\n")
+    # a plan that fits is written as it is
+    git(repo, "add", "sites")
+    git(repo, "commit", "-q", "-m", "400 users")
+    assert main(["plan", "--base", "HEAD", "--format", "markdown",
+                 "--comment-file", "small.md"]) == 0
+    assert (repo / "small.md").read_text() == capsys.readouterr().out
+
+
+@given(st.lists(st.sampled_from(["row | a | b |", "```mermaid", "```", "<details>",
+                                 "</details>", "", "x" * 300]), max_size=400),
+       st.integers(min_value=1000, max_value=6000))
+def test_fit_comment_never_exceeds_the_limit(lines: list[str], limit: int) -> None:
+    text = "\n".join(["<!-- mvpn-plan -->", "**summary**", *lines, ""])
+    out = fit_comment(text, limit)
+    assert len(out) <= limit
+    if len(text) <= limit:
+        assert out == text
+    else:
+        assert out.startswith("<!-- mvpn-plan -->\n**summary**\n")
+        assert out.endswith("`mvpn-plan` artifact).\n")
+        body = out.split("\n")
+        fences = [line for line in body if line.startswith("```")]
+        assert len(fences) % 2 == 0 or text.count("```") % 2 == 1
