@@ -49,6 +49,7 @@ CODES: Final[dict[str, Severity]] = {
     "test-failed": Severity.ERROR,
     "rule-shadowed": Severity.WARNING,
     "reference-unknown": Severity.ERROR,
+    "tree-empty": Severity.WARNING,
 }
 
 

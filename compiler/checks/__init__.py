@@ -24,7 +24,22 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
         _ = policy.rules, policy.access  # resolving reports unknown names
     check_shadowed(found, diags)
     check_assertions(estate, diags, found)
+    _check_not_empty(estate, diags)
     return graph
+
+
+def _check_not_empty(estate: Estate, diags: Diagnostics) -> None:
+    """``tree-empty`` for a tree without instances.
+
+    It compiles to nothing, which is rarely meant (a wrong path, a typo in a folder name),
+    so it is said rather than passed silently.
+    """
+    raw = estate.raw
+    if raw.instances:
+        return
+    where = raw.vpn.path if raw.vpn is not None else raw.root
+    diags.add("tree-empty", f"no instance in '{raw.root.name}': a folder per hub with an "
+              "instance.yaml (mvpn init DIR writes an example tree)", where)
 
 
 __all__ = ["Graph", "build_graph", "run_checks"]

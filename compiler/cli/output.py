@@ -61,6 +61,7 @@ RULE_DESCRIPTIONS: Final[dict[str, str]] = {
     "secret-in-repo": "Private key material in the config tree",
     "pool-exhausted": "No free tunnel address left in the instance network",
     "test-failed": "Reachability assertion does not hold",
+    "tree-empty": "The config tree has no instance",
 }
 
 # --- neutralising hostile text -------------------------------------------------------
