@@ -32,10 +32,10 @@ def _check_not_empty(estate: Estate, diags: Diagnostics) -> None:
     """``tree-empty`` for a tree without instances.
 
     It compiles to nothing, which is rarely meant (a wrong path, a typo in a folder name),
-    so it is said rather than passed silently.
+    so it is said rather than passed silently; only when nothing else was found.
     """
     raw = estate.raw
-    if raw.instances:
+    if raw.instances or len(diags):  # a refused folder already says why it is no instance
         return
     where = raw.vpn.path if raw.vpn is not None else raw.root
     diags.add("tree-empty", f"no instance in '{raw.root.name}': a folder per hub with an "
