@@ -60,3 +60,29 @@ def test_a_wheel_carries_every_template() -> None:
     every = {p.relative_to(repo / "templates").as_posix()
              for p in (repo / "templates").rglob("*") if p.is_file()}
     assert shipped == every
+
+
+def _undescribed(node: object, where: str) -> list[str]:
+    """Every property (at any depth, in ``$defs`` too) without a ``description``."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        for key, value in (node.get("properties") or {}).items():
+            if not (isinstance(value, dict) and str(value.get("description", "")).strip()):
+                out.append(f"{where}.{key}")
+        for key, value in node.items():
+            out.extend(_undescribed(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out.extend(_undescribed(value, f"{where}[{i}]"))
+    return out
+
+
+def test_every_property_has_a_description_for_editor_hover() -> None:
+    # An editor shows a key's description on hover: a key without one is a key the user
+    # must look up elsewhere. Add `Field(description=...)` to the model field.
+    missing = [m for name, text in render_schemas().items()
+               for m in _undescribed(json.loads(text), name)]
+    assert missing == []
+    assert _undescribed({"properties": {"a": {"type": "string"}}}, "x") == ["x.a"]
+    nested = {"$defs": {"B": {"properties": {"b": {"description": " "}}}}}
+    assert _undescribed(nested, "x") == ["x/$defs/B.b"]
