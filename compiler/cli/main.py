@@ -190,10 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="schemas", help="directory (default: schemas)")
     p.set_defaults(func=cmd_schema)
 
-    from compiler.cli import commands, gitops
+    from compiler.cli import commands, gitops, secretcmd
 
     commands.register(sub)
     gitops.register(sub)
+    secretcmd.register(sub)
     return parser
 
 
