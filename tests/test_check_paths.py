@@ -91,6 +91,10 @@ def test_an_empty_tree_is_a_warning(
         "instance.yaml (mvpn init DIR writes an example tree)\n\nFound 1 warning.\n")
     assert main(["check", ".", "--strict"]) == 1
     capsys.readouterr()
+    assert main(["check"]) == 2  # no path and nothing that looks like a tree: say so
+    assert capsys.readouterr().err == (
+        "mvpn: error: no config tree here: no vpn.yaml or sites/ in this folder or above it "
+        "(mvpn check PATH, or mvpn init DIR for a new one)\n")
     (tmp_path / "empty/vpn.yaml").write_text("domain: vpn.example.net\n")
     assert main(["check", "--format", "json"]) == 0
     [diag] = json.loads(capsys.readouterr().out)["diagnostics"]

@@ -66,6 +66,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:  # `mvpn check` anywhere in a config repository: all of its tree
         default = Path(DEFAULT_ROOT)
         where = locate(default if default.exists() else Path("."))
+        if not where.found:
+            raise UsageError("no config tree here: no vpn.yaml or sites/ in this folder or "
+                             "above it (mvpn check PATH, or mvpn init DIR for a new one)")
         where = dataclasses.replace(where, focus=where.root)
     result = api.check(where.root)
     raw = result.estate.raw

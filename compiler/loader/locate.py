@@ -27,6 +27,8 @@ class Located:
     root: Path
     #: Diagnostics outside this folder (or file) are not shown; the root itself: all.
     focus: Path
+    #: False when no folder up from the path looked like a tree (the path is used as it is).
+    found: bool = True
 
     def shows(self, file: Path) -> bool:
         """Whether a diagnostic at ``file`` is under the path the user gave."""
@@ -55,7 +57,7 @@ def locate(path: Path) -> Located:
         if root is not None:
             break
         if (folder / ".git").exists() or folder.parent == folder:
-            return Located(start, start)  # no tree above: the path as given
+            return Located(start, start, found=False)  # no tree above: the path as given
         folder = folder.parent
     if root.is_relative_to(start):  # `mvpn check .` at a repository's top: all of it
         return Located(root, root)
