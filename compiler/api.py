@@ -16,7 +16,7 @@ from compiler.build import Build, WriteStats, assemble
 from compiler.build.assemble import Progress
 from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
-from compiler.checks import Graph, run_checks
+from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
@@ -58,6 +58,7 @@ def check(root: Path) -> CheckResult:
     with gc_paused():
         _raw, estate = _load(root, diags)
         graph = run_checks(estate, diags)
+        check_not_empty(estate, diags)
     return CheckResult(estate, diags, graph)
 
 
@@ -193,6 +194,7 @@ def _check_and_start(
     try:
         with gc_paused():
             graph = run_checks(estate, diags)
+            check_not_empty(estate, diags)
     except BaseException:
         if job is not None:
             job.abort()

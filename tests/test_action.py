@@ -133,6 +133,21 @@ def test_github_workflow_schema_passes_on_what_init_writes(demo: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_action_yml_passes_the_github_action_schema(tmp_path: Path) -> None:
+    tool = _tool("check-jsonschema")
+    proc = subprocess.run([tool, "--builtin-schema", "vendor.github-actions",
+                           str(REPO / "action.yml")], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bad = tmp_path / "action.yml"  # a composite step without its shell: the schema says so
+    bad.write_text((REPO / "action.yml").read_text().replace("shell: bash", "shel: bash", 1))
+    proc = subprocess.run([tool, "--builtin-schema", "vendor.github-actions", str(bad)],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 1, proc.stdout
+    assert ACTION["runs"]["using"] == "composite"
+    assert set(ACTION["inputs"]) >= {"command", "root", "secret"}
+
+
 def test_pre_commit_config_and_editor_settings(demo: Path) -> None:
     config = load_config(str(demo / ".pre-commit-config.yaml"))  # raises when invalid
     [repo] = config["repos"]

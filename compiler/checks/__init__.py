@@ -24,12 +24,14 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
         _ = policy.rules, policy.access  # resolving reports unknown names
     check_shadowed(found, diags)
     check_assertions(estate, diags, found)
-    _check_not_empty(estate, diags)
     return graph
 
 
-def _check_not_empty(estate: Estate, diags: Diagnostics) -> None:
-    """``tree-empty`` for a tree without instances.
+def check_not_empty(estate: Estate, diags: Diagnostics) -> None:
+    """``tree-empty`` for a whole tree without instances.
+
+    Not part of :func:`run_checks`: an incremental compile checks partial estates that
+    hold only the instances that changed, often none.
 
     It compiles to nothing, which is rarely meant (a wrong path, a typo in a folder name),
     so it is said rather than passed silently; only when nothing else was found.
@@ -42,4 +44,4 @@ def _check_not_empty(estate: Estate, diags: Diagnostics) -> None:
               "instance.yaml (mvpn init DIR writes an example tree)", where)
 
 
-__all__ = ["Graph", "build_graph", "run_checks"]
+__all__ = ["Graph", "build_graph", "check_not_empty", "run_checks"]
