@@ -32,6 +32,7 @@ ACTION = yaml.safe_load((REPO / "action.yml").read_text())
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 FAKE_GH = """#!/bin/bash
 printf '%s\\n' "$*" >> "$FAKE_GH_DIR/calls"
+[ -n "${FAKE_GH_FAIL:-}" ] && { echo "HTTP 403: Resource not accessible" >&2; exit 1; }
 for arg in "$@"; do
   case "$arg" in body=@*) cp "${arg#body=@}" "$FAKE_GH_DIR/body.md" ;; esac
 done
@@ -324,6 +325,14 @@ def test_action_steps_check_plan_compile_on_an_init_repo(
     assert runner.run(PR, command="plan")[0] == 0
     calls, _ = _gh(runner)
     assert calls[1].startswith("api --method PATCH repos/acme/vpn/issues/comments/4242 ")
+
+    # a token without pull-requests: write: a warning, the plan still succeeds
+    monkeypatch.setitem(runner.env, "FAKE_GH_FAIL", "1")
+    code, out, log = runner.run(PR, command="plan")
+    assert code == 0 and out["exit-code"] == "0", log
+    assert "::warning::mvpn: could not post the plan comment" in log
+    assert len(_gh(runner)[0]) == 1  # the lookup failed, nothing was posted
+    monkeypatch.delitem(runner.env, "FAKE_GH_FAIL")
 
     # a fork's pull request: no comment (its token cannot write), the plan still in the log
     assert runner.run(FORK, command="plan")[0] == 0
