@@ -311,18 +311,41 @@ def test_comment_file_fits_github_and_cuts_details_with_a_note(
     assert (repo / "small.md").read_text() == capsys.readouterr().out
 
 
-@given(st.lists(st.sampled_from(["row | a | b |", "```mermaid", "```", "<details>",
-                                 "</details>", "", "x" * 300]), max_size=400),
-       st.integers(min_value=1000, max_value=6000))
-def test_fit_comment_never_exceeds_the_limit(lines: list[str], limit: int) -> None:
-    text = "\n".join(["<!-- mvpn-plan -->", "**summary**", *lines, ""])
+_BLOCK = st.one_of(
+    st.integers(0, 60).map(lambda n: ["```mermaid", *["  i1 --- p1"] * n, "```", ""]),
+    st.integers(0, 60).map(lambda n: ["<details><summary>Artifacts</summary>", "",
+                                      *["| ~ | <code>a</code> |"] * n, "</details>", ""]),
+    st.integers(0, 60).map(lambda n: ["### Peers", "", *["| + | x" * 9 + " |"] * n, ""]),
+)
+
+
+@given(st.lists(_BLOCK, max_size=12), st.integers(min_value=1000, max_value=6000))
+def test_fit_comment_never_exceeds_the_limit_nor_breaks_a_block(
+    blocks: list[list[str]], limit: int
+) -> None:
+    text = "\n".join(["<!-- mvpn-plan -->", "**summary**", "",
+                      *(line for block in blocks for line in block)])
     out = fit_comment(text, limit)
     assert len(out) <= limit
     if len(text) <= limit:
         assert out == text
-    else:
-        assert out.startswith("<!-- mvpn-plan -->\n**summary**\n")
-        assert out.endswith("`mvpn-plan` artifact).\n")
-        body = out.split("\n")
-        fences = [line for line in body if line.startswith("```")]
-        assert len(fences) % 2 == 0 or text.count("```") % 2 == 1
+        return
+    assert out.startswith("<!-- mvpn-plan -->\n**summary**\n")
+    assert out.endswith("`mvpn-plan` artifact).\n")
+    lines = out.split("\n")
+    assert sum(line.startswith("```") for line in lines) % 2 == 0  # no open code block
+    assert sum(line.startswith("<details>") for line in lines) == \
+        sum(line.startswith("</details>") for line in lines)
+    assert lines[-3] == ""  # the note stands apart: a table before it has ended
+
+
+def test_fit_comment_drops_a_cut_diagram_and_closes_details() -> None:
+    head = ["<!-- mvpn-plan -->", "**summary**", ""]
+    diagram = "\n".join([*head, "```mermaid", *["  i1 --- p1"] * 500, "```", ""])
+    out = fit_comment(diagram, 2000)
+    assert out.split("\n")[:4] == [*head, ""] and "```" not in out
+    details = "\n".join([*head, "<details><summary>Artifacts</summary>", "",
+                         *["| ~ | <code>a</code> |"] * 500, "</details>", ""])
+    lines = fit_comment(details, 2000).split("\n")
+    assert lines[-6:] == ["| ~ | <code>a</code> |", "</details>", "", "", lines[-2], ""]
+    assert lines[-2].startswith("**The plan is longer than a GitHub comment allows: ")
