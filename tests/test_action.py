@@ -366,6 +366,7 @@ def test_action_steps_check_plan_compile_on_an_init_repo(
     assert calls[1].startswith("api --method PATCH repos/acme/vpn/issues/comments/4242 ")
     assert body.startswith("<!-- mvpn-plan -->\n## mvpn plan for <code>sites</code>\n\n"
                            "**No plan: `mvpn check` found errors in this push** (exit code 1;")
+    assert runner.summary.read_text().endswith(body)  # the run's summary says it too
 
     # an unknown command is a usage error, not a silent success
     code, out, log = runner.run(PR, command="deploy")
