@@ -86,3 +86,22 @@ def test_every_property_has_a_description_for_editor_hover() -> None:
     assert _undescribed({"properties": {"a": {"type": "string"}}}, "x") == ["x.a"]
     nested = {"$defs": {"B": {"properties": {"b": {"description": " "}}}}}
     assert _undescribed(nested, "x") == ["x/$defs/B.b"]
+
+
+def test_every_default_is_valid_for_its_own_property() -> None:
+    # An editor offers the default on completion: it must be a value the file may hold
+    # (the default of tests.yaml's `port` used to be the parsed tuple ["icmp", null]).
+    checked = 0
+    for name, text in render_schemas().items():
+        doc = json.loads(text)
+        defs = doc.get("$defs", {})
+        for owner in [doc, *defs.values()]:
+            for key, prop in (owner.get("properties") or {}).items():
+                if "default" not in prop:
+                    continue
+                schema = {**{k: v for k, v in prop.items() if k != "default"}, "$defs": defs}
+                errors = list(jsonschema.Draft202012Validator(schema).iter_errors(
+                    prop["default"]))
+                assert errors == [], (name, key, prop["default"])
+                checked += 1
+    assert checked > 20

@@ -187,6 +187,7 @@ class Assertion(ConfigModel):
 
     from_: PeerRef = Field(alias="from", description="INSTANCE/PEER the packet starts from")
     to: Host = Field(description="destination address")
-    port: Probe = Field(("icmp", None), description="PORT/PROTO like 443/tcp, or icmp")
+    port: Probe = Field(("icmp", None), description="PORT/PROTO like 443/tcp, or icmp",
+                        json_schema_extra={"default": "icmp"})  # as written in YAML
     expect: Action = Field(description="allow or deny: what the packet should meet")
     description: str | None = Field(None, max_length=200, description="free text")
