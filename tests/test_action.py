@@ -371,3 +371,18 @@ def test_action_steps_check_plan_compile_on_an_init_repo(
     # an unknown command is a usage error, not a silent success
     code, out, log = runner.run(PR, command="deploy")
     assert code == 2 and "command must be check, plan or compile, not 'deploy'" in log
+
+    # the "done when", with the mvpn the action installed (a wheel of this checkout,
+    # not the editable install the tests run from)
+    venv_bin = runner.temp / "mvpn-venv/bin"
+    env = {**runner.env, "PATH": os.pathsep.join([str(venv_bin), runner.env["PATH"]])}
+    where = runner.workspace.parent
+    proc = subprocess.run(
+        ["bash", "-c", "command -v mvpn && mvpn init demo && cd demo && mvpn allocate "
+         "&& mvpn check && mvpn compile"],
+        cwd=where, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == str(venv_bin / "mvpn")
+    assert lines[-1].startswith("compiled 1 instance into build (secrets: redacted;")
+    assert (where / "demo/build/frankfurt/sites/main-office.rsc").is_file()
