@@ -117,8 +117,7 @@ def _prefix_v6(value: Any) -> IPNetwork:
 
 def _address(value: Any, family: int | None) -> IPAddress:
     text = _text(value, "an address")
-    if "/" not in text:  # a prefix where an address belongs keeps its own hint below
-        _plain_form(text, "address-invalid", "IP address")
+    _plain_form(text, "address-invalid", "IP address")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
