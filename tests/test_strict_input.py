@@ -56,9 +56,9 @@ ZONE_CASES = [
         id="pushed_routes"),
     pytest.param(
         {"acme-eu__instance_DOT_yaml": {**INSTANCE6, "dns": {
-            "servers": ["10.0.0.53", "fd00::53%x\nserver=/#/192.0.2.66"]}}},
+            "servers": ["10.0.0.53", "fd00::53%x\nserver=192.0.2.66"]}}},
         ("address-invalid", INST, 18, 5,
-         "dns.servers[1]: " + _zone("fd00::53%x\nserver=/#/192.0.2.66", "IP address")),
+         "dns.servers[1]: " + _zone("fd00::53%x\nserver=192.0.2.66", "IP address")),
         id="dns-servers"),
     pytest.param(
         {"acme-eu__instance_DOT_yaml": {**INSTANCE6, "dns": {
