@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import jinja2
 
-from compiler.model.types import ADDRESS_RE, IPNetwork
+from compiler.model.types import ADDRESS_RE, BIDI_CONTROLS, IPNetwork
 
 
 def _templates() -> Path:
@@ -49,11 +49,15 @@ VERSION_SLOT: Final = "\x1fMVPN-VERSION\x1f"
 
 
 def line_text(value: object) -> str:
-    """Text for a ``#`` comment: one line, control characters shown, never a line break."""
+    """Text for a ``#`` comment: one line, control characters shown, never a line break.
+
+    Bidirectional formatting characters are shown too (they are refused on input; here they
+    could reorder how the rest of the line reads).
+    """
     out = []
     for ch in str(value):
         code = ord(ch)
-        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\u0085":
+        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\u0085" or ch in BIDI_CONTROLS:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
             out.append(ch)
