@@ -1,0 +1,151 @@
+"""Issue 11 (loader part): hostile names, nesting, symlink loops, line separators, silent passes.
+
+Each test is the input of the attack, the exit code and the exact diagnostic with file:line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from compiler.api import check
+from compiler.cli import main
+from compiler.loader import source as source_module
+from compiler.loader.yamlread import MAX_DEPTH, Positions
+from tests.support.trees import TEST_SECRET_B64, build_file_tree, estate, rows, site
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    assert "internal error" not in out.out + out.err
+    assert "Traceback" not in out.out + out.err
+    return code, out.out
+
+
+# ---------------------------------------------------------------- item 1: control characters in names
+
+
+@pytest.mark.parametrize("stem", ["alice\n", "ali\x1bce", "bob\r"])
+def test_peer_file_name_with_control_character(
+    tmp_path: Path, stem: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = estate(**{f"acme-eu__peers__{stem}_DOT_yaml": site("x", "10.255.0.20", [])})
+    found = [r for r in rows(tmp_path, files) if r[0] == "name-invalid"]
+    shown = stem.encode("unicode_escape").decode()
+    assert found == [("name-invalid", "error", f"acme-eu/peers/{stem}.yaml", 1, 1,
+                      f"peer file name '{shown}' is not a safe identifier (lower-case letters, "
+                      "digits and inner hyphens, 1-32 characters)")]
+    # compile and plan-like commands refuse it the same way, never an internal error
+    monkeypatch.setenv("MVPN_SECRET", TEST_SECRET_B64)
+    code, out = _cli(["compile", str(tmp_path), "-o", str(tmp_path.parent / "out")], capsys)
+    assert code == 1 and "name-invalid" in out
+    assert not (tmp_path.parent / "out").exists()
+
+
+def test_instance_folder_name_with_newline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {k.replace("acme-eu/", "acme-eu\n/"): v for k, v in estate().items()}
+    build_file_tree(tmp_path, files)  # type: ignore[arg-type]
+    code, out = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+    assert ("error[name-invalid] instance folder name 'acme-eu\\n' is not a safe identifier"
+            in out)
+    # the message never carries the raw newline: one diagnostic, one line
+    assert "'acme-eu\n'" not in out
+
+
+# ---------------------------------------------------------------- item 2: positions from one pass
+
+
+def test_all_positions_of_a_file_come_from_one_compose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = [f"10.{i // 250}.{i % 250}.1/24" for i in range(2000)]  # host bits set: all refused
+    files = estate(**{"acme-eu__peers__berlin_DOT_yaml": site("berlin", "10.255.0.10", bad)})
+    build_file_tree(tmp_path, files)  # type: ignore[arg-type]
+    before = Positions.composes
+    result = check(tmp_path)
+    found = [d for d in result.diagnostics.sorted() if d.code == "prefix-invalid"]
+    assert len(found) == 2000
+    assert [(d.line, d.column) for d in found[:2]] == [(5, 3), (6, 3)]
+    assert (found[-1].line, found[-1].column) == (2004, 3)
+    # one compose for the positions of the file with 2,000 diagnostics (it was 2,000)
+    assert Positions.composes - before == 1
+    assert source_module.Positions is Positions
+
+
+def test_ten_thousand_keys_are_looked_up_in_linear_time(tmp_path: Path) -> None:
+    # 10,000 bad DNS records in one mapping: each lookup is a dict hit, not a scan of the keys
+    records = "".join(f"    h{i}.corp.example: 10.0.{i // 250}.{i % 250}/8\n" for i in range(10000))
+    inst = "hostname: acme-eu\nregion: fra\nwireguard: {network: 10.255.0.0/24}\ndns:\n  records:\n"
+    build_file_tree(tmp_path, {"acme-eu/instance.yaml": inst + records})
+    result = check(tmp_path)
+    lines = sorted(d.line for d in result.diagnostics if d.code != "file-unexpected")
+    assert lines[:2] == [6, 7] and lines[-1] == 10005 and len(lines) == 10000
+
+
+# ---------------------------------------------------------------- item 4: deep nesting
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 500, 900])
+def test_deep_nesting_is_yaml_syntax(tmp_path: Path, depth: int,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    flow = "type: site\nsite: x\nsubnets: " + "[" * depth + "]" * depth + "\n"
+    block = "type: site\nsite: y\nsubnets:\n" + "".join(" " * (i + 2) + "-\n" for i in range(depth))
+    files = estate(**{"acme-eu__peers__flow_DOT_yaml": flow, "acme-eu__peers__block_DOT_yaml": block})
+    found = [r for r in rows(tmp_path, files) if r[0] == "yaml-syntax"]
+    message = f"nesting deeper than {MAX_DEPTH} levels is not allowed"
+    assert found == [
+        ("yaml-syntax", "error", "acme-eu/peers/block.yaml", 4 + MAX_DEPTH, 3 + MAX_DEPTH,
+         message),
+        ("yaml-syntax", "error", "acme-eu/peers/flow.yaml", 3, 10 + MAX_DEPTH, message),
+    ]
+    code, _ = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+
+
+def test_nesting_within_the_limit_reaches_the_model(tmp_path: Path) -> None:
+    # 60 levels is valid YAML: the model says what is wrong, and does not recurse to death
+    doc = "type: site\nsite: x\nsubnets: " + "[" * 60 + "]" * 60 + "\n"
+    found = [r for r in rows(tmp_path, estate(**{"acme-eu__peers__x_DOT_yaml": doc})) if r[2].endswith("x.yaml")]
+    assert found == [("schema", "error", "acme-eu/peers/x.yaml", 3, 11,
+                      "subnets[0]: expected a string (quote it if YAML read it as something "
+                      "else), got a list")]
+
+
+# ---------------------------------------------------------------- item 5: symlink loops
+
+
+def test_symlink_loop_in_peers_is_file_unsafe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build_file_tree(tmp_path, estate())  # type: ignore[arg-type]
+    os.symlink(".", tmp_path / "acme-eu/peers/a")
+    os.symlink(".", tmp_path / "loop")
+    os.symlink("self", tmp_path / "acme-eu/peers/self")  # ELOOP on every stat
+    os.symlink("x.yaml", tmp_path / "acme-eu/peers/x.yaml")
+    found = [r for r in rows(tmp_path, {}) if r[0] == "file-unsafe"]
+    assert found == [
+        ("file-unsafe", "error", "acme-eu/peers/a", 1, 1,
+         "'a' is a symlink loop: it points to 'peers', a folder that contains it; remove it"),
+        ("file-unsafe", "error", "acme-eu/peers/x.yaml", 1, 1,
+         "'x.yaml' is a symlink that leaves the config tree (or dangles); "
+         "replace it with the file itself"),
+        ("file-unsafe", "error", "loop", 1, 1,
+         f"'loop' is a symlink loop: it points to '{tmp_path.resolve().name}', a folder that "
+         "contains it; remove it"),
+    ]
+    code, _ = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+
+
+def test_symlink_cycle_between_folders_terminates(tmp_path: Path) -> None:
+    build_file_tree(tmp_path, estate(docs__a__README_DOT_md="a\n", docs__b__README_DOT_md="b\n"))
+    os.symlink("../b", tmp_path / "docs/a/to-b")
+    os.symlink("../a", tmp_path / "docs/b/to-a")
+    found = [r[:3] for r in rows(tmp_path, {}) if r[0] == "file-unsafe"]
+    assert found == [("file-unsafe", "error", "docs/a/to-b/to-a")]
