@@ -45,6 +45,7 @@ CODES: Final[dict[str, Severity]] = {
     "egress-unavailable": Severity.ERROR,
     "secret-in-repo": Severity.ERROR,
     "pool-exhausted": Severity.ERROR,
+    "port-conflict": Severity.ERROR,
     # SPEC §8: access control and reachability assertions.
     "test-failed": Severity.ERROR,
     "rule-shadowed": Severity.WARNING,

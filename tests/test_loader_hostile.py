@@ -148,3 +148,125 @@ def test_symlink_cycle_between_folders_terminates(tmp_path: Path) -> None:
     os.symlink("../a", tmp_path / "docs/b/to-a")
     found = [r[:3] for r in rows(tmp_path, {}) if r[0] == "file-unsafe"]
     assert found == [("file-unsafe", "error", "docs/a/to-b/to-a")]
+
+
+# ---------------------------------------------------------------- item 17: line separators
+
+
+@pytest.mark.parametrize("sep", ["\u2028", "\u2029", "\u0085"])
+def test_line_separator_in_a_string_does_not_shift_lines(
+    tmp_path: Path, sep: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # editors and GitHub end lines at LF, CRLF and CR only; YAML 1.1 also at these three
+    doc = (f'type: client\nuser: alice@example.com\ndescription: "a{sep}b{sep}c"\n'
+           "address: 10.255.0.11\nadress: 10.255.0.12\n")
+    files = estate(**{"acme-eu__peers__alice_DOT_yaml": doc})
+    found = [r for r in rows(tmp_path, files) if "adress" in r[5]]
+    assert found == [("schema", "error", "acme-eu/peers/alice.yaml", 5, 1,
+                      "unknown key 'adress'; did you mean 'address'?")]
+    code, out = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+    assert "5 | adress: 10.255.0.12\n" in out  # the quoted line is the one the number names
+
+
+def test_line_separator_before_a_yaml_syntax_error(tmp_path: Path) -> None:
+    doc = 'type: client\nuser: "x\u2028y"\nuser: again\n'
+    files = estate(**{"acme-eu__peers__alice_DOT_yaml": doc})
+    found = [r for r in rows(tmp_path, files) if r[0] == "yaml-syntax"]
+    assert found == [("yaml-syntax", "error", "acme-eu/peers/alice.yaml", 3, 1,
+                      "duplicate key 'user'; each key may appear once")]
+
+
+def test_cr_only_file_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = b"type: client\ruser: alice@example.com\raddress: 10.255.0.11\radress: x\r"
+    build_file_tree(tmp_path, estate(**{"acme-eu__peers__alice_DOT_yaml": doc}))  # type: ignore[arg-type]
+    code, out = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+    assert "alice.yaml:4:1: error[schema] unknown key 'adress'" in out
+    assert "4 | adress: x\n" in out
+
+
+# ---------------------------------------------------------------- item 19: silent passes
+
+
+def test_peers_as_a_regular_file_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = estate(**{"acme-eu__peers__berlin_DOT_yaml": None, "acme-eu__peers__alice_DOT_yaml": None,
+                      "acme-eu__peers": "type: site\n"})
+    assert rows(tmp_path, files) == [
+        ("schema", "error", "acme-eu/peers", 1, 1,
+         "'peers' must be a folder holding one <peer>.yaml per peer, but it is not a folder; "
+         "no peer of this instance was loaded"),
+    ]
+    code, _ = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+
+
+def test_hidden_yaml_in_peers_warns(tmp_path: Path) -> None:
+    files = estate(**{"acme-eu__peers__.x_DOT_yaml": site("x", "10.255.0.20", [])})
+    assert rows(tmp_path, files) == [
+        ("file-unexpected", "warning", "acme-eu/peers/.x.yaml", 1, 1,
+         "'.x.yaml' (a hidden file) is not part of the tree layout (peers/ holds one "
+         "<peer>.yaml per peer); it was ignored"),
+    ]
+
+
+def test_git_folder_is_not_walked(tmp_path: Path) -> None:
+    files = estate(**{".git__config_DOT_yaml": "a: 1\n", ".github__ci_DOT_yml": "a: 1\n"})
+    assert rows(tmp_path, files) == []
+
+
+@pytest.mark.parametrize(("first", "second", "what"), [
+    ("acme-eu/instance.yaml", "acme-eu/instance.yml", "instance 'acme-eu'"),
+    ("vpn.yaml", "vpn.yml", "vpn.yaml"),
+])
+def test_yml_beside_yaml_is_an_error(tmp_path: Path, first: str, second: str, what: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    files = dict(estate())
+    files[second] = files[first]
+    assert rows(tmp_path, files) == [
+        ("name-invalid", "error", second, 1, 1,
+         f"{what} is defined twice ({first.rsplit('/', 1)[-1]} and "
+         f"{second.rsplit('/', 1)[-1]}); keep one"),
+    ]
+    code, _ = _cli(["check", str(tmp_path)], capsys)
+    assert code == 1
+
+
+def test_regions_are_validated(tmp_path: Path) -> None:
+    vpn = "domain: vpn.example.net\nregions:\n  - fra\n  - Frankfurt am Main\n  - fra\n"
+    assert rows(tmp_path, estate(vpn_DOT_yaml=vpn)) == [
+        ("schema", "error", "vpn.yaml", 4, 5,
+         "regions[1]: expected a lower-case DNS label (letters, digits, inner hyphens), got "
+         "'Frankfurt am Main'"),
+    ]
+    vpn = "domain: vpn.example.net\nregions:\n  - fra\n  - iad\n  - fra\n"
+    assert rows(tmp_path, estate(vpn_DOT_yaml=vpn)) == [
+        ("schema", "error", "vpn.yaml", 5, 5,
+         "regions[2]: region 'fra' is already listed as regions[0]; remove one"),
+    ]
+
+
+def test_public_key_on_an_openvpn_client(tmp_path: Path) -> None:
+    doc = ("type: client\nuser: carol@example.com\nprotocol: openvpn\naddress: 10.254.0.11\n"
+           "public_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")
+    assert rows(tmp_path, estate(**{"acme-eu__peers__carol_DOT_yaml": doc})) == [
+        ("schema", "error", "acme-eu/peers/carol.yaml", 5, 13,
+         "public_key: an OpenVPN client has no WireGuard key (it gets a certificate); remove "
+         "'public_key' or use protocol wireguard"),
+    ]
+
+
+def test_big_other_file_is_skipped_and_others_are_not_kept(tmp_path: Path) -> None:
+    pdf = b"%PDF-1.7\n" + os.urandom(3 << 20)
+    key = "-----BEGIN PRIVATE KEY-----\n"
+    files = estate(**{"docs__manual_DOT_pdf": pdf, "docs__notes_DOT_txt": "x\r" * 3 + key})
+    assert rows(tmp_path, files) == [
+        ("secret-in-repo", "error", "docs/notes.txt", 4, 1,
+         "a PEM private key block; never commit private keys: mvpn derives every key from "
+         "MVPN_SECRET. Remove it from the tree (and its git history) and rotate it"),
+    ]
+    others = check(tmp_path).estate.raw.others
+    assert [o.path.name for o in others] == ["notes.txt"]  # the PDF was only stat'ed
+    assert [o.text for o in others] == [""]  # nothing of the file is kept after the scan
