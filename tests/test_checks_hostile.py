@@ -31,7 +31,7 @@ def pairwise(rules: list[ResolvedRule]) -> list[int | None]:
 _NETS = ["10.0.0.0/8", "10.20.0.0/16", "10.20.0.0/24", "10.20.0.128/25", "10.20.0.5/32",
          "10.30.0.0/24", "0.0.0.0/0", "fd00::/8", "fd00:20::/64", "fd00:20::5/128"]
 _PORTS = [None, "22", "22,443", "1-1024", "443", "8000-8100", "20-30,22", "1-65535", "1023-1025"]
-_endpoint = st.one_of(
+_endpoint: st.SearchStrategy[list[str] | None] = st.one_of(
     st.none(),  # any
     st.just([]),  # a class with no members ("sites" without sites): covered by everything
     st.lists(st.sampled_from(_NETS), min_size=1, max_size=3),
