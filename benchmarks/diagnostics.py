@@ -1,4 +1,4 @@
-"""SPEC §9: "a diagnostic on each of 10,000 lines of one file at most twice the time of the clean file".
+"""SPEC §9: a diagnostic on each of 10,000 lines of one file costs at most twice the clean file.
 
 Two one-instance trees whose only site lists 10,000 subnets, one per line: in the clean tree
 every subnet is a valid /28, in the other every one has host bits set (``prefix-invalid``, one
