@@ -270,3 +270,10 @@ def test_big_other_file_is_skipped_and_others_are_not_kept(tmp_path: Path) -> No
     others = check(tmp_path).estate.raw.others
     assert [o.path.name for o in others] == ["notes.txt"]  # the PDF was only stat'ed
     assert [o.text for o in others] == [""]  # nothing of the file is kept after the scan
+
+
+def test_assertion_instance_name_with_newline(tmp_path: Path) -> None:
+    tests = '- {from: "acme-eu\\n/alice", to: 10.20.0.5, expect: allow}\n'
+    found = [r for r in rows(tmp_path, estate(tests_DOT_yaml=tests)) if r[2] == "tests.yaml"]
+    assert found == [("schema", "error", "tests.yaml", 1, 10,
+                      "from: 'acme-eu\n/alice' is not INSTANCE/PEER (a peer name or site id)")]

@@ -187,7 +187,11 @@ class _Walker:
         return sorted(entries, key=lambda e: e.name)
 
     def is_dir(self, entry: os.DirEntry[str], report: bool = True) -> bool:
-        """A directory we may descend into (an in-tree symlink to one, not a loop, counts)."""
+        """A directory we may descend into (an in-tree symlink to one, not a loop, counts).
+
+        ``report=False`` only asks "is this a folder to treat as one?": it reports nothing and
+        says no to a loop, which the caller then hands to :meth:`other` to be reported.
+        """
         if not _follows_to_dir(entry):
             return False
         if not report and entry.is_symlink():
