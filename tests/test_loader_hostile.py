@@ -277,3 +277,15 @@ def test_assertion_instance_name_with_newline(tmp_path: Path) -> None:
     found = [r for r in rows(tmp_path, estate(tests_DOT_yaml=tests)) if r[2] == "tests.yaml"]
     assert found == [("schema", "error", "tests.yaml", 1, 10,
                       "from: 'acme-eu\n/alice' is not INSTANCE/PEER (a peer name or site id)")]
+
+
+def test_positions_are_kept_for_recent_files_only() -> None:
+    from compiler.loader import source as source_module
+
+    files = [source_module.SourceFile(Path(f"f{i}.yaml"), f"a: 1\nb: {i}\n") for i in range(200)]
+    before = Positions.composes
+    for src in files:
+        assert src.pos(("b",)) == (2, 4)
+        assert src.pos(("a",), key=True) == (1, 1)  # the same file again: no second compose
+    assert Positions.composes - before == 200
+    assert len(source_module._RECENT) <= 64  # memory stays bounded in a tree of warnings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,11 @@ def split_lines(text: str) -> list[str]:
     return [text[a:b].rstrip("\r\n") for a, b in zip(starts, ends, strict=True)]
 
 
+#: How many files keep their node positions between diagnostics (least recently used go).
+_RECENT_FILES: Final = 64
+_RECENT: OrderedDict[int, tuple[SourceFile, Positions]] = OrderedDict()
+
+
 @dataclasses.dataclass(slots=False, eq=False)
 class SourceFile:
     """One file of the tree: its text, and (for YAML) its parsed value.
@@ -41,10 +47,23 @@ class SourceFile:
         """The file's lines as editors count them (LF, CRLF, CR), for quoting."""
         return split_lines(self.text)
 
-    @cached_property
+    @property
     def positions(self) -> Positions:
-        """Node positions, composed once on the first diagnostic that needs them."""
-        return Positions(self.text)
+        """Node positions, composed on the first diagnostic that needs them.
+
+        Kept for the files that had a diagnostic most recently (not on the file itself): a
+        file with 10,000 diagnostics is composed once, and a 100k-file tree with a warning in
+        every file does not keep 100k node trees alive.
+        """
+        found = _RECENT.get(id(self))
+        if found is not None and found[0] is self:
+            _RECENT.move_to_end(id(self))
+            return found[1]
+        positions = Positions(self.text)
+        _RECENT[id(self)] = (self, positions)
+        if len(_RECENT) > _RECENT_FILES:
+            _RECENT.popitem(last=False)
+        return positions
 
     def pos(self, loc: Sequence[str | int], key: bool = False) -> tuple[int, int]:
         """1-based (line, column) of the value at ``loc`` (of its key when ``key``)."""
