@@ -45,10 +45,13 @@ CODES: Final[dict[str, Severity]] = {
     "egress-unavailable": Severity.ERROR,
     "secret-in-repo": Severity.ERROR,
     "pool-exhausted": Severity.ERROR,
+    "port-conflict": Severity.ERROR,
     # SPEC §8: access control and reachability assertions.
     "test-failed": Severity.ERROR,
     "rule-shadowed": Severity.WARNING,
     "reference-unknown": Severity.ERROR,
+    # An assertion about a peer whose own file has errors (reported there): not evaluated.
+    "reference-broken": Severity.WARNING,
 }
 
 
