@@ -289,9 +289,15 @@ def plan(root: Path, rev: str, secret: bytes | None) -> PlanResult:
     head = check(root)
     revision = gitrev.resolve(root, rev)
     labels = {"base": f"{revision.label}:{revision.root}", "head": f"working tree:{revision.root}"}
-    with gitrev.materialise(revision) as tree:
+    refused: list[Path] = []
+    with gitrev.materialise(revision, refused) as tree:
         folder = "" if str(revision.root) == "." else f"{revision.root}/"
-        base = _relabel(check(tree), tree, f"{rev}:{folder}")
+        checked = check(tree)
+        for path in refused:  # what `check` says of the same symlink in a working tree
+            checked.diagnostics.add(
+                "file-unsafe", f"'{path.name}' is a symlink that leaves the config tree (or "
+                "dangles); replace it with the file itself", path)
+        base = _relabel(checked, tree, f"{rev}:{folder}")
         if not (base.ok and head.ok):
             return PlanResult(base, head, None, labels)
         ring = KeyRing(secret)
