@@ -7,7 +7,7 @@ import ctypes
 import dataclasses
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from compiler import allocate as allocation
@@ -16,6 +16,8 @@ from compiler.build import Build, WriteStats, assemble
 from compiler.build.assemble import Progress
 from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
+from compiler.build.lock import output_lock
+from compiler.build.write import check_output
 from compiler.checks import Graph, run_checks
 from compiler.checks.reach import Verdict
 from compiler.diagnostics import Diagnostics, UsageError
@@ -123,15 +125,25 @@ class CompileResult:
 
 def compile_tree(
     root: Path, out: Path, secret: bytes | None, qr: bool = True, *, cache: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | None = None, waiting: Callable[[Path], None] | None = None,
 ) -> CompileResult:
     """Check ``root``; when it has no errors, render everything and write ``out`` atomically.
 
     With errors nothing is rendered and nothing is written (no partial build). With
     ``cache``, state kept in ``.mvpn-cache/`` beside ``out`` lets unchanged instances be
     neither re-checked nor re-rendered (see :mod:`compiler.build.cache`); the output bytes
-    are the same either way.
+    are the same either way. An output that must not be built into is a
+    :class:`UsageError` before anything is created; compiles into the same folder are
+    serialised (``waiting`` hears the folder when another compile holds it).
     """
+    _ensure_tree(root)
+    check_output(out, root)  # before anything is created, the cache folder included
+    with output_lock(out, waiting):
+        return _compile_locked(root, out, secret, qr, cache=cache, progress=progress)
+
+
+def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, cache: bool,
+                    progress: Progress | None) -> CompileResult:
     ring = KeyRing(secret)
     store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
     previous = store.load() if store is not None else None

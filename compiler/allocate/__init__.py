@@ -19,7 +19,7 @@ from pathlib import Path
 from compiler.allocate.splice import SpliceError, insert_keys
 from compiler.checks.graph import Graph, peers_of
 from compiler.checks.peers import assignable, pool_of
-from compiler.diagnostics import Diagnostics
+from compiler.diagnostics import Diagnostics, EnvironmentFailureError
 from compiler.model.estate import Estate, PeerNode
 from compiler.model.instance import Instance
 from compiler.model.types import IPAddress, IPNetwork
@@ -107,26 +107,52 @@ def plan(estate: Estate, graph: Graph, diags: Diagnostics) -> list[Assignment]:
     return out
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically, keeping its mode (a crash leaves old or new, never half)."""
+def _stage(path: Path, text: str) -> Path:
+    """Write the new text beside ``path`` with its mode; returns the staged file."""
     tmp = path.with_name(f".{path.name}.mvpn-allocate-{os.getpid()}")
     mode = path.stat().st_mode & 0o7777
     if path.read_bytes().startswith(codecs.BOM_UTF8):
         text = "\ufeff" + text  # the loader strips a byte order mark; keep the file's
+    with open(tmp, "x", encoding="utf-8", newline="") as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(text)
+    return tmp
+
+
+def _commit(edits: list[tuple[Path, str]]) -> None:
+    """Replace every file or none: stage all, keep a hard link to each old file, then rename.
+
+    Anything that would stop a rename (a read-only folder, an immutable file, a full disk)
+    already stops the staging or the backup links, before any file changed; a rename that
+    fails anyway puts back the files already replaced. Raises the first :class:`OSError`.
+    """
+    staged: list[tuple[Path, Path, Path]] = []  # (target, new text, old file)
+    done: list[tuple[Path, Path]] = []
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        for path, text in edits:
+            backup = path.with_name(f".{path.name}.mvpn-allocate-old-{os.getpid()}")
+            new = _stage(path, text)
+            staged.append((path, new, backup))
+            os.link(path, backup)  # refused for an immutable file: before any change
+        for path, new, backup in staged:
+            os.replace(new, path)
+            done.append((path, backup))
+    except BaseException:
+        for path, backup in reversed(done):
+            os.replace(backup, path)  # the very same inode: contents, mode, owner
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        for _path, new, backup in staged:
+            new.unlink(missing_ok=True)
+            backup.unlink(missing_ok=True)
 
 
 def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]:
     """Write the assignments into their peer files; returns them with their lines.
 
     Every file is edited in memory first; if any edit fails (a diagnostic says why),
-    nothing is written.
+    nothing is written. Writing is all-or-nothing too (:func:`_commit`); a file that cannot
+    be written is :class:`EnvironmentFailureError` (exit 2), with every file as it was.
     """
     by_peer: dict[str, list[Assignment]] = {}
     for a in assignments:
@@ -144,11 +170,18 @@ def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]
             source.report(diags, "schema",
                           f"cannot add {', '.join(fields)} to this file: {exc}; add by hand")
             continue
-        edits.append((source.path, text))
+        # A peer file may be a symlink to a file elsewhere in the tree (the loader refuses
+        # one that leaves it): edit the file it points to and keep the link, as an editor does.
+        edits.append((Path(os.path.realpath(source.path)), text))
         done.extend(dataclasses.replace(a, line=line) for a, line in zip(group, lines,
                                                                           strict=True))
     if diags.errors:
         return []
-    for path, text in edits:
-        _write(path, text)
+    try:
+        _commit(edits)
+    except OSError as exc:
+        raise EnvironmentFailureError(
+            f"cannot write a peer file: {exc.strerror or exc}; no file was changed",
+            exc.filename,
+        ) from None
     return done
