@@ -128,15 +128,20 @@ def _commit(edits: list[tuple[Path, str]]) -> None:
     """
     staged: list[tuple[Path, Path, Path]] = []  # (target, new text, old file)
     done: list[tuple[Path, Path]] = []
+    current = Path()
     try:
-        for path, text in edits:
-            backup = path.with_name(f".{path.name}.mvpn-allocate-old-{os.getpid()}")
-            new = _stage(path, text)
-            staged.append((path, new, backup))
-            os.link(path, backup)  # refused for an immutable file: before any change
-        for path, new, backup in staged:
-            os.replace(new, path)
-            done.append((path, backup))
+        for current, text in edits:
+            backup = current.with_name(f".{current.name}.mvpn-allocate-old-{os.getpid()}")
+            new = _stage(current, text)
+            staged.append((current, new, backup))
+            os.link(current, backup)  # refused for an immutable file: before any change
+        for current, new, backup in staged:
+            os.replace(new, current)
+            done.append((current, backup))
+    except OSError as exc:  # named by the peer file, not by our temporary one
+        for path, backup in reversed(done):
+            os.replace(backup, path)
+        raise OSError(exc.errno, exc.strerror, str(current)) from None
     except BaseException:
         for path, backup in reversed(done):
             os.replace(backup, path)  # the very same inode: contents, mode, owner
