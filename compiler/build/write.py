@@ -151,11 +151,16 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
 def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
     """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
-        return os.fstat(fh.fileno())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
+            return os.fstat(fh.fileno())
+    except OSError as exc:  # a full disk fails the write, which names no file: name it
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
+        raise
 
 
 def link_file(source: Path | str, target: Path | str) -> None:
