@@ -163,6 +163,8 @@ def _shown(path: Path | str | None) -> str:
     """A path as messages show it: relative inside the working directory."""
     if path is None:
         return "?"
+    if str(path).startswith("<"):  # a stream, like <stdout>
+        return str(path)
     try:
         return display_path(Path(os.fsdecode(path)).absolute(), Path.cwd())
     except OSError:  # the working directory is gone
@@ -211,11 +213,12 @@ def _say(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def interrupted(*_: object) -> int:
+def interrupted() -> int:
     """Ctrl-C: one line and exit code 130, however deep the interrupt landed.
 
-    A second Ctrl-C while the first unwinds (removing the stage) must not print a
-    traceback either: from here on SIGINT ends the process at once.
+    By now the interrupt has unwound (a build removed its stage, allocate put its files
+    back); a further Ctrl-C must not print a traceback while the process exits, so from
+    here on SIGINT ends it at once.
     """
     if api.ONE_SHOT:  # a process of its own (not a test calling main())
         signal.signal(signal.SIGINT, _exit_interrupted)
