@@ -169,10 +169,14 @@ def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, ca
         # path never reports any (warnings would go unprinted), so no summaries otherwise.
         summaries = {} if result.diagnostics.sorted() else {
             name: summary(inst) for name, inst in result.estate.instances.items()}
-    if store is not None:
-        store.forget()  # until the new state is saved, the old one no longer describes `out`
-    with gc_paused():
-        build, stats, state = job.finish(progress)
+    try:
+        if store is not None:
+            store.forget()  # until the new state is saved, the old one no longer describes `out`
+        with gc_paused():
+            build, stats, state = job.finish(progress)
+    except BaseException:  # Ctrl-C included: no stage is left behind, `out` is untouched
+        job.abort()
+        raise
     if store is not None:
         for name, inst_state in state.instances.items():
             inst_state.summary = summaries.get(name)
@@ -205,21 +209,21 @@ def _check_and_start(
     try:
         with gc_paused():
             graph = run_checks(estate, diags)
+        result = CheckResult(estate, diags, graph)
+        if not result.ok:
+            if job is not None:
+                job.abort()
+            return result, None
+        assert job is not None
+        # Rendering does not need the graph: free it (at 100k peers it is half of the heap;
+        # networkx keeps cached views in the graph's __dict__, a reference cycle).
+        graph.__dict__.clear()
+        result.graph = None
+        _trim_heap()
     except BaseException:
         if job is not None:
             job.abort()
         raise
-    result = CheckResult(estate, diags, graph)
-    if not result.ok:
-        if job is not None:
-            job.abort()
-        return result, None
-    assert job is not None
-    # Rendering does not need the graph: free it (at 100k peers it is half of the heap;
-    # networkx keeps cached views in the graph's __dict__, a reference cycle).
-    graph.__dict__.clear()
-    result.graph = None
-    _trim_heap()
     return result, job
 
 
