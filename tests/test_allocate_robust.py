@@ -167,3 +167,28 @@ def test_a_read_only_peers_folder_changes_nothing(
             "mvpn: error: cannot write a peer file: Read-only file system; no file was "
             "changed (sites/acme-eu/peers/alice.yaml)\n")
         assert _peers(root) == {"alice.yaml": ALICE.encode(), "bob.yaml": BOB.encode()}
+
+
+def test_a_full_disk_changes_nothing_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _tree(tmp_path / "sites", acme_eu__peers__alice_DOT_yaml=None,
+                 acme_eu__peers__bob_DOT_yaml=None)
+    with tmpfs(root / "acme-eu/peers", size="64k") as peers:
+        (peers / "alice.yaml").write_text(ALICE)
+        (peers / "bob.yaml").write_text(BOB)
+        fd = os.open(peers / ".filler", os.O_WRONLY | os.O_CREAT)
+        try:  # take every free block
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        monkeypatch.chdir(tmp_path)
+        assert main(["allocate"]) == 2
+        assert capsys.readouterr().err == (
+            "mvpn: error: cannot write a peer file: No space left on device; no file was "
+            "changed (sites/acme-eu/peers/alice.yaml)\n")
+        (peers / ".filler").unlink()
+        assert _peers(root) == {"alice.yaml": ALICE.encode(), "bob.yaml": BOB.encode()}

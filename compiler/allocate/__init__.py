@@ -10,9 +10,11 @@ one. Either every missing address is assigned, or (a pool is full) no file is to
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import ipaddress
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,16 +109,14 @@ def plan(estate: Estate, graph: Graph, diags: Diagnostics) -> list[Assignment]:
     return out
 
 
-def _stage(path: Path, text: str) -> Path:
-    """Write the new text beside ``path`` with its mode; returns the staged file."""
-    tmp = path.with_name(f".{path.name}.mvpn-allocate-{os.getpid()}")
+def _stage(path: Path, new: Path, text: str) -> None:
+    """Write the new text of ``path`` into ``new`` (beside it), with the mode of ``path``."""
     mode = path.stat().st_mode & 0o7777
     if path.read_bytes().startswith(codecs.BOM_UTF8):
         text = "\ufeff" + text  # the loader strips a byte order mark; keep the file's
-    with open(tmp, "x", encoding="utf-8", newline="") as handle:
+    with open(new, "x", encoding="utf-8", newline="") as handle:
         os.fchmod(handle.fileno(), mode)
         handle.write(text)
-    return tmp
 
 
 def _commit(edits: list[tuple[Path, str]]) -> None:
@@ -124,32 +124,36 @@ def _commit(edits: list[tuple[Path, str]]) -> None:
 
     Anything that would stop a rename (a read-only folder, an immutable file, a full disk)
     already stops the staging or the backup links, before any file changed; a rename that
-    fails anyway puts back the files already replaced. Raises the first :class:`OSError`.
+    fails anyway puts back the files already replaced. Raises the first :class:`OSError`,
+    named by the peer file (not by a temporary one).
     """
+    tag = f"mvpn-allocate-{os.getpid()}-{secrets.token_hex(4)}"
     staged: list[tuple[Path, Path, Path]] = []  # (target, new text, old file)
     done: list[tuple[Path, Path]] = []
     current = Path()
     try:
-        for current, text in edits:
-            backup = current.with_name(f".{current.name}.mvpn-allocate-old-{os.getpid()}")
-            new = _stage(current, text)
-            staged.append((current, new, backup))
-            os.link(current, backup)  # refused for an immutable file: before any change
-        for current, new, backup in staged:
-            os.replace(new, current)
-            done.append((current, backup))
-    except OSError as exc:  # named by the peer file, not by our temporary one
-        for path, backup in reversed(done):
-            os.replace(backup, path)
+        try:
+            for current, text in edits:
+                new = current.with_name(f".{current.name}.{tag}")
+                backup = current.with_name(f".{current.name}.{tag}-old")
+                staged.append((current, new, backup))  # before creating: always cleaned up
+                _stage(current, new, text)
+                os.link(current, backup)  # refused for an immutable file: before any change
+            for current, new, backup in staged:
+                os.replace(new, current)
+                done.append((current, backup))
+        except BaseException:
+            for path, backup in reversed(done):
+                os.replace(backup, path)  # the very same inode: contents, mode, owner
+            raise
+    except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(current)) from None
-    except BaseException:
-        for path, backup in reversed(done):
-            os.replace(backup, path)  # the very same inode: contents, mode, owner
-        raise
     finally:
         for _path, new, backup in staged:
-            new.unlink(missing_ok=True)
-            backup.unlink(missing_ok=True)
+            for leftover in (new, backup):
+                # Not there (a read-only folder): nothing to remove, the first error stands.
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
 
 def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]:
