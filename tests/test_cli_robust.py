@@ -108,6 +108,20 @@ def test_a_mount_point_is_refused(
         assert (mnt / "build/manifest.json").is_file()
 
 
+def test_a_compile_of_a_tree_with_errors_creates_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The lock needs the output's parent; one made for a compile that writes nothing is
+    removed again."""
+    root = build_file_tree(tmp_path / "sites", estate(**{  # type: ignore[arg-type]
+        "acme-eu__peers__x_DOT_yaml": "type: client\nuser: x@example.com\nadress: 1\n"}))
+    monkeypatch.chdir(tmp_path)
+    before = listing(tmp_path)
+    assert main(["compile", str(root), "-o", "new/deep/build", "--no-qr"]) == 1
+    assert "error[schema] unknown key 'adress'" in capsys.readouterr().out
+    assert listing(tmp_path) == before
+
+
 # --------------------------------------------------------------- 14. two compiles at once
 
 
