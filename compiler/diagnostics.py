@@ -115,3 +115,17 @@ class Diagnostics:
 
 class UsageError(Exception):
     """A usage or environment problem: exit code 2, no diagnostics."""
+
+
+class EnvironmentFailureError(UsageError):
+    """The machine refused an operation: not a bug of ours, not the tree's fault.
+
+    Disk full, read-only target, permissions, a path too long: printed as
+    ``error: <what> (<path>)``, exit 2 (SPEC §6: usage or environment error).
+    """
+
+    def __init__(self, what: str, path: Path | str | None) -> None:
+        """``what`` failed on ``path`` (as the OS named it; None when it did not)."""
+        self.what = what
+        self.path = Path(path) if path is not None else None
+        super().__init__(what if path is None else f"{what} ({path})")
