@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.support import routeros
-from tests.support.routeros import RouterOSTree, RscSyntaxError, tokenize, validate
+from compiler.routeros import RouterOSTree, RscSyntaxError, tokenize
+from tests.support.routeros import validate
 
 SITE_SCRIPT = r"""# mvpn site script
 :local tag "mvpn:acme-eu/berlin"
@@ -306,11 +305,3 @@ def test_tree_is_cached() -> None:
     assert not tree.is_dir(["interface", "wireguard", "add"])
     assert "persistent-keepalive" in (tree.command_args(["interface", "wireguard", "peers"], "add")
                                       or ())
-
-
-def test_missing_reference_data_is_an_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(routeros, "REFERENCE_DIR", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="RouterOS reference data not found"):
-        routeros._load_tree.__wrapped__("7.24")
