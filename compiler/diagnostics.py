@@ -49,6 +49,8 @@ CODES: Final[dict[str, Severity]] = {
     "test-failed": Severity.ERROR,
     "rule-shadowed": Severity.WARNING,
     "reference-unknown": Severity.ERROR,
+    # SPEC §11: a site's RouterOS version lacks a command or argument its script needs.
+    "routeros-unsupported": Severity.ERROR,
 }
 
 

@@ -141,6 +141,7 @@ class RouterOSTree:
         self.bit = 1 << index
         self.version = pinned  # as the site pinned it
         self.release = data.versions[index]  # the crawled release standing for it
+        self._props: dict[tuple[str, ...], frozenset[str] | None] = {}
 
     @classmethod
     def load(cls, version: str = "7.24") -> RouterOSTree:
@@ -181,6 +182,12 @@ class RouterOSTree:
         The crawl with completions is of one version; its read-only properties (``running``,
         ``dynamic``) are taken as they are, settable ones follow this version's ``add``/``set``.
         """
+        key = tuple(path)
+        if key not in self._props:
+            self._props[key] = self._properties(path)
+        return self._props[key]
+
+    def _properties(self, path: Sequence[str]) -> frozenset[str] | None:
         completed = self.data.completed_properties(path)
         if completed is None:
             return None

@@ -1,0 +1,118 @@
+"""``routeros-unsupported``: site scripts their router's RouterOS version cannot run (SPEC §11).
+
+Every site's script is checked against the command tree of its pinned version (``routeros:``
+on the peer, else ``defaults.routeros``). Rendering and parsing a script per site would double
+the time of ``mvpn check`` on a large tree, so sites are grouped by the few things the site
+templates branch on (:func:`_shape`), and one script per group is rendered (redacted: no
+secret is needed) and validated. ``tests/test_routeros_support.py`` proves that sites of one
+shape get scripts that use the same commands and arguments: a template that starts branching
+on something else must add it to the shape.
+
+Rendering needs a valid tree, so scripts are only checked when nothing else is an error; a
+version older than the oldest in mvpn's data (7.9) is reported regardless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from compiler.diagnostics import Diagnostics
+from compiler.keys import KeyRing
+from compiler.loader.source import SourceFile
+from compiler.model.estate import Estate, InstanceNode, PeerNode
+from compiler.model.peer import SitePeer
+from compiler.render.context import InstanceView
+from compiler.render.routeros import render_rsc
+from compiler.routeros import command_tree, compact, validate
+
+CODE = "routeros-unsupported"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shape:
+    """What decides which commands and arguments a site script uses (not its values)."""
+
+    version: str
+    protocol: str
+    transport: str | None  # OpenVPN over udp or tcp (`protocol=` of ovpn-client)
+    address6: bool  # an `/ipv6 address` for the tunnel
+    routes6: bool  # some IPv6 network in the instance (so maybe `/ipv6 route` lines)
+    dns_forward: bool  # `/ip dns static` forwarders
+
+
+def _instance_shape(inst: InstanceNode) -> tuple[str | None, bool, bool]:
+    """(OpenVPN transport, any IPv6 network, DNS names forwarded): once per instance."""
+    icfg = inst.config
+    assert icfg is not None
+    routes6 = (icfg.wireguard is not None and icfg.wireguard.network6 is not None) or any(
+        net.version == 6 for net in icfg.routing.pushed_routes) or any(
+        net.version == 6 for peer in inst.peers.values() if isinstance(peer.config, SitePeer)
+        for net in peer.config.subnets)
+    dns = icfg.dns
+    forward = any(s.version == 4 for s in dns.servers) and bool(dns.domains or dns.records)
+    return (icfg.openvpn.transport if icfg.openvpn is not None else None, routes6, forward)
+
+
+def _report(estate: Estate, peer: PeerNode, cfg: SitePeer, message: str,
+            diags: Diagnostics) -> None:
+    """At the peer's ``routeros:`` line, or where the version it inherits is set."""
+    if cfg.routeros is not None:
+        peer.source.report(diags, CODE, message, ("routeros",))
+        return
+    org: SourceFile | None = estate.org_source
+    pinned = org is not None and isinstance(org.data, dict) and isinstance(
+        org.data.get("defaults"), dict) and "routeros" in org.data["defaults"]
+    if org is not None:
+        org.report(diags, CODE, message, ("defaults", "routeros") if pinned else ())
+    else:
+        peer.source.report(diags, CODE, message)
+
+
+def _problems(estate: Estate, inst: InstanceNode, peer: PeerNode, version: str) -> list[str]:
+    """What ``version`` lacks of the script of ``peer`` (rendered redacted)."""
+    view = InstanceView(inst, estate.org, KeyRing(None))
+    (site,) = (p for p in view.peers if p.name == peer.name)
+    script = render_rsc(view, site)
+    out = []
+    for problem in validate(compact(script), version):
+        if problem.kind != "unsupported":
+            continue  # a script invalid on every version is a bug the tests catch
+        hint = f"; pin routeros: \"{problem.since}\" or later" if problem.since else ""
+        out.append(f"{problem.message}, which the site script needs{hint}")
+    return out
+
+
+def check_routeros(estate: Estate, diags: Diagnostics) -> None:
+    """Report ``routeros-unsupported`` for every site whose version cannot run its script."""
+    data = command_tree()
+    oldest = data.minor(0)
+    groups: dict[_Shape, list[tuple[InstanceNode, PeerNode, SitePeer]]] = {}
+    default = estate.org.defaults.routeros
+    for inst in estate.instances.values():
+        if inst.config is None:
+            continue
+        transport, routes6, forward = _instance_shape(inst)
+        for peer in inst.peers.values():
+            cfg = peer.config
+            if isinstance(cfg, SitePeer):
+                wireguard = cfg.protocol == "wireguard"
+                key = _Shape(cfg.routeros or default, cfg.protocol,
+                             None if wireguard else transport,
+                             cfg.address6 is not None, routes6 and wireguard, forward)
+                groups.setdefault(key, []).append((inst, peer, cfg))
+    renderable = diags.errors == 0
+    for key, members in groups.items():
+        if data.index(key.version) is None:  # the model refuses newer ones: this is older
+            messages = [f"RouterOS {key.version} is older than {oldest}, the oldest version "
+                        f"mvpn knows the commands of; pin routeros: \"{oldest}\" or later"]
+        elif renderable:
+            inst, peer, _cfg = members[0]
+            messages = _problems(estate, inst, peer, key.version)
+        else:
+            continue
+        for message in messages:
+            for _inst, peer, cfg in members:
+                _report(estate, peer, cfg, message, diags)
+
+
+__all__ = ["CODE", "check_routeros"]
