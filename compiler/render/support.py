@@ -3,7 +3,7 @@
 Every site's script is checked against the command tree of its pinned version (``routeros:``
 on the peer, else ``defaults.routeros``). Rendering and parsing a script per site would double
 the time of ``mvpn check`` on a large tree, so sites are grouped by the few things the site
-templates branch on (:func:`_shape`), and one script per group is rendered (redacted: no
+templates branch on (:class:`Shape`), and one script per group is rendered (redacted: no
 secret is needed) and validated. ``tests/test_routeros_support.py`` proves that sites of one
 shape get scripts that use the same commands and arguments: a template that starts branching
 on something else must add it to the shape.
@@ -15,12 +15,14 @@ version older than the oldest in mvpn's data (7.9) is reported regardless.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from compiler.diagnostics import Diagnostics
 from compiler.keys import KeyRing
 from compiler.loader.source import SourceFile
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.peer import SitePeer
+from compiler.model.types import IPNetwork
 from compiler.render.context import InstanceView
 from compiler.render.routeros import render_rsc
 from compiler.routeros import command_tree, compact, validate
@@ -29,28 +31,51 @@ CODE = "routeros-unsupported"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Shape:
+class Shape:
     """What decides which commands and arguments a site script uses (not its values)."""
 
     version: str
     protocol: str
     transport: str | None  # OpenVPN over udp or tcp (`protocol=` of ovpn-client)
     address6: bool  # an `/ipv6 address` for the tunnel
-    routes6: bool  # some IPv6 network in the instance (so maybe `/ipv6 route` lines)
+    routes4: bool  # `/ip route` lines: some network of the instance is not the site's own
+    routes6: bool  # `/ipv6 route` lines (WireGuard sites only)
     dns_forward: bool  # `/ip dns static` forwarders
 
 
-def _instance_shape(inst: InstanceNode) -> tuple[str | None, bool, bool]:
-    """(OpenVPN transport, any IPv6 network, DNS names forwarded): once per instance."""
-    icfg = inst.config
-    assert icfg is not None
-    routes6 = (icfg.wireguard is not None and icfg.wireguard.network6 is not None) or any(
-        net.version == 6 for net in icfg.routing.pushed_routes) or any(
-        net.version == 6 for peer in inst.peers.values() if isinstance(peer.config, SitePeer)
-        for net in peer.config.subnets)
-    dns = icfg.dns
-    forward = any(s.version == 4 for s in dns.servers) and bool(dns.domains or dns.records)
-    return (icfg.openvpn.transport if icfg.openvpn is not None else None, routes6, forward)
+def _counts(nets: Iterable[IPNetwork]) -> tuple[int, int]:
+    """(IPv4, IPv6) networks among ``nets``."""
+    v6 = 0
+    total = 0
+    for net in nets:
+        total += 1
+        v6 += net.version == 6
+    return total - v6, v6
+
+
+def shapes(estate: Estate) -> dict[tuple[str, str], Shape]:
+    """The shape of every site's script, by (instance, peer): no script is rendered."""
+    default = estate.org.defaults.routeros
+    out: dict[tuple[str, str], Shape] = {}
+    for inst in estate.instances.values():
+        icfg = inst.config
+        if icfg is None:
+            continue
+        sites = [(p, p.config) for p in inst.peers.values() if isinstance(p.config, SitePeer)]
+        # Routes go to every network of the instance but the tunnels and the site's own.
+        all4, all6 = _counts([*icfg.routing.pushed_routes,
+                              *(net for _p, cfg in sites for net in cfg.subnets)])
+        transport = icfg.openvpn.transport if icfg.openvpn is not None else None
+        dns = icfg.dns
+        forward = any(s.version == 4 for s in dns.servers) and bool(dns.domains or dns.records)
+        for peer, cfg in sites:
+            own4, own6 = _counts(cfg.subnets)
+            wireguard = cfg.protocol == "wireguard"
+            out[inst.name, peer.name] = Shape(
+                cfg.routeros or default, cfg.protocol, None if wireguard else transport,
+                wireguard and cfg.address6 is not None, all4 > own4,
+                wireguard and all6 > own6, forward)
+    return out
 
 
 def _report(estate: Estate, peer: PeerNode, cfg: SitePeer, message: str,
@@ -86,33 +111,23 @@ def check_routeros(estate: Estate, diags: Diagnostics) -> None:
     """Report ``routeros-unsupported`` for every site whose version cannot run its script."""
     data = command_tree()
     oldest = data.minor(0)
-    groups: dict[_Shape, list[tuple[InstanceNode, PeerNode, SitePeer]]] = {}
-    default = estate.org.defaults.routeros
-    for inst in estate.instances.values():
-        if inst.config is None:
-            continue
-        transport, routes6, forward = _instance_shape(inst)
-        for peer in inst.peers.values():
-            cfg = peer.config
-            if isinstance(cfg, SitePeer):
-                wireguard = cfg.protocol == "wireguard"
-                key = _Shape(cfg.routeros or default, cfg.protocol,
-                             None if wireguard else transport,
-                             cfg.address6 is not None, routes6 and wireguard, forward)
-                groups.setdefault(key, []).append((inst, peer, cfg))
+    groups: dict[Shape, list[PeerNode]] = {}
+    for (inst, name), shape in shapes(estate).items():
+        groups.setdefault(shape, []).append(estate.instances[inst].peers[name])
     renderable = diags.errors == 0
     for key, members in groups.items():
         if data.index(key.version) is None:  # the model refuses newer ones: this is older
             messages = [f"RouterOS {key.version} is older than {oldest}, the oldest version "
                         f"mvpn knows the commands of; pin routeros: \"{oldest}\" or later"]
         elif renderable:
-            inst, peer, _cfg = members[0]
-            messages = _problems(estate, inst, peer, key.version)
+            first = members[0]
+            messages = _problems(estate, estate.instances[first.instance], first, key.version)
         else:
             continue
         for message in messages:
-            for _inst, peer, cfg in members:
-                _report(estate, peer, cfg, message, diags)
+            for peer in members:
+                assert isinstance(peer.config, SitePeer)
+                _report(estate, peer, peer.config, message, diags)
 
 
-__all__ = ["CODE", "check_routeros"]
+__all__ = ["CODE", "Shape", "check_routeros", "shapes"]
