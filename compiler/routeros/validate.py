@@ -144,9 +144,13 @@ def _check_command(cmd: Command, tree: RouterOSTree) -> Problem | None:
         part = tree.data.node(full[:depth])
         assert part is not None
         if not tree.has(part.mask):
-            kind = "command" if depth == len(full) else "menu"
-            shown = f"{_menu(cmd.path)} {cmd.word}" if kind == "command" else _menu(full[:depth])
-            return _missing(cmd.line, f"{kind} {shown}", part.mask, tree)
+            if depth < len(full):
+                what = f"menu {_menu(full[:depth])}"
+            elif cmd.path:
+                what = f"command {_menu(cmd.path)} {cmd.word}"
+            else:
+                what = f"command :{cmd.word}"
+            return _missing(cmd.line, what, part.mask, tree)
     raise AssertionError("a node missing from a version has an ancestor missing from it")
 
 
