@@ -14,8 +14,8 @@ version older than the oldest in mvpn's data (7.9) is reported regardless.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from compiler.diagnostics import Diagnostics
 from compiler.keys import KeyRing
@@ -30,8 +30,7 @@ from compiler.routeros import command_tree, compact, validate
 CODE = "routeros-unsupported"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Shape:
+class Shape(NamedTuple):
     """What decides which commands and arguments a site script uses (not its values)."""
 
     version: str
@@ -120,7 +119,8 @@ def check_routeros(estate: Estate, diags: Diagnostics) -> None:
             messages = [f"RouterOS {key.version} is older than {oldest}, the oldest version "
                         f"mvpn knows the commands of; pin routeros: \"{oldest}\" or later"]
         elif renderable:
-            first = members[0]
+            # Any member will do: the one of the smallest instance renders fastest.
+            first = min(members, key=lambda p: len(estate.instances[p.instance].peers))
             messages = _problems(estate, estate.instances[first.instance], first, key.version)
         else:
             continue

@@ -21,6 +21,7 @@ IsDir = Callable[[Sequence[str]], bool]
 
 _BARE = re.compile(r'[^\s;"\[\]{}()$\\]+')
 _VAR = re.compile(r"[A-Za-z0-9_]+")
+_STRING_RUN = re.compile(r'[^"\\$\n]+')
 _ARG_NAME = re.compile(r"([A-Za-z.][A-Za-z0-9._-]*)=")
 _HEX2 = re.compile(r"[0-9A-F]{2}")  # RouterOS wants capital hex digits
 _ESCAPES = {
@@ -356,9 +357,11 @@ class _Parser:
                     self.pos = m.end() if m else self.pos
                 w.interps.append((s[start:self.pos], start))
                 parts.append(s[start:self.pos])
-            else:
-                parts.append(ch)
-                self.pos += 1
+            else:  # a run of plain characters at once (certificates are long strings)
+                m = _STRING_RUN.match(s, self.pos)
+                assert m is not None
+                parts.append(m.group())
+                self.pos = m.end()
 
     def group(self, w: _Word, ctx: list[str]) -> None:
         """Skip a `(...)` expression or `{...}` array, collecting nested substitutions."""
