@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks import generate
-from compiler import api
+from compiler import api, incremental
+from compiler.diagnostics import Diagnostics
 from compiler.keys import KeyRing
+from compiler.model.estate import Estate
 from compiler.render import instance_views, support
 from compiler.render.routeros import render_rsc
 from compiler.routeros import tokenize
@@ -176,3 +178,28 @@ def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, t
                 features[shapes[view.name, peer.name]].add(_features(render_rsc(view, peer)))
     assert features
     assert all(len(found) == 1 for found in features.values()), features
+
+
+def test_an_incremental_compile_checks_the_changed_sites_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = build_file_tree(tmp_path / "tree", compile_estate())  # type: ignore[arg-type]
+    out = tmp_path / "out"
+    assert api.compile_tree(root, out, None, qr=False, cache=True).build is not None
+    found: list[list[str]] = []
+    real = incremental.check_routeros
+
+    def spy(estate: Estate, diags: Diagnostics) -> None:
+        before = len(diags)
+        real(estate, diags)
+        found.append([d.code for d in list(diags)[before:]])
+
+    monkeypatch.setattr(incremental, "check_routeros", spy)
+    berlin = root / "acme-eu" / "peers" / "berlin.yaml"
+    text = berlin.read_text(encoding="utf-8")
+    assert "routeros: '7.18'" in text
+    berlin.write_text(text.replace("routeros: '7.18'", "routeros: '7.8'"), encoding="utf-8")
+    refused = api.compile_tree(root, out, None, qr=False, cache=True)
+    assert refused.build is None
+    assert [d.code for d in refused.check.diagnostics.sorted()] == ["routeros-unsupported"]
+    assert found == [["routeros-unsupported"]]  # the incremental check found it first
