@@ -6,6 +6,8 @@ import collections
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from benchmarks import generate
 from compiler import api
@@ -14,7 +16,7 @@ from compiler.keys import KeyRing
 from compiler.model.estate import Estate
 from compiler.render import instance_views, support
 from compiler.render.routeros import render_rsc
-from compiler.routeros import tokenize
+from compiler.routeros import RouterOSTree, tokenize
 from tests.support.routeros import script_version, validate
 from tests.support.trees import (
     INSTANCE,
@@ -150,12 +152,91 @@ def test_one_script_is_rendered_per_shape_not_per_site(
     assert len(calls) == 3  # 7.12, 7.20 and berlin's default (7.16)
 
 
-def _features(script: str) -> frozenset[tuple[str, str, tuple[str, ...]]]:
-    return frozenset(("/".join(c.path), c.word, tuple(sorted(a.name for a in c.args)))
-                     for top in tokenize(script) for c in top.walk())
+PINS = ["7.12", "7.20"]  # few, so that sites of different instances share shapes
 
 
-@pytest.mark.parametrize("tree", ["compile", "every-version", "example", "generated"])
+@st.composite
+def _estates(draw: st.DrawFn) -> dict[str, object]:
+    """Small valid estates that vary everything a site script could branch on."""
+    files: dict[str, object] = {"vpn.yaml": dict(VPN, defaults={
+        "keepalive": 25, "routeros": draw(st.sampled_from(PINS))})}
+    for i, (name, region) in enumerate((("acme-eu", "fra"), ("acme-us", "iad"))[
+            :draw(st.integers(1, 2))]):
+        protocols = draw(st.sampled_from([["wireguard"], ["openvpn"], ["wireguard", "openvpn"]]))
+        network6 = draw(st.booleans())
+        pushed = draw(st.sets(st.sampled_from([f"10.1{i}.0.0/16", f"2001:db8:f{i}::/48"])))
+        dns = draw(st.sampled_from([
+            {}, {"servers": ["10.0.0.53"]}, {"servers": ["10.0.0.53"], "domains": ["corp.example"]},
+            {"servers": ["2001:db8::53"], "domains": ["corp.example"]},
+            {"records": {"intranet.corp.example": "10.0.0.80"}},
+            {"records": {"intranet.corp.example": "10.0.0.80"}, "servers": ["10.0.0.53"]}]))
+        inst: dict[str, object] = {"hostname": name, "region": region, "dns": dns,
+                                   "routing": {"pushed_routes": sorted(pushed), "egress": "nat"}}
+        if "wireguard" in protocols:
+            inst["wireguard"] = {"port": 51820, "network": f"10.25{i}.0.0/24"} | (
+                {"network6": f"fd00:25{i}::/64"} if network6 else {})
+        if "openvpn" in protocols:
+            inst["openvpn"] = {"port": 1194, "transport": draw(st.sampled_from(["udp", "tcp"])),
+                               "network": f"10.24{i}.0.0/24"}
+        files[f"{name}/instance.yaml"] = inst
+        for j in range(draw(st.integers(1, 3))):
+            proto = draw(st.sampled_from(protocols))
+            subnets = draw(st.sets(st.sampled_from(
+                [f"10.{100 + 10 * i + j}.0.0/24", f"2001:db8:{i}{j}::/64"])))
+            extra: dict[str, object] = {"protocol": proto}
+            if proto == "wireguard" and network6:
+                extra["address6"] = f"fd00:25{i}::{10 + j:x}"
+            if draw(st.booleans()):
+                extra["routeros"] = draw(st.sampled_from(PINS))
+            octet = 5 if proto == "wireguard" else 4
+            files[f"{name}/peers/s{j}.yaml"] = site(
+                f"s{i}{j}", f"10.2{octet}{i}.0.{10 + j}", sorted(subnets), **extra)
+    return files
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=_estates())
+def test_sites_of_one_shape_get_the_same_commands_in_random_estates(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, object],
+) -> None:
+    root = build_file_tree(tmp_path_factory.mktemp("tree"), files)  # type: ignore[arg-type]
+    result = api.check(root)
+    assert result.ok, result.diagnostics.sorted()
+    _assert_sound(result)
+
+
+Feature = tuple[str, str, tuple[str, ...]]
+
+
+def _features(script: str) -> frozenset[Feature]:
+    """(menu, command, arguments) of every command; the values of enum arguments too."""
+    tree = RouterOSTree.load("7.24")
+    found = set()
+    for top in tokenize(script):
+        for c in top.walk():
+            args = tuple(sorted(
+                f"{a.name}={a.value}" if tree.enum_for(c.path, c.word, a.name) else a.name
+                for a in c.args))
+            found.add(("/".join(c.path), c.word, args))
+    return frozenset(found)
+
+
+def _dns_estate() -> dict[str, object]:
+    """Three instances alike but for DNS: none, the hub's resolver, an IPv6 server only."""
+    files: dict[str, object] = {"vpn.yaml": VPN}
+    variants: list[dict[str, object]] = [
+        {}, {"records": {"intranet.corp.example": "10.0.0.80"}},
+        {"servers": ["2001:db8::53"], "domains": ["corp.example"]}]
+    for i, ((name, region), dns) in enumerate(zip(
+            (("acme-eu", "fra"), ("acme-us", "iad"), ("acme-sj", "sjc")), variants, strict=True)):
+        files[f"{name}/instance.yaml"] = dict(INSTANCE, hostname=name, region=region, dns=dns,
+                                              routing={"pushed_routes": [f"10.1{i}.0.0/16"]})
+        files[f"{name}/peers/s.yaml"] = site(f"s{i}", "10.255.0.10", [f"10.2{i}.0.0/24"])
+    return files
+
+
+@pytest.mark.parametrize("tree", ["compile", "every-version", "dns", "example", "generated"])
 def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, tree: str) -> None:
     """The grouping of :mod:`compiler.render.support` is sound for every estate we test."""
     if tree == "example":
@@ -165,13 +246,17 @@ def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, t
         generate.main([str(root), "--instances", "3", "--peers", "120", "--seed", "7"])
     else:
         root = tmp_path / "tree"
-        files = compile_estate() if tree == "compile" else _every_version_estate()
+        files = {"compile": compile_estate, "dns": _dns_estate,
+                 "every-version": _every_version_estate}[tree]()
         build_file_tree(root, files)  # type: ignore[arg-type]
     result = api.check(root)
     assert result.ok
+    _assert_sound(result)
+
+
+def _assert_sound(result: api.CheckResult) -> None:
     shapes = support.shapes(result.estate)
-    features: dict[object, set[frozenset[tuple[str, str, tuple[str, ...]]]]] = (
-        collections.defaultdict(set))
+    features: dict[object, set[frozenset[Feature]]] = collections.defaultdict(set)
     for view in instance_views(result.estate, KeyRing(None)):
         for peer in view.peers:
             if peer.is_site:

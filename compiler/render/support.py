@@ -61,18 +61,22 @@ def shapes(estate: Estate) -> dict[tuple[str, str], Shape]:
         if icfg is None:
             continue
         sites = [(p, p.config) for p in inst.peers.values() if isinstance(p.config, SitePeer)]
-        # Routes go to every network of the instance but the tunnels and the site's own.
+        # Routes go to every network of the instance (the other protocol's tunnel too) but
+        # the site's own tunnel, the IPv6 tunnel network and the site's own subnets.
+        tunnels = (icfg.wireguard is not None) + (icfg.openvpn is not None) - 1
         all4, all6 = _counts([*icfg.routing.pushed_routes,
                               *(net for _p, cfg in sites for net in cfg.subnets)])
         transport = icfg.openvpn.transport if icfg.openvpn is not None else None
         dns = icfg.dns
-        forward = any(s.version == 4 for s in dns.servers) and bool(dns.domains or dns.records)
+        # Forwarders for the VPN's names, to the hub's resolver (with records) or a v4 server.
+        resolver = bool(dns.records) or any(s.version == 4 for s in dns.servers)
+        forward = resolver and bool(dns.domains or dns.records)
         for peer, cfg in sites:
             own4, own6 = _counts(cfg.subnets)
             wireguard = cfg.protocol == "wireguard"
             out[inst.name, peer.name] = Shape(
                 cfg.routeros or default, cfg.protocol, None if wireguard else transport,
-                wireguard and cfg.address6 is not None, all4 > own4,
+                wireguard and cfg.address6 is not None, tunnels + all4 > own4,
                 wireguard and all6 > own6, forward)
     return out
 
