@@ -27,6 +27,7 @@ from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
 from compiler.render import instance_views
+from compiler.render.support import check_routeros
 
 #: Set by the command line entry point: the process runs one command, then exits.
 ONE_SHOT = False
@@ -59,8 +60,15 @@ def check(root: Path) -> CheckResult:
     diags = Diagnostics()
     with gc_paused():
         _raw, estate = _load(root, diags)
-        graph = run_checks(estate, diags)
+        graph = _run_checks(estate, diags)
     return CheckResult(estate, diags, graph)
+
+
+def _run_checks(estate: Estate, diags: Diagnostics) -> Graph:
+    """The checks of the model, then of the site scripts it renders (SPEC §11)."""
+    graph = run_checks(estate, diags)
+    check_routeros(estate, diags)
+    return graph
 
 
 def explain(result: CheckResult, src: str, dst: str, probe: str = "icmp") -> Verdict:
@@ -208,7 +216,7 @@ def _check_and_start(
             job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
     try:
         with gc_paused():
-            graph = run_checks(estate, diags)
+            graph = _run_checks(estate, diags)
         result = CheckResult(estate, diags, graph)
         if not result.ok:
             if job is not None:

@@ -52,6 +52,8 @@ CODES: Final[dict[str, Severity]] = {
     "reference-unknown": Severity.ERROR,
     # An assertion about a peer whose own file has errors (reported there): not evaluated.
     "reference-broken": Severity.WARNING,
+    # SPEC §11: a site's RouterOS version lacks a command or argument its script needs.
+    "routeros-unsupported": Severity.ERROR,
 }
 
 
