@@ -11,7 +11,14 @@ from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, mod
 from pydantic_core import PydanticCustomError
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import NAME_RE, IPAddress, IPNetwork, _parse_prefix
+from compiler.model.types import (
+    NAME_RE,
+    Description,
+    IPAddress,
+    IPNetwork,
+    _parse_prefix,
+    parse_address,
+)
 
 Action = Literal["allow", "deny"]
 L4 = Literal["tcp", "udp", "icmp", "any"]
@@ -113,7 +120,7 @@ class Rule(ConfigModel):
                                 '"8000-8100" (default: all)')
     source: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
     destination: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
-    description: str | None = Field(None, max_length=200, description="free text")
+    description: Description | None = Field(None, description="free text, one line")
 
     @model_validator(mode="after")
     def _ports_need_a_port_protocol(self) -> Rule:
@@ -157,7 +164,8 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
     """``acme-eu/alice`` → ("acme-eu", "alice")."""
     text = value.strip() if isinstance(value, str) else ""
     inst, _, peer = text.partition("/")
-    if not (NAME_RE.match(inst) and _SITE_ID_RE.match(peer)):
+    # fullmatch: the patterns end in `$`, which also matches before a final newline
+    if not (NAME_RE.fullmatch(inst) and _SITE_ID_RE.fullmatch(peer)):
         raise PydanticCustomError(
             "value_error", "'{value}' is not INSTANCE/PEER (a peer name or site id)",
             {"value": value})
@@ -167,10 +175,11 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
 def _host(value: Any) -> IPAddress:
     text = value.strip() if isinstance(value, str) else ""
     try:
-        return ipaddress.ip_address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         raise PydanticCustomError(
             "address-invalid", "'{value}' is not an IP address", {"value": value}) from None
+    return parse_address(text)  # refuses zone ids and IPv4-mapped forms, like every address
 
 
 PeerRef = Annotated[
@@ -190,4 +199,4 @@ class Assertion(ConfigModel):
     port: Probe = Field(("icmp", None), description="PORT/PROTO like 443/tcp, or icmp",
                         json_schema_extra={"default": "icmp"})  # as written in YAML
     expect: Action = Field(description="allow or deny: what the packet should meet")
-    description: str | None = Field(None, max_length=200, description="free text")
+    description: Description | None = Field(None, description="free text, one line")
