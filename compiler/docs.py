@@ -198,7 +198,8 @@ def render_diagnostics() -> str:
     parts.append("")
     for code, c in sorted(CODES.items()):
         parts += [f"## {code}\n", f"**{c.severity.value}**: {c.summary}.\n", "Example:\n",
-                  "```text", c.example, "```\n", f"Fix: {c.fix}\n"]
+                  "```text", c.example, "```\n", "gives:\n", "```text",
+                  f"{c.severity.value}[{code}] {c.message}", "```\n", f"Fix: {c.fix}\n"]
     return "\n".join(parts)
 
 

@@ -63,7 +63,7 @@ def test_every_code_has_a_summary_an_example_and_a_fix() -> None:
     for code, c in CODES.items():
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", code), code
         assert c.summary and "\n" not in c.summary and not c.summary.endswith("."), code
-        assert c.example.strip(), code
+        assert c.example.strip() and c.message.strip() and "\n" not in c.message, code
         assert c.fix.strip().endswith("."), code
 
 
@@ -73,6 +73,7 @@ def test_diagnostics_page_has_every_code_with_example_and_fix() -> None:
         section = page.split(f"\n## {code}\n", 1)[1].split("\n## ", 1)[0]
         assert f"**{c.severity.value}**: {c.summary}." in section
         assert f"```text\n{c.example}\n```" in section
+        assert f"```text\n{c.severity.value}[{code}] {c.message}\n```" in section
         assert f"Fix: {c.fix}" in section
     assert "| [`address-missing`](#address-missing) | error | Peer has no tunnel address " \
         "(run mvpn allocate) |" in page
