@@ -7,6 +7,7 @@ reference build really renders in forked workers and swaps with renameat2).
 
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import hashlib
 import multiprocessing
@@ -118,3 +119,28 @@ def test_alive_without_proc_asks_the_kernel(
         monkeypatch.setattr(portable, "PROC", proc)
         assert portable.alive(os.getpid())
         assert not portable.alive(gone.pid)
+
+
+def test_without_malloc_trim_the_build_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: Digests
+) -> None:
+    class Libc:  # a C library that is not glibc: no malloc_trim
+        def __init__(self, name: str | None, use_errno: bool = False) -> None:
+            pass
+
+    monkeypatch.setattr(ctypes, "CDLL", Libc)
+    portable.trim_heap()  # nothing to do, and no error
+    monkeypatch.setenv("MVPN_JOBS", "1")
+    assert build(tmp_path / "out") == reference
+
+
+def test_trim_heap_calls_malloc_trim_where_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+
+    class Glibc:
+        def __init__(self, name: str | None, use_errno: bool = False) -> None:
+            self.malloc_trim = calls.append
+
+    monkeypatch.setattr(ctypes, "CDLL", Glibc)
+    portable.trim_heap()
+    assert calls == [0]
