@@ -115,3 +115,26 @@ def test_the_installed_mvpn_builds_the_same_bytes_as_the_checkout(
                    capture_output=True, timeout=300)
     assert compile_tree(REPO / "sites", tmp_path / "checkout", SECRET, qr=False).build
     assert _digests(tmp_path / "wheel") == _digests(tmp_path / "checkout")
+
+
+def test_one_version_number(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """pyproject takes it from compiler/__init__.py; the CLI and the manifest print it."""
+    import re
+    import tomllib
+
+    from compiler import COMPILER_ID
+    from compiler.cli import main
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "compiler.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+    hits = [p for p in (REPO / "compiler").rglob("*.py") if __version__ in p.read_text()]
+    assert hits == [REPO / "compiler/__init__.py"]  # written nowhere else
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == f"mvpn {__version__}\n" == f"{COMPILER_ID}\n"
+    assert compile_tree(REPO / "sites", tmp_path / "out", None, qr=False).build
+    manifest = (tmp_path / "out/manifest.json").read_text()
+    assert f'"compiler": "mvpn {__version__}"' in manifest
+    assert f"## [{__version__}]" in (REPO / "CHANGELOG.md").read_text()
