@@ -43,6 +43,7 @@ $(MIN_VENV)/.stamp: pyproject.toml constraints/dev.txt scripts/floors.py
 	scripts/venv.sh "$(PYTHON)" "$(MIN_VENV)"
 	$(PYTHON) scripts/floors.py > $(MIN_VENV)/floors.txt
 	$(MIN_VENV)/bin/pip install -q -c constraints/dev.txt -c $(MIN_VENV)/floors.txt -e '.[test]'
+	scripts/sarif-schema.sh "$(MIN_VENV)"
 	touch $@
 
 test-min: $(MIN_VENV)/.stamp
