@@ -4,8 +4,9 @@
 the whole build in memory: each instance is rendered, written into the stage folder and
 dropped (at 100k peers the artifacts are about 2 GB). Instances are independent (their
 artifacts depend on ``vpn.yaml``, their own folder, the secret and the compiler), so they are
-rendered by a pool of forked workers when there is enough work (and the platform can fork); the output is the same bytes
-in the same order as :func:`assemble` gives, whatever the number of workers.
+rendered by a pool of forked workers when there is enough work (and the platform can fork);
+the output is the same bytes in the same order as :func:`assemble` gives, whatever the number
+of workers.
 
 With a cache (:mod:`compiler.build.cache`), an instance whose inputs are unchanged is not
 rendered at all: its files are hard-linked from the previous build, which the cache has
