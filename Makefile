@@ -66,4 +66,4 @@ bench: $(VENV)/.stamp-test
 	$(BIN)/python -m benchmarks.run $(if $(SIZES),--sizes $(SIZES))
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) dist $(OUT) .$(OUT).mvpn-spare .mvpn-cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MIN_VENV) dist .build-setuptools $(OUT) .$(OUT).mvpn-spare .mvpn-cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,9 @@
 """Build hook: ship ``templates/`` (kept at the top of the repository) inside the wheel.
 
-Everything else is declared in pyproject.toml. The templates become package data under
-``compiler/templates/`` in the built wheel, found by ``compiler.render.env``; copying the
-whole tree means a new template folder needs no packaging change.
+Everything else is declared in pyproject.toml (apart from setuptools' build folder, below).
+The templates become package data under ``compiler/templates/`` in the built wheel, found by
+``compiler.render.env``; copying the whole tree means a new template folder needs no
+packaging change.
 """
 
 from __future__ import annotations
@@ -28,4 +29,7 @@ class BuildWithTemplates(build_py):
             shutil.copyfile(path, dest)
 
 
-setup(cmdclass={"build_py": BuildWithTemplates})
+# setuptools' own build folder is build/ by default: where `make compile` writes, and an mvpn
+# build refuses a folder it did not write. `pip install .` would then break `make compile`.
+setup(cmdclass={"build_py": BuildWithTemplates},
+      options={"build": {"build_base": ".build-setuptools"}})

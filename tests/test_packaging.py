@@ -137,3 +137,21 @@ def test_one_version_number(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     manifest = (tmp_path / "out/manifest.json").read_text()
     assert f'"compiler": "mvpn {__version__}"' in manifest
     assert f"## [{__version__}]" in (REPO / "CHANGELOG.md").read_text()
+
+
+def test_building_in_the_checkout_leaves_build_to_mvpn(tmp_path: Path) -> None:
+    """setuptools' build folder is not build/, where `make compile` writes (and refuses a
+    folder it did not write): `pip install .` must not break the next `make compile`."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in SOURCES:
+        path = REPO / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, src / name)
+    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir",
+                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True,
+                   timeout=600)
+    assert not (src / "build").exists()
+    assert (src / ".build-setuptools").is_dir()
