@@ -8,11 +8,13 @@ rewrites them and a test fails when the checked-in pages differ.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from compiler.diagnostics import CODES
+from compiler.diagnostics import CODES, EXAMPLE_INSTANCE, Diagnostic, Example
 from compiler.schema import SCHEMAS, render_schemas
 
 #: The config file each schema describes, in the order the reference shows them.
@@ -182,6 +184,60 @@ def render_configuration() -> str:
     return "\n".join(parts)
 
 
+#: The valid estate every example of docs/diagnostics.md changes (shown at the top of it).
+EXAMPLE_TREE: Final[dict[str, str]] = {
+    "vpn.yaml": "domain: vpn.example.net\nregions: [fra, iad]\n",
+    "acme-eu/instance.yaml": EXAMPLE_INSTANCE,
+    "acme-eu/peers/berlin.yaml":
+        "type: site\nsite: berlin\naddress: 10.255.0.10\nsubnets: [10.20.0.0/24]\n",
+    "acme-eu/peers/alice.yaml": "type: client\nuser: alice@example.com\naddress: 10.255.0.11\n",
+}
+
+
+def _yaml_block(path: str, text: str) -> list[str]:
+    return [f"`{path}`:\n", "```yaml", text.rstrip("\n"), "```\n"]
+
+
+def run_example(code: str, example: Example) -> Diagnostic:
+    """Lay out the example's tree, run its command, and return the first ``code`` found.
+
+    An example that does not give its code is a bug in the table: ValueError.
+    """
+    from compiler.api import allocate, check
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        files: dict[str, str | None] = {**EXAMPLE_TREE, **example.files}
+        for rel, text in files.items():
+            if text is not None:
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_text(text, encoding="utf-8")
+        if example.symlink is not None:
+            (root / example.symlink[0]).symlink_to(example.symlink[1])
+        found = (allocate(root).diagnostics if example.command == "allocate"
+                 else check(root).diagnostics)
+        for diag in found.sorted():
+            if diag.code == code:
+                rel = diag.file.relative_to(root).as_posix()
+                return dataclasses.replace(diag, file=Path(rel))
+    raise ValueError(f"the example of '{code}' in compiler/diagnostics.py does not give it")
+
+
+def _example(code: str, example: Example) -> list[str]:
+    out: list[str] = []
+    for rel, text in example.files.items():
+        if text is None and (example.symlink is None or example.symlink[0] != rel):
+            out.append(f"without `{rel}`\n")
+        elif text is not None:
+            out += _yaml_block(rel, text)
+    if example.symlink is not None:
+        out.append(f"`{example.symlink[0]}` a symlink to `{example.symlink[1]}`\n")
+    diag = run_example(code, example)
+    shown = f"{diag.file.as_posix()}:{diag.line}:{diag.column}: {diag.severity.value}[{code}] "
+    out += [f"`mvpn {example.command}` says:\n", "```text", shown + diag.message, "```\n"]
+    return out
+
+
 def render_diagnostics() -> str:
     """``docs/diagnostics.md``: every code with its severity, an example and the fix."""
     parts = [
@@ -195,11 +251,13 @@ def render_diagnostics() -> str:
     ]
     parts += [f"| [`{code}`](#{code}) | {c.severity.value} | {_cell(c.summary)} |"
               for code, c in sorted(CODES.items())]
-    parts.append("")
+    parts += ["", "Each example below changes this valid tree (and shows only what it changes):\n"]
+    for rel, text in EXAMPLE_TREE.items():
+        parts += _yaml_block(rel, text)
     for code, c in sorted(CODES.items()):
-        parts += [f"## {code}\n", f"**{c.severity.value}**: {c.summary}.\n", "Example:\n",
-                  "```text", c.example, "```\n", "gives:\n", "```text",
-                  f"{c.severity.value}[{code}] {c.message}", "```\n", f"Fix: {c.fix}\n"]
+        parts += [f"## {code}\n", f"**{c.severity.value}**: {c.summary}.\n"]
+        parts += _example(code, c.example)
+        parts.append(f"Fix: {c.fix}\n")
     return "\n".join(parts)
 
 
