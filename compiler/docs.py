@@ -162,8 +162,8 @@ def _file_section(name: str, schema: Schema) -> str:
             intro += ref.sections
         return "\n".join(intro)
     if schema.get("type") == "array":
-        intro.append("The file is a list; each item:\n")
-        ref.mapping("[]", ref.resolve(schema["items"]))
+        intro.append("The file is a list of assertions; each one:\n")
+        ref.mapping("assertion", ref.resolve(schema["items"]))
     else:
         ref.mapping("", schema)
     return "\n".join(intro + ref.sections)
