@@ -4,8 +4,9 @@
 the whole build in memory: each instance is rendered, written into the stage folder and
 dropped (at 100k peers the artifacts are about 2 GB). Instances are independent (their
 artifacts depend on ``vpn.yaml``, their own folder, the secret and the compiler), so they are
-rendered by a pool of forked workers when there is enough work; the output is the same bytes
-in the same order as :func:`assemble` gives, whatever the number of workers.
+rendered by a pool of forked workers when there is enough work (and the platform can fork);
+the output is the same bytes in the same order as :func:`assemble` gives, whatever the number
+of workers.
 
 With a cache (:mod:`compiler.build.cache`), an instance whose inputs are unchanged is not
 rendered at all: its files are hard-linked from the previous build, which the cache has
@@ -29,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from compiler.build import portable
 from compiler.build.assemble import OutFile, manifest_head, render_instance
 from compiler.build.cache import BuildState, InstanceState, entry
 from compiler.build.manifest import instance_fragment, manifest_text
@@ -198,12 +200,14 @@ def _work(task: tuple[str, bool]) -> InstanceState | None:
 
 def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]],
              kept: set[str]) -> int:
+    if not portable.can_fork():
+        return 1  # see portable.can_fork: the same bytes, rendered here
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
     # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
     work = sum(len(views[n].peers) if render else 0 if n in kept else 10 for n, render in tasks)
-    cores = len(os.sched_getaffinity(0))
+    cores = portable.cpu_count()
     return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
 
 

@@ -10,17 +10,15 @@ renames. An interrupted build leaves only a staging folder, removed next time.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import os
 import shutil
 from pathlib import Path
 
+from compiler.build import portable
 from compiler.build.assemble import Build
 from compiler.diagnostics import UsageError
 
-_RENAME_EXCHANGE = 2
 _STAGE_MARK = ".mvpn-stage-"
 _BACKUP_MARK = ".mvpn-old-"
 
@@ -35,22 +33,13 @@ class WriteStats:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux ``renameat2``); False where unsupported."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
-    if fn is None:
-        return False
-    at_fdcwd = -100
-    res = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    return bool(res == 0)
+    """Atomically swap two paths where the platform can; False where it cannot."""
+    return portable.exchange(a, b)
 
 
 def _dead(path: Path) -> bool:
     pid = path.name.rsplit("-", 1)[-1]
-    return not (pid.isdigit() and int(pid) != os.getpid() and Path(f"/proc/{pid}").exists())
+    return not (pid.isdigit() and int(pid) != os.getpid() and portable.alive(int(pid)))
 
 
 def _clean_stale(out: Path) -> None:
