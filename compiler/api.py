@@ -206,6 +206,9 @@ def _check_and_start(
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
             job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+        except BaseException:  # Ctrl-C while the stage and the workers were being made
+            job.abort()
+            raise
     try:
         with gc_paused():
             graph = run_checks(estate, diags)

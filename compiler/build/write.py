@@ -129,6 +129,11 @@ def spare_of(out: Path) -> Path:
     return out.parent / f".{out.name}.mvpn-spare"
 
 
+def stage_of(out: Path) -> Path:
+    """This process's stage for ``out`` (named by the pid: a dead one's is removed later)."""
+    return out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
+
+
 def prepare_stage(out: Path, base: Path | None = None) -> Path:
     """Check ``out``, clean what killed builds left, and create this process's stage.
 
@@ -138,7 +143,7 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    stage = out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
+    stage = stage_of(out)
     shutil.rmtree(stage, ignore_errors=True)
     if base is not None:
         base.rename(stage)
