@@ -213,6 +213,9 @@ def _check_and_start(
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
             job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+        except BaseException:  # Ctrl-C while the stage and the workers were being made
+            job.abort()
+            raise
     try:
         with gc_paused():
             graph = _run_checks(estate, diags)

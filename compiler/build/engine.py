@@ -42,6 +42,7 @@ from compiler.build.write import (
     link_file,
     prepare_stage,
     spare_of,
+    stage_of,
     swap_in,
     write_new,
 )
@@ -228,9 +229,11 @@ def _pool(workers: int) -> Iterator[Any]:
     try:
         try:
             pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
-        finally:
+        except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        with pool:
+            raise
+        with pool:  # a Ctrl-C that came meanwhile lands here, and the pool is terminated
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             yield pool
     finally:
         gc.unfreeze()
@@ -311,8 +314,9 @@ class BuildJob:
         """Stop the workers and remove the stage; ``out`` is untouched."""
         global _JOB
         self.stack.close()
-        if self.stage is not None:
-            shutil.rmtree(self.stage, ignore_errors=True)
+        # Also when interrupted while the stage was being made, before it was recorded.
+        shutil.rmtree(self.stage if self.stage is not None else stage_of(self.out),
+                      ignore_errors=True)
         _JOB = None
 
     def finish(
