@@ -49,6 +49,9 @@ CODES: Final[dict[str, Severity]] = {
     "test-failed": Severity.ERROR,
     "rule-shadowed": Severity.WARNING,
     "reference-unknown": Severity.ERROR,
+    # SPEC §10: routing at scale.
+    "route-unaggregated": Severity.WARNING,
+    "qr-too-large": Severity.WARNING,
 }
 
 

@@ -34,6 +34,12 @@ class Routing(ConfigModel):
 
     pushed_routes: list[Prefix] = Field(default_factory=list)
     egress: Literal["nat", "none"] = "nat"
+    aggregates: list[Prefix] = Field(
+        default_factory=list,
+        description="the address space this hub's sites are numbered from; sites and clients "
+                    "route these instead of every other site's subnets")
+    allow_broad: bool = Field(
+        False, description="allow aggregates broader than the policy minimum (min_prefix_v4/v6)")
 
 
 class Dns(ConfigModel):
