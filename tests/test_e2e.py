@@ -393,7 +393,8 @@ def test_aggregates_route_sites_and_clients_and_the_hub_drops_the_rest(
     tmp, made = small
     v1 = compiled(tmp, "agg1", aggregate_estate())
     files = aggregate_estate()
-    files["acme-eu/peers/munich.yaml"] = site("munich-office", "10.255.0.20", ["10.22.0.0/24"])
+    files["acme-eu/peers/munich.yaml"] = site("munich-office", "10.255.0.20", ["10.22.0.0/24"],
+                                              address6="fd00:255::20")
     v2 = compiled(tmp, "agg2", files)
     inst1, inst2 = v1 / "acme-eu", v2 / "acme-eu"
     # No per-site route on either router, nor in the split client's profile.
