@@ -12,12 +12,14 @@ from pathlib import Path
 
 from compiler import allocate as allocation
 from compiler.allocate import Assignment
+from compiler.allocate import subnets as subnet_allocation
+from compiler.allocate.subnets import SubnetAssignment
 from compiler.build import Build, WriteStats, assemble
 from compiler.build.assemble import Progress
 from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
 from compiler.checks import Graph, run_checks
-from compiler.checks.reach import Verdict
+from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
 from compiler.keys import KeyRing
@@ -224,6 +226,7 @@ class AllocateResult:
     check: CheckResult
     diagnostics: Diagnostics
     assignments: list[Assignment]
+    subnets: list[SubnetAssignment] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -232,20 +235,43 @@ class AllocateResult:
 
 
 def allocate(root: Path) -> AllocateResult:
-    """Fill every missing ``address``/``address6`` under ``root`` with the lowest free one.
+    """Fill in every missing address and every ``auto/N`` site subnet under ``root``.
 
-    Refuses (assigning nothing) when the tree has errors other than ``address-missing``,
-    which are then the result's diagnostics, or when a pool is full (``pool-exhausted``).
+    Addresses get the lowest free one of their pool; ``auto/N`` subnets the lowest free /N of
+    the instance's aggregates (:mod:`compiler.allocate.subnets`). Refuses (assigning nothing)
+    when the tree has errors other than ``address-missing``, which are then the result's
+    diagnostics, or when a pool is full (``pool-exhausted``). Subnets are written first (the
+    peers they belong to only validate then); if anything after that fails, those files are
+    put back as they were.
     """
     result = check(root)
+    blocking = _blocking(result)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    wanted_subnets = subnet_allocation.plan(result.estate, policies(result.estate), blocking)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    numbered, old = allocation.apply_subnets(wanted_subnets, blocking)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    if numbered:
+        result = check(root)
+        blocking = _blocking(result)
+        if blocking.errors:
+            allocation.restore(old)
+            return AllocateResult(result, blocking, [])
+    wanted = allocation.plan(result.estate, result.graph, blocking)
+    assigned = allocation.apply(wanted, blocking) if not blocking.errors else []
+    if blocking.errors:
+        allocation.restore(old)
+        return AllocateResult(result, blocking, [])
+    return AllocateResult(result, blocking, assigned, numbered)
+
+
+def _blocking(result: CheckResult) -> Diagnostics:
     blocking = Diagnostics()
     blocking.extend(d for d in result.diagnostics if d.code != "address-missing")
-    if blocking.errors:
-        return AllocateResult(result, blocking, [])
-    wanted = allocation.plan(result.estate, result.graph, blocking)
-    if blocking.errors:
-        return AllocateResult(result, blocking, [])
-    return AllocateResult(result, blocking, allocation.apply(wanted, blocking))
+    return blocking
 
 
 @dataclasses.dataclass

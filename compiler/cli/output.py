@@ -61,6 +61,8 @@ RULE_DESCRIPTIONS: Final[dict[str, str]] = {
     "secret-in-repo": "Private key material in the config tree",
     "pool-exhausted": "No free tunnel address left in the instance network",
     "test-failed": "Reachability assertion does not hold",
+    "route-unaggregated": "Site subnet outside every aggregate of its instance",
+    "qr-too-large": "WireGuard profile too large for a QR code (no .svg written)",
 }
 
 # --- neutralising hostile text -------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, PlainSerializer, PlainValidator, TypeAdapter, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from compiler.model.access import AccessTarget
 from compiler.model.base import ConfigModel
@@ -12,14 +14,35 @@ from compiler.model.types import (
     AddressV4,
     AddressV6,
     Description,
-    Prefix,
+    IPNetwork,
     RouterOSVersion,
     SiteId,
     User,
     WgPublicKey,
+    _prefix_any,
 )
 
 Protocol = Literal["wireguard", "openvpn"]
+
+#: ``auto/24``: a LAN that `mvpn allocate` numbers from the instance's aggregates (SPEC §10).
+AUTO_SUBNET_RE: Final = re.compile(r"^auto/(\d{1,3})$")
+
+
+def _subnet(value: Any) -> IPNetwork:
+    """A site subnet: a prefix; ``auto/N`` is not one yet (it waits for `mvpn allocate`)."""
+    if isinstance(value, str) and (auto := AUTO_SUBNET_RE.match(value.strip())):
+        raise PydanticCustomError(
+            "address-missing",
+            "subnet '{value}' is not numbered yet; run `mvpn allocate` to take a free "
+            "/{length} from the instance's aggregates", {"value": value.strip(),
+                                                        "length": auto.group(1)})
+    return _prefix_any(value)
+
+
+#: A prefix, or ``auto/N`` before allocation.
+Subnet = Annotated[IPNetwork, PlainValidator(_subnet), PlainSerializer(str, return_type=str),
+                   WithJsonSchema({"type": "string", "anyOf": [
+                       {"format": "ip-prefix"}, {"pattern": AUTO_SUBNET_RE.pattern}]})]
 
 
 class SitePeer(ConfigModel):
@@ -28,7 +51,9 @@ class SitePeer(ConfigModel):
     type: Literal["site"]
     site: SiteId = Field(description="SDX site id")
     protocol: Protocol = "wireguard"
-    subnets: list[Prefix] = Field(default_factory=list)
+    subnets: list[Subnet] = Field(
+        default_factory=list, description="LAN prefixes; `auto/24` is numbered by `mvpn allocate` "
+        "from the instance's aggregates")
     address: AddressV4 | None = None
     address6: AddressV6 | None = None
     allow_broad: bool = False
