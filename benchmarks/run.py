@@ -144,7 +144,8 @@ def new_site(root: Path, env: dict[str, str]) -> tuple[Path, bytes]:
     The file is written, allocated (subnet and addresses) and its final bytes returned; the
     caller adds and removes it. The tree's own files are left as they were.
     """
-    inst = sorted(p for p in root.iterdir() if p.is_dir())[len(list(root.iterdir())) // 2]
+    dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    inst = dirs[len(dirs) // 2]
     path = inst / "peers" / "zz-bench-new-site.yaml"
     path.write_text("type: site\nsite: zz-bench-new-site\nsubnets: [auto/24]\n")
     try:
@@ -157,7 +158,8 @@ def new_site(root: Path, env: dict[str, str]) -> tuple[Path, bytes]:
 
 def one_peer(root: Path) -> tuple[Path, bytes]:
     """A site peer file to change, and its original bytes (restored afterwards)."""
-    inst = sorted(p for p in root.iterdir() if p.is_dir())[len(list(root.iterdir())) // 3]
+    dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    inst = dirs[len(dirs) // 3]
     for path in sorted((inst / "peers").iterdir()):
         data = path.read_bytes()
         if b"type: site" in data:
