@@ -16,7 +16,7 @@ from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
 from compiler.build import Build, WriteStats, assemble
 from compiler.build.assemble import Progress
-from compiler.build.cache import BuildCache
+from compiler.build.cache import BuildCache, BuildState
 from compiler.build.engine import BuildJob, StreamedBuild
 from compiler.checks import Graph, run_checks
 from compiler.checks.reach import Verdict, policies
@@ -151,7 +151,7 @@ def compile_tree(
         job = BuildJob(views, ring, qr, out, previous, fast.reuse.__contains__, fast.keys)
         summaries = fast.summaries
     else:
-        result, started = _check_and_start(root, out, ring, qr, store)
+        result, started = _check_and_start(root, out, ring, qr, store, previous=previous)
         if started is None:
             return CompileResult(result)
         job = started
@@ -172,13 +172,17 @@ def compile_tree(
 
 
 def _check_and_start(
-    root: Path, out: Path, ring: KeyRing, qr: bool, store: BuildCache | None,
+    root: Path, out: Path, ring: KeyRing, qr: bool, store: BuildCache | None, *,
+    previous: BuildState | None = None,
 ) -> tuple[CheckResult, BuildJob | None]:
     """The full check; the build is planned, and started early where workers can render.
 
     Rendering needs only validated files, so with worker processes it starts before the
     graph checks run (and uses the core the checks leave idle); when they find an error
     the started build is dropped unseen: nothing is swapped in before the checks pass.
+    An instance whose input key is the one of the verified ``previous`` build is kept from
+    it, not rendered again (a tree with ``tests.yaml`` or warnings is always checked in full,
+    but its unchanged instances need no rendering: their artifacts depend only on their key).
     """
     diags = Diagnostics()
     with gc_paused():
@@ -186,12 +190,18 @@ def _check_and_start(
     job = None
     if diags.errors == 0:
         keys = instance_keys(raw, store.context) if store is not None else {}
-        job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+
+        def unchanged(name: str) -> bool:
+            old = previous.instances.get(name) if previous is not None else None
+            return old is not None and keys.get(name) == old.key
+
+        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged, keys)
         try:
             job.start(parallel_only=True)
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
-            job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged,
+                           keys)
     try:
         with gc_paused():
             graph = run_checks(estate, diags)

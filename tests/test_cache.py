@@ -22,6 +22,7 @@ from compiler import incremental
 from compiler.api import compile_tree
 from compiler.build import assemble
 from compiler.build import cache as cache_mod
+from compiler.build import engine as engine_mod
 from compiler.build.manifest import instance_fragment, manifest_text
 from compiler.cli.main import main
 from compiler.keys import KeyRing
@@ -351,3 +352,33 @@ def test_the_spare_build_is_verified_before_it_is_updated_in_place(
     assert cached_equals_uncached(root, tmp_path) == ["acme-eu"]
     edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")
     assert cached_equals_uncached(root, tmp_path) == ["acme-us"]
+
+
+def test_with_tests_yaml_unchanged_instances_are_not_rendered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests.yaml forces the full check, but an instance whose key is unchanged is kept."""
+    root = tree(tmp_path / "src")
+    (root / "tests.yaml").write_text(
+        "- {from: acme-eu/alice, to: 10.20.0.5, port: 443/tcp, expect: allow}\n")
+    rendered: list[str] = []
+    real = engine_mod.render_instance  # type: ignore[attr-defined]
+
+    def counting(inst: Any, *args: Any, **kwargs: Any) -> Any:
+        rendered.append(inst.name)
+        return real(inst, *args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "render_instance", counting)
+
+    def compile_counting() -> list[str]:
+        rendered.clear()
+        assert compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=True, cache=True).build
+        return sorted(rendered)
+
+    assert compile_counting() == ["acme-eu", "acme-us"]
+    assert compile_counting() == []
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.1.0/24")
+    assert compile_counting() == ["acme-us"]
+    fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
+    assert fresh.build is not None
+    assert snapshot(tmp_path / "cached") == snapshot(tmp_path / "fresh")
