@@ -101,10 +101,19 @@ def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
         why = " (its access list; the hub enforces it too)" if limited else ""
         return Verdict(False, path, f"the profile of {peer.name} does not route {dst} into "
                        f"the tunnel{why}", peer.source, ("access",) if limited else ())
-    path.append(f"hub {inst.name}")
+    aggregate = policy.aggregate_of(dst)
+    # A profile that reaches dst through an aggregate has no route of its own for it.
+    via = f" (via aggregate {aggregate})" if aggregate is not None and not is_route_all(
+        peer) else ""
+    path.append(f"hub {inst.name}{via}")
     if any(dst == hub_address(n) for n in policy.tunnels if dst.version == n.version):
         return Verdict(True, [*path[:-1], f"hub {inst.name} itself"], "the hub's own address")
     inside = covers(policy.networks, dst)
+    if not inside and aggregate is not None:
+        index = policy.config.routing.aggregates.index(aggregate)
+        return Verdict(False, path, f"{dst} is in aggregate {aggregate}, which no peer "
+                       "advertises there: the hub drops it", inst.source,
+                       ("routing", "aggregates", index))
     if not inside:
         if not (is_route_all(peer) and policy.config.routing.egress == "nat"):
             return Verdict(False, path, "traffic from a peer to outside the instance's "
