@@ -162,7 +162,8 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
     """``acme-eu/alice`` → ("acme-eu", "alice")."""
     text = value.strip() if isinstance(value, str) else ""
     inst, _, peer = text.partition("/")
-    if not (NAME_RE.match(inst) and _SITE_ID_RE.match(peer)):
+    # fullmatch: the patterns end in `$`, which also matches before a final newline
+    if not (NAME_RE.fullmatch(inst) and _SITE_ID_RE.fullmatch(peer)):
         raise PydanticCustomError(
             "value_error", "'{value}' is not INSTANCE/PEER (a peer name or site id)",
             {"value": value})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from compiler.model.base import ConfigModel
 from compiler.model.types import DnsName, Prefix, RouterOSVersion
@@ -24,6 +24,10 @@ BUILTIN_RESERVED: Final[frozenset[str]] = frozenset(
         "mx", "dns", "ldap", "git", "sso", "auth", "login", "static", "assets",
     }
 )
+
+
+#: A region id: a lower-case DNS label (``fra``, ``us-east-1``); it names folders and hosts.
+RegionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
 
 
 class Policy(ConfigModel):
@@ -47,7 +51,7 @@ class OrgConfig(ConfigModel):
     """Organisation settings (``vpn.yaml``)."""
 
     domain: DnsName = Field("vpn.example.net", description="public zone of instance hostnames")
-    regions: list[str] = Field(default_factory=lambda: list(BUILTIN_REGIONS))
+    regions: list[RegionId] = Field(default_factory=lambda: list(BUILTIN_REGIONS))
     reserved_hostnames: list[str] = Field(default_factory=list)
     reserved_prefixes: list[Prefix] = Field(default_factory=list)
     policy: Policy = Field(default_factory=Policy)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from compiler.model.access import AccessTarget
 from compiler.model.base import ConfigModel
@@ -54,6 +55,17 @@ class ClientPeer(ConfigModel):
         None, description="sites or prefixes this client may reach (default: all)")
     description: Description | None = None
     key_epoch: int = Field(1, ge=1, le=65535, strict=True)
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key_is_wireguard_only(cls, value: str | None, info: ValidationInfo
+                                      ) -> str | None:
+        # An OpenVPN client authenticates with a certificate: the key would be silently unused.
+        if value is not None and info.data.get("protocol") == "openvpn":
+            raise PydanticCustomError(
+                "schema", "an OpenVPN client has no WireGuard key (it gets a certificate); "
+                "remove 'public_key' or use protocol wireguard")
+        return value
 
 
 Peer = Annotated[SitePeer | ClientPeer, Field(discriminator="type")]

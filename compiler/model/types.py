@@ -25,6 +25,7 @@ from pydantic import PlainSerializer, PlainValidator, StringConstraints, WithJso
 from pydantic_core import PydanticCustomError
 
 from compiler.loader.yamlread import YamlFloat
+from compiler.routeros.tree import command_tree
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -189,11 +190,22 @@ def _routeros(value: Any) -> str:
         text = str(value)
     else:
         text = _text(value, "a RouterOS version")
-    if not _ROUTEROS_RE.match(text):
+    if not _ROUTEROS_RE.match(text) or any(p != str(int(p)) for p in text.split(".")):
         raise PydanticCustomError(
             "value_error",
             "RouterOS version '{value}' is not a v7 version like \"7.16\"",
             {"value": text},
+        )
+    data = command_tree()
+    newest = data.minor(len(data.versions) - 1)
+    if int(text.split(".")[1]) > int(newest.split(".")[1]):
+        # Older versions are refused by `mvpn check` (routeros-unsupported): they exist, but
+        # lack what the scripts need; a newer one is unknown to mvpn's command-tree data.
+        raise PydanticCustomError(
+            "value_error",
+            "RouterOS {value} is newer than {newest}, the newest version mvpn knows the "
+            "commands of",
+            {"value": text, "newest": newest},
         )
     return text
 
