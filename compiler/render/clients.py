@@ -9,7 +9,7 @@ import segno
 
 from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import VERSION_SLOT, render
+from compiler.render.env import VERSION_SLOT, name, render
 
 
 def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str:
@@ -20,7 +20,9 @@ def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str:
     segno.make(body, error="l", micro=False).save(
         buf, kind="svg", xmldecl=False, svgns=True, scale=4, border=4,
     )
-    header = f"<!-- mvpn {inst.name} clients/{peer.name}.svg version {VERSION_SLOT} -->\n"
+    # Names are checked like every template value: nothing can close the XML comment.
+    header = (f"<!-- mvpn {name(inst.name)} clients/{name(peer.name)}.svg"
+              f" version {VERSION_SLOT} -->\n")
     return header + buf.getvalue().decode("ascii") + "\n"
 
 
