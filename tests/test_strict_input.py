@@ -252,6 +252,13 @@ def test_control_and_bidi_characters_are_refused_in_every_free_text(
     assert rows(tmp_path, estate(**files)) == [("schema", "error", *expected)]
 
 
+def test_reserved_hostnames_are_dns_labels(tmp_path: Path) -> None:
+    files = estate(**{"vpn_DOT_yaml": {"reserved_hostnames": ["db", "Intranet", "x\n#y"]}})
+    assert rows(tmp_path, files) == [("schema", "error", "vpn.yaml", 4, 3, "reserved_hostnames[2]: "
+                                      "'x\n#y' is not a DNS label: use letters, digits and "
+                                      "inner hyphens")]
+
+
 def test_other_unicode_text_is_kept(tmp_path: Path) -> None:
     files = estate(**{"acme-eu__peers__alice_DOT_yaml": client(
         "alice@example.com", "10.255.0.11", description="Zoë's \u05e2\u05d1 \U0001f600 \u200b")})

@@ -7,7 +7,7 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import DnsName, Prefix, RouterOSVersion
+from compiler.model.types import DnsLabel, DnsName, Prefix, RouterOSVersion
 
 #: Region ids allowed when ``vpn.yaml`` names none (airport codes of common cloud regions).
 BUILTIN_REGIONS: Final[tuple[str, ...]] = (
@@ -52,7 +52,7 @@ class OrgConfig(ConfigModel):
 
     domain: DnsName = Field("vpn.example.net", description="public zone of instance hostnames")
     regions: list[RegionId] = Field(default_factory=lambda: list(BUILTIN_REGIONS))
-    reserved_hostnames: list[str] = Field(default_factory=list)
+    reserved_hostnames: list[DnsLabel] = Field(default_factory=list)
     reserved_prefixes: list[Prefix] = Field(default_factory=list)
     policy: Policy = Field(default_factory=Policy)
     defaults: Defaults = Field(default_factory=Defaults)
