@@ -362,8 +362,10 @@ def _ccd(text: str) -> object:
     for line in text.splitlines():
         params = openvpn_parse_line(line)
         if params:
-            # A pushed option is parsed again by the client: compare its own tokens too.
-            out.append([params, openvpn_parse_line(params[1])] if params[0] == "push" else params)
+            # A pushed option is parsed again by the client, after the server joined them
+            # with commas into one PUSH_REPLY: compare what the client would split and parse.
+            out.append([params, *(openvpn_parse_line(opt) for opt in params[1].split(","))]
+                       if params[0] == "push" else params)
     return out
 
 
