@@ -8,8 +8,9 @@ value can add a directive, a command or a line.
 Text is escaped per language (``rsc_str``, ``ovpn_arg``, ``line`` for comments).
 Values that are never escaped are checked instead, and a value outside its alphabet
 raises (it is never passed through): ``addr``/``addrs`` for addresses and prefixes
-(``[0-9A-Fa-f:./]``), ``num`` for integers, ``name`` for instance, peer and site
-names, ``host`` for DNS names, ``word`` for keywords, ``token`` for keys. Those
+(``[0-9A-Fa-f:./]``; ``addrs_text``/``mask_text`` for lists joined in Python),
+``num`` for integers, ``name`` for instance, peer and site names, ``host`` for DNS
+names, ``word`` for keywords, ``token`` for keys, ``nft_line`` for firewall rules. Those
 alphabets hold no metacharacter of any output language (wg-quick, OpenVPN,
 nftables, dnsmasq, RouterOS, ``#`` comments), so one check serves them all; a
 template prints no value from the tree without one of these filters.
