@@ -17,7 +17,7 @@ from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
 from compiler.build.lock import output_lock
 from compiler.build.write import check_output
-from compiler.checks import Graph, run_checks
+from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
@@ -60,6 +60,7 @@ def check(root: Path) -> CheckResult:
     with gc_paused():
         _raw, estate = _load(root, diags)
         graph = _run_checks(estate, diags)
+        check_not_empty(estate, diags)
     return CheckResult(estate, diags, graph)
 
 
@@ -219,6 +220,7 @@ def _check_and_start(
     try:
         with gc_paused():
             graph = _run_checks(estate, diags)
+            check_not_empty(estate, diags)
         result = CheckResult(estate, diags, graph)
         if not result.ok:
             if job is not None:

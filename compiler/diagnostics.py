@@ -228,6 +228,11 @@ CODES: Final[dict[str, Code]] = {
         "Upgrade the router and pin the version the message names (routeros: on the peer, or "
         "defaults.routeros in vpn.yaml).",
         Example({_BERLIN: _site("berlin", "10.255.0.10", "10.20.0.0/24") + 'routeros: "7.8"\n'})),
+    "tree-empty": Code(
+        _W, "The config tree has no instance",
+        "Check the path you gave (mvpn finds the tree like git finds .git: the folder with "
+        "vpn.yaml or sites/), or add an instance folder with an instance.yaml.",
+        Example({_INST: None, _ALICE: None, _BERLIN: None})),
 }
 
 
