@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from compiler.render import qr as qrcode
 from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import VERSION_SLOT, render
+from compiler.render.env import VERSION_SLOT, name, render
 
 
 def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str | None:
@@ -15,7 +15,9 @@ def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str | None:
     rows = qrcode.matrix(qrcode.payload(profile))
     if rows is None:
         return None
-    header = f"<!-- mvpn {inst.name} clients/{peer.name}.svg version {VERSION_SLOT} -->\n"
+    # Names are checked like every template value: nothing can close the XML comment.
+    header = (f"<!-- mvpn {name(inst.name)} clients/{name(peer.name)}.svg"
+              f" version {VERSION_SLOT} -->\n")
     return header + qrcode.svg(rows) + "\n"
 
 
