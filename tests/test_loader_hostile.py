@@ -289,3 +289,16 @@ def test_positions_are_kept_for_recent_files_only() -> None:
         assert src.pos(("a",), key=True) == (1, 1)  # the same file again: no second compose
     assert Positions.composes - before == 200
     assert len(source_module._RECENT) <= 64  # memory stays bounded in a tree of warnings
+
+
+@pytest.mark.parametrize(("text", "line", "column"), [
+    ('a: "x\u2028y"\nb: \x01\n', 2, 4),  # a line separator before it
+    ("\u00e9\u00e9: \x01\n", 1, 5),  # libyaml counts bytes here; columns are characters
+    ('a: "x\u2028y"\nb: &x 1\n', 2, 4),
+])
+def test_reader_and_anchor_errors_after_odd_characters(text: str, line: int, column: int) -> None:
+    from compiler.loader.yamlread import YamlError, parse
+
+    with pytest.raises(YamlError) as info:
+        parse(text)
+    assert (info.value.line, info.value.column) == (line, column)

@@ -169,7 +169,9 @@ def _compose(text: str) -> Node | None:
             problem = "only one YAML document per file is allowed"
         raise YamlError(problem, line, col) from None
     except yaml.reader.ReaderError as exc:
-        line, column = line_col(text, exc.position)
+        # libyaml's reader counts bytes of UTF-8 here, not characters
+        offset = len(text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore"))
+        line, column = line_col(text, offset)
         raise YamlError(
             f"control character U+{exc.character:04X} is not allowed in YAML", line, column
         ) from None
