@@ -302,3 +302,11 @@ def test_reader_and_anchor_errors_after_odd_characters(text: str, line: int, col
     with pytest.raises(YamlError) as info:
         parse(text)
     assert (info.value.line, info.value.column) == (line, column)
+
+
+def test_invalid_utf8_position_in_a_cr_only_file() -> None:
+    from compiler.loader.yamlread import YamlError, decode
+
+    with pytest.raises(YamlError) as info:
+        decode("a: 1\rb: \u00e9\u00e9".encode() + b"\xff\r")
+    assert (info.value.line, info.value.column) == (2, 6)

@@ -189,9 +189,8 @@ def decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        before = data[: exc.start].decode("utf-8")  # valid up to the first bad byte
+        line, column = line_col(before, len(before))
         raise YamlError("file is not valid UTF-8", line, column) from None
     return text.removeprefix("\ufeff")
 
