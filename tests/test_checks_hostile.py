@@ -114,6 +114,26 @@ def test_a_shared_first_port_does_not_make_it_pairwise(monkeypatch: pytest.Monke
     assert calls <= 2 * len(rules), calls
 
 
+def test_a_shared_first_prefix_does_not_make_it_pairwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule reaches one shared LAN and one host of its own: the host is looked up."""
+    calls = 0
+    real = reach.shadows
+
+    def counting(a: ResolvedRule, b: ResolvedRule) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(a, b)
+
+    monkeypatch.setattr(reach, "shadows", counting)
+    lan = ipaddress.ip_network("10.20.0.0/24")
+    rules = [ResolvedRule(i, Rule.model_validate({"action": "allow"}), None,
+                          [lan, ipaddress.ip_network(f"192.168.{i // 256}.{i % 256}/32")])
+             for i in range(5000)]
+    assert first_shadows(rules) == [None] * 5000
+    assert calls <= 2 * len(rules), calls
+
+
 def test_shadowed_rule_is_reported_with_both_lines(tmp_path: Path) -> None:
     rules = [{"action": "deny", "protocol": "tcp", "ports": "22", "destination": "10.20.0.0/16"},
              {"action": "allow", "protocol": "udp", "destination": "10.20.0.0/16"},
