@@ -139,7 +139,7 @@ def test_flow_mapping_document_gets_a_pair() -> None:
     new, lines = insert_keys(text, [("address", "10.255.0.2"), ("address6", "fd00::2")])
     assert new == ("{type: client, user: alice@example.com, address: 10.255.0.2, "
                    "address6: fd00::2}  # one line\n")
-    assert lines == [1]
+    assert lines == [1, 1]  # one line per key, both on the same line (issue 11.7)
 
 
 def test_splice_refuses_what_is_not_a_mapping() -> None:

@@ -1,4 +1,8 @@
-"""``<instance>/instance.yaml``: one hub."""
+"""``<instance>/instance.yaml``: one hub.
+
+Numbers and booleans are strict (``strict=True``): YAML's ``true`` is not port 1 and
+``"yes"`` is not a boolean; what the file says is what the hub gets.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ def _room(daemon: str, net: IPNetwork) -> IPNetwork:
 class WireGuardHub(ConfigModel):
     """WireGuard on the hub (present = enabled)."""
 
-    port: int = Field(51820, ge=1, le=65535)
+    port: int = Field(51820, ge=1, le=65535, strict=True)
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
     network6: PrefixV6 | None = Field(None, description="optional IPv6 tunnel network")
 
@@ -55,7 +59,7 @@ class WireGuardHub(ConfigModel):
 class OpenVPNHub(ConfigModel):
     """OpenVPN on the hub (present = enabled)."""
 
-    port: int = Field(1194, ge=1, le=65535)
+    port: int = Field(1194, ge=1, le=65535, strict=True)
     transport: Literal["udp", "tcp"] = "udp"
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
 
@@ -77,7 +81,8 @@ class Dns(ConfigModel):
 
     servers: list[Address] = Field(default_factory=list)
     domains: list[DnsName] = Field(default_factory=list)
-    split: bool = Field(False, description="clients resolve only `domains` through the VPN")
+    split: bool = Field(
+        False, strict=True, description="clients resolve only `domains` through the VPN")
     records: dict[DnsName, Address] = Field(
         default_factory=dict, description="names the hub's resolver answers itself")
 
@@ -93,4 +98,4 @@ class Instance(ConfigModel):
     routing: Routing = Field(default_factory=Routing)
     dns: Dns = Field(default_factory=Dns)
     firewall: Firewall = Field(default_factory=Firewall)
-    key_epoch: int = Field(1, ge=1, le=65535)
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True)

@@ -1,4 +1,4 @@
-"""``vpn.yaml``: organisation settings; every key has a default."""
+"""``vpn.yaml``: organisation settings; every key has a default (numbers are strict)."""
 
 from __future__ import annotations
 
@@ -33,15 +33,18 @@ RegionId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[
 class Policy(ConfigModel):
     """Route policy: how short a prefix may be before it counts as broad."""
 
-    min_prefix_v4: int = Field(16, ge=0, le=32, description="shorter v4 routes are broad")
-    min_prefix_v6: int = Field(48, ge=0, le=128, description="shorter v6 routes are broad")
+    min_prefix_v4: int = Field(
+        16, ge=0, le=32, strict=True, description="shorter v4 routes are broad")
+    min_prefix_v6: int = Field(
+        48, ge=0, le=128, strict=True, description="shorter v6 routes are broad")
 
 
 class Defaults(ConfigModel):
     """Defaults for peers that do not set their own."""
 
     routeros: RouterOSVersion = Field("7.16", description="RouterOS version of site scripts")
-    keepalive: int = Field(25, ge=0, le=65535, description="WireGuard persistent keepalive, s")
+    keepalive: int = Field(
+        25, ge=0, le=65535, strict=True, description="WireGuard persistent keepalive, s")
 
 
 class OrgConfig(ConfigModel):

@@ -1,4 +1,7 @@
-"""``<instance>/peers/<peer>.yaml``: a site router or a user's device."""
+"""``<instance>/peers/<peer>.yaml``: a site router or a user's device.
+
+Numbers and booleans are strict, as in :mod:`compiler.model.instance`.
+"""
 
 from __future__ import annotations
 
@@ -32,10 +35,10 @@ class SitePeer(ConfigModel):
     subnets: list[Prefix] = Field(default_factory=list)
     address: AddressV4 | None = None
     address6: AddressV6 | None = None
-    allow_broad: bool = False
+    allow_broad: bool = Field(False, strict=True)
     routeros: RouterOSVersion | None = None
     description: Description | None = None
-    key_epoch: int = Field(1, ge=1, le=65535)
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True)
 
 
 class ClientPeer(ConfigModel):
@@ -44,14 +47,14 @@ class ClientPeer(ConfigModel):
     type: Literal["client"]
     user: User
     protocol: Protocol = "wireguard"
-    route_all: bool = False
+    route_all: bool = Field(False, strict=True)
     address: AddressV4 | None = None
     address6: AddressV6 | None = None
     public_key: WgPublicKey | None = None
     access: list[AccessTarget] | None = Field(
         None, description="sites or prefixes this client may reach (default: all)")
     description: Description | None = None
-    key_epoch: int = Field(1, ge=1, le=65535)
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True)
 
     @field_validator("public_key")
     @classmethod
