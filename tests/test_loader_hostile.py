@@ -310,3 +310,20 @@ def test_invalid_utf8_position_in_a_cr_only_file() -> None:
     with pytest.raises(YamlError) as info:
         decode("a: 1\rb: \u00e9\u00e9".encode() + b"\xff\r")
     assert (info.value.line, info.value.column) == (2, 6)
+
+
+def test_other_files_are_scanned_one_at_a_time(tmp_path: Path) -> None:
+    import tracemalloc
+
+    files = estate(**{f"docs__blob{i}_DOT_txt": b"x" * (1 << 20) for i in range(24)})
+    build_file_tree(tmp_path, files)  # type: ignore[arg-type]
+    check(tmp_path)  # first: lazy imports and caches, which are not what is measured
+    tracemalloc.start()
+    try:
+        result = check(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(result.estate.raw.others) == 24 and result.ok
+    # 24 MiB of other files: never more than a few of them in memory at once (was all 24)
+    assert peak < 8 << 20, peak
