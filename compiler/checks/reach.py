@@ -249,6 +249,8 @@ def shadows(earlier: ResolvedRule, later: ResolvedRule) -> bool:
 
 #: Port ranges up to this wide are indexed port by port; wider ones are few (``1-1024``).
 _NARROW_RANGE = 256
+#: How many of a rule's prefixes (or port ranges) are looked up to find the rarest.
+_TRIED = 8
 
 
 class _Endpoints:
@@ -270,12 +272,19 @@ class _Endpoints:
             self.by_net[_net_key(net, net.prefixlen)].append(pos)
 
     def candidates(self, nets: list[IPNetwork] | None) -> list[list[int]] | None:
-        """Buckets that hold every rule covering ``nets`` (None: no restriction)."""
+        """Buckets that hold every rule covering ``nets`` (None: no restriction).
+
+        Every net must be covered, so the buckets of any one of them will do: the smallest
+        of the first few (a class like ``sites`` can resolve to hundreds of nets).
+        """
         if nets is None:
             return [self.any]
         if not nets:
             return None  # covered by every endpoint: all([]) in _contains
-        net = nets[0]
+        return min((self._covering(net) for net in nets[:_TRIED]),
+                   key=lambda buckets: sum(map(len, buckets)))
+
+    def _covering(self, net: IPNetwork) -> list[list[int]]:
         buckets = [self.any]
         for length in range(net.prefixlen + 1):
             bucket = self.by_net.get(_net_key(net, length))
@@ -314,7 +323,9 @@ class _Ports:
     def candidates(self, ports: tuple[tuple[int, int], ...] | None) -> list[list[int]]:
         if ports is None:
             return [self.any]
-        return [self.any, self.by_port.get(ports[0][0], []), self.wide]
+        # Each range must be covered: look up the rarest of the first few range starts.
+        narrow = min((self.by_port.get(lo, []) for lo, _hi in ports[:_TRIED]), key=len)
+        return [self.any, narrow, self.wide]
 
 
 def first_shadows(rules: Sequence[ResolvedRule]) -> list[int | None]:
