@@ -62,14 +62,17 @@ def check(root: Path) -> CheckResult:
     with gc_paused():
         _raw, estate = _load(root, diags)
         graph = _run_checks(estate, diags)
-        check_not_empty(estate, diags)
     return CheckResult(estate, diags, graph)
 
 
 def _run_checks(estate: Estate, diags: Diagnostics) -> Graph:
-    """The checks of the model, then of the site scripts it renders (SPEC §11)."""
+    """The checks of a whole tree: the model, the site scripts it renders (SPEC §11).
+
+    And that it is not empty, which the partial estates of an incremental compile often are.
+    """
     graph = run_checks(estate, diags)
     check_routeros(estate, diags)
+    check_not_empty(estate, diags)
     return graph
 
 
@@ -232,7 +235,6 @@ def _check_and_start(
     try:
         with gc_paused():
             graph = _run_checks(estate, diags)
-            check_not_empty(estate, diags)
         result = CheckResult(estate, diags, graph)
         if not result.ok:
             if job is not None:

@@ -230,9 +230,10 @@ CODES: Final[dict[str, Code]] = {
         Example({_BERLIN: _site("berlin", "10.255.0.10", "10.20.0.0/24") + 'routeros: "7.8"\n'})),
     "tree-empty": Code(
         _W, "The config tree has no instance",
-        "Check the path you gave (mvpn finds the tree like git finds .git: the folder with "
-        "vpn.yaml or sites/), or add an instance folder with an instance.yaml.",
-        Example({_INST: None, _ALICE: None, _BERLIN: None})),
+        "Check the path (mvpn check finds the tree from a folder inside it), or start one with "
+        "mvpn init DIR; an instance is a folder with an instance.yaml.",
+        Example({"vpn.yaml": "domain: vpn.example.net\n", _INST: None, _ALICE: None,
+                 _BERLIN: None})),
     # SPEC §10: routing at scale.
     "route-unaggregated": Code(
         _W, "Site subnet outside every aggregate of its instance",

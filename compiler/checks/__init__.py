@@ -44,7 +44,7 @@ def check_not_empty(estate: Estate, diags: Diagnostics) -> None:
     if raw.instances or len(diags):  # a refused folder already says why it is no instance
         return
     where = raw.vpn.path if raw.vpn is not None else raw.root
-    diags.add("tree-empty", f"no instance in '{raw.root.name}': a folder per hub with an "
+    diags.add("tree-empty", "no instance in this tree: a folder per hub with an "
               "instance.yaml (mvpn init DIR writes an example tree)", where)
 
 
