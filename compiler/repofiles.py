@@ -32,7 +32,7 @@ def check_action(action: str) -> str:
 
 
 def tag(version: str = __version__) -> str:
-    """The git tag of an mvpn release (``v`` + the version): what the generated files pin."""
+    """The git tag of an mvpn release (`v` + the version): what the generated files pin."""
     return f"v{version}"
 
 

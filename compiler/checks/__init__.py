@@ -6,6 +6,7 @@ from compiler.checks.graph import Graph, build_graph
 from compiler.checks.hub import check_hubs
 from compiler.checks.names import check_names
 from compiler.checks.peers import check_peers
+from compiler.checks.qr import check_qr
 from compiler.checks.reach import check_assertions, check_shadowed, policies
 from compiler.checks.routes import check_routes
 from compiler.checks.secrets import check_secrets
@@ -26,6 +27,7 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
         _ = policy.rules, policy.access  # resolving reports unknown names
     check_shadowed(found, diags)
     check_assertions(estate, diags, found)
+    check_qr(found, estate.org, diags)
     return graph
 
 

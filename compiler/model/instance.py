@@ -60,7 +60,8 @@ class WireGuardHub(ConfigModel):
 class OpenVPNHub(ConfigModel):
     """OpenVPN on the hub (present = enabled)."""
 
-    port: int = Field(1194, ge=1, le=65535, strict=True, description="port the hub listens on")
+    port: int = Field(1194, ge=1, le=65535, strict=True,
+                      description="port the hub listens on")
     transport: Literal["udp", "tcp"] = Field("udp", description="udp or tcp")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
 
@@ -78,6 +79,13 @@ class Routing(ConfigModel):
     egress: Literal["nat", "none"] = Field(
         "nat", description="nat: route-all clients reach the internet through the hub "
         "(NATed to its address); none: they reach only the VPN")
+    aggregates: list[Prefix] = Field(
+        default_factory=list,
+        description="the address space this hub's sites are numbered from; sites and clients "
+                    "route these instead of every other site's subnets")
+    allow_broad: bool = Field(
+        False, strict=True,
+        description="allow aggregates broader than the policy minimum (min_prefix_v4/v6)")
 
 
 class Dns(ConfigModel):
@@ -87,8 +95,8 @@ class Dns(ConfigModel):
                                    description="DNS servers pushed to clients")
     domains: list[DnsName] = Field(default_factory=list,
                                    description="domains resolved through the VPN")
-    split: bool = Field(
-        False, strict=True, description="clients resolve only `domains` through the VPN")
+    split: bool = Field(False, strict=True,
+                        description="clients resolve only `domains` through the VPN")
     records: dict[DnsName, Address] = Field(
         default_factory=dict, description="names the hub's resolver answers itself")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import DnsName, Prefix, RouterOSVersion
+from compiler.model.types import DnsLabel, DnsName, Prefix, RouterOSVersion
 
 #: Region ids allowed when ``vpn.yaml`` names none (airport codes of common cloud regions).
 BUILTIN_REGIONS: Final[tuple[str, ...]] = (
@@ -52,9 +52,9 @@ class OrgConfig(ConfigModel):
 
     domain: DnsName = Field("vpn.example.net", description="public zone of instance hostnames")
     regions: list[RegionId] = Field(default_factory=lambda: list(BUILTIN_REGIONS),
-                                    description="region ids instances may use (default: airport "
-                                    "codes of common cloud regions)")
-    reserved_hostnames: list[str] = Field(
+                               description="region ids instances may use (default: airport "
+                               "codes of common cloud regions)")
+    reserved_hostnames: list[DnsLabel] = Field(
         default_factory=list, description="hostnames no instance may take, besides the "
         "built-in ones (www, api, vpn, ...)")
     reserved_prefixes: list[Prefix] = Field(default_factory=list,
