@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from benchmarks import generate
 from compiler import api
+from compiler.cli.output import render_sarif
 from compiler.diagnostics import Diagnostics
 from compiler.keys import KeyRing
 from compiler.model.estate import Estate
@@ -288,3 +290,15 @@ def test_an_incremental_compile_checks_the_changed_sites_too(
     assert refused.build is None
     assert [d.code for d in refused.check.diagnostics.sorted()] == ["routeros-unsupported"]
     assert found == [["routeros-unsupported"]]  # the incremental check found it first
+
+
+def test_sarif_describes_the_rule(tmp_path: Path) -> None:
+    files = estate(**{"acme-eu__peers__berlin_DOT_yaml": site(
+        "berlin", "10.255.0.10", ["10.20.0.0/24"], routeros="7.8")})
+    build_file_tree(tmp_path, files)  # type: ignore[arg-type]
+    diags = api.check(tmp_path).diagnostics.sorted()
+    sarif = json.loads(render_sarif(diags, cwd=tmp_path, tool_version="0"))
+    (rule,) = sarif["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["id"] == "routeros-unsupported"
+    assert rule["shortDescription"]["text"] == (
+        "Site's RouterOS version lacks a command or argument its script needs")

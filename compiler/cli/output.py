@@ -61,6 +61,8 @@ RULE_DESCRIPTIONS: Final[dict[str, str]] = {
     "secret-in-repo": "Private key material in the config tree",
     "pool-exhausted": "No free tunnel address left in the instance network",
     "test-failed": "Reachability assertion does not hold",
+    "routeros-unsupported": "Site's RouterOS version lacks a command or argument its script "
+    "needs",
 }
 
 # --- neutralising hostile text -------------------------------------------------------
