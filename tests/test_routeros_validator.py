@@ -10,7 +10,7 @@ from compiler.routeros import Problem, RouterOSTree, RscSyntaxError, compact, to
 from compiler.routeros import validate as validate_problems
 from tests.support.routeros import validate
 
-SITE_SCRIPT = r"""# mvpn site script
+SITE_SCRIPT = r"""# a hand-written site script
 :local tag "mvpn:acme-eu/berlin"
 /interface wireguard
 :foreach i in=[find where comment~"^mvpn:acme-eu/berlin"] do={ remove $i }
