@@ -18,7 +18,7 @@ from compiler.keys import KeyRing
 from compiler.model.estate import Estate
 from compiler.render import instance_views, support
 from compiler.render.routeros import render_rsc
-from compiler.routeros import RouterOSTree, tokenize
+from compiler.routeros import RouterOSTree, compact, tokenize
 from tests.support.routeros import script_version, validate
 from tests.support.trees import (
     INSTANCE,
@@ -240,7 +240,8 @@ def _dns_estate() -> dict[str, object]:
 
 @pytest.mark.parametrize("tree", ["compile", "every-version", "dns", "example", "generated"])
 def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, tree: str) -> None:
-    """The grouping of :mod:`compiler.render.support` is sound for every estate we test."""
+    """The grouping of :mod:`compiler.render.support` is sound for every estate we test, and
+    every site script (the example estate's too) is valid on its own version."""
     if tree == "example":
         root = Path(__file__).resolve().parents[1] / "sites"
     elif tree == "generated":  # the benchmark estate: both protocols, IPv6, four pins
@@ -257,12 +258,17 @@ def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, t
 
 
 def _assert_sound(result: api.CheckResult) -> None:
+    """Sites of one shape use the same commands, and every script is valid on its version."""
     shapes = support.shapes(result.estate)
     features: dict[object, set[frozenset[Feature]]] = collections.defaultdict(set)
     for view in instance_views(result.estate, KeyRing(None)):
         for peer in view.peers:
             if peer.is_site:
-                features[shapes[view.name, peer.name]].add(_features(render_rsc(view, peer)))
+                script = render_rsc(view, peer)
+                shape = shapes[view.name, peer.name]
+                assert shape.version == peer.routeros == script_version(script)
+                assert validate(compact(script), shape.version) == [], (view.name, peer.name)
+                features[shape].add(_features(script))
     assert features
     assert all(len(found) == 1 for found in features.values()), features
 
