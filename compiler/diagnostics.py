@@ -45,10 +45,13 @@ CODES: Final[dict[str, Severity]] = {
     "egress-unavailable": Severity.ERROR,
     "secret-in-repo": Severity.ERROR,
     "pool-exhausted": Severity.ERROR,
+    "port-conflict": Severity.ERROR,
     # SPEC §8: access control and reachability assertions.
     "test-failed": Severity.ERROR,
     "rule-shadowed": Severity.WARNING,
     "reference-unknown": Severity.ERROR,
+    # An assertion about a peer whose own file has errors (reported there): not evaluated.
+    "reference-broken": Severity.WARNING,
     # SPEC §11: a site's RouterOS version lacks a command or argument its script needs.
     "routeros-unsupported": Severity.ERROR,
 }
@@ -114,3 +117,17 @@ class Diagnostics:
 
 class UsageError(Exception):
     """A usage or environment problem: exit code 2, no diagnostics."""
+
+
+class EnvironmentFailureError(UsageError):
+    """The machine refused an operation: not a bug of ours, not the tree's fault.
+
+    Disk full, read-only target, permissions, a path too long: printed as
+    ``error: <what> (<path>)``, exit 2 (SPEC §6: usage or environment error).
+    """
+
+    def __init__(self, what: str, path: Path | str | None) -> None:
+        """``what`` failed on ``path`` (as the OS named it; None when it did not)."""
+        self.what = what
+        self.path = Path(path) if path is not None else None
+        super().__init__(what if path is None else f"{what} ({path})")

@@ -139,7 +139,7 @@ def test_flow_mapping_document_gets_a_pair() -> None:
     new, lines = insert_keys(text, [("address", "10.255.0.2"), ("address6", "fd00::2")])
     assert new == ("{type: client, user: alice@example.com, address: 10.255.0.2, "
                    "address6: fd00::2}  # one line\n")
-    assert lines == [1]
+    assert lines == [1, 1]  # one line per key, both on the same line (issue 11.7)
 
 
 def test_splice_refuses_what_is_not_a_mapping() -> None:
@@ -197,10 +197,10 @@ def test_refuses_a_tree_with_other_errors(
 # --- property: for any sequence of add/remove/allocate, no address moves or is shared -----
 
 # Tiny pools, so that sequences run into full pools as often as they succeed:
-# WireGuard .2-.6 and ::2-::3, OpenVPN only .2.
+# WireGuard .2-.6 and ::2-::3, OpenVPN .2-.6 (a /29 is the smallest OpenVPN serves).
 SMALL = {**INSTANCE, "wireguard": {"port": 51820, "network": "10.255.0.0/29",
                                    "network6": "fd00:255::/126"},
-         "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/30"}}
+         "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/29"}}
 
 _op = st.one_of(
     st.tuples(st.just("add"), st.sampled_from(["client", "site"]),

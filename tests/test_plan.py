@@ -252,3 +252,21 @@ def test_root_at_the_top_of_the_repository(
     assert main(["plan", ".", "--base", "main", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["root"] == "." and doc["empty"] is True
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../outside.yaml"])
+def test_a_symlink_leaving_the_tree_at_the_base_is_a_diagnostic(
+    repo: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 item 6: git archive holds the link; the tar filter refuses it: file-unsafe."""
+    evil = repo / "sites/acme-eu/peers/evil.yaml"
+    evil.symlink_to(target)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "link")
+    evil.unlink()
+    assert main(["plan", "--base", "HEAD"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == (
+        "HEAD:sites/acme-eu/peers/evil.yaml:1:1: error[file-unsafe] 'evil.yaml' is a symlink "
+        "that leaves the config tree (or dangles); replace it with the file itself")
+    assert "internal error" not in captured.err

@@ -135,6 +135,8 @@ class BuildCache:
 
     def load(self) -> BuildState | None:
         """The verified state of the build in ``out``, or None (never trusted blindly)."""
+        if not self.folder.is_dir():  # created by save(): a compile that fails leaves none
+            return None
         if not private_dir(self.folder):
             return None
         try:

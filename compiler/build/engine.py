@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -216,11 +217,26 @@ def _pool(workers: int) -> Iterator[Any]:
     # Frozen, the inherited heap is never scanned by the workers' collector: scanning
     # writes to every object header, and each written page would be copied per worker.
     gc.freeze()
+    # Ctrl-C reaches the whole process group: workers must not each print a traceback.
+    # SIGINT stays blocked from before the fork until each worker ignores it; the parent
+    # alone handles it (and terminates the pool on the way out).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=gc.enable) as pool:
+        try:
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        with pool:
             yield pool
     finally:
         gc.unfreeze()
+
+
+def _worker_init() -> None:
+    """A forked worker: collector on, Ctrl-C ignored (the parent stops the pool)."""
+    gc.enable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _map(pool: Any, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:

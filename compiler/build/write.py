@@ -96,6 +96,34 @@ def check_output_dir(out: Path) -> None:
         )
 
 
+def check_output(out: Path, root: Path) -> None:
+    """Refuse an output folder mvpn must never build into, before anything is created.
+
+    The build is staged beside ``out`` and swapped in by renaming, and the cache lives
+    beside it too, so ``out`` must be a folder of its own inside a real parent: not ``/``,
+    not a mount point (a mount cannot be renamed), not a symlink (dangling or not: the
+    swap would replace the link, not its target), not the config tree or a folder inside
+    it or around it (every artifact would then be read as input: ``secret-in-repo``), and
+    not a folder that holds something other than an earlier mvpn build.
+    """
+    if out.is_symlink():
+        raise UsageError(f"output '{out}' is a symlink; give the folder it should be "
+                         "(a build is swapped in by renaming, which would replace the link)")
+    absolute = Path(os.path.abspath(out))
+    if absolute.parent == absolute:
+        raise UsageError(f"output '{out}' is the root folder; choose a folder of its own, "
+                         "e.g. -o build")
+    real = Path(os.path.realpath(absolute.parent)) / absolute.name
+    tree = Path(os.path.realpath(root))
+    if real == tree or tree.is_relative_to(real) or real.is_relative_to(tree):
+        raise UsageError(f"output '{out}' overlaps the config tree '{root}'; build outside "
+                         "it (artifacts hold keys, which must never be in the tree)")
+    if os.path.ismount(real):
+        raise UsageError(f"output '{out}' is a mount point; a build is swapped in by "
+                         f"renaming, so build into a folder inside it, e.g. {out}/build")
+    check_output_dir(out)
+
+
 def spare_of(out: Path) -> Path:
     """Where the build before the current one is kept, to be updated into the next one."""
     return out.parent / f".{out.name}.mvpn-spare"
@@ -123,11 +151,16 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
 def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
     """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
-        return os.fstat(fh.fileno())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
+            return os.fstat(fh.fileno())
+    except OSError as exc:  # a full disk fails the write, which names no file: name it
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
+        raise
 
 
 def link_file(source: Path | str, target: Path | str) -> None:

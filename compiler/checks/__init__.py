@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from compiler.checks.graph import Graph, build_graph
+from compiler.checks.hub import check_hubs
 from compiler.checks.names import check_names
 from compiler.checks.peers import check_peers
 from compiler.checks.reach import check_assertions, check_shadowed, policies
@@ -17,6 +18,7 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
     graph = build_graph(estate)
     check_names(estate, graph, diags)
     check_peers(estate, graph, diags)
+    check_hubs(estate, diags)
     check_routes(estate, graph, diags)
     check_secrets(estate, diags)
     found = policies(estate, diags)

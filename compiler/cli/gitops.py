@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import api
+from compiler.cli.commands import warn_secret_file
 from compiler.cli.output import display_path
 from compiler.keys import load_secret
 
@@ -39,6 +40,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.plan.render import render_plan
 
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
+    warn_secret_file(args.secret_file)
     result = api.plan(Path(args.root), args.base, secret)
     if not result.ok:
         for label, check in (("base", result.base), ("head", result.head)):

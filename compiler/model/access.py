@@ -11,7 +11,14 @@ from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, mod
 from pydantic_core import PydanticCustomError
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import NAME_RE, IPAddress, IPNetwork, _parse_prefix
+from compiler.model.types import (
+    NAME_RE,
+    Description,
+    IPAddress,
+    IPNetwork,
+    _parse_prefix,
+    parse_address,
+)
 
 Action = Literal["allow", "deny"]
 L4 = Literal["tcp", "udp", "icmp", "any"]
@@ -112,7 +119,7 @@ class Rule(ConfigModel):
     ports: Ports | None = None
     source: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
     destination: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
-    description: str | None = Field(None, max_length=200)
+    description: Description | None = None
 
     @model_validator(mode="after")
     def _ports_need_a_port_protocol(self) -> Rule:
@@ -155,7 +162,8 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
     """``acme-eu/alice`` → ("acme-eu", "alice")."""
     text = value.strip() if isinstance(value, str) else ""
     inst, _, peer = text.partition("/")
-    if not (NAME_RE.match(inst) and _SITE_ID_RE.match(peer)):
+    # fullmatch: the patterns end in `$`, which also matches before a final newline
+    if not (NAME_RE.fullmatch(inst) and _SITE_ID_RE.fullmatch(peer)):
         raise PydanticCustomError(
             "value_error", "'{value}' is not INSTANCE/PEER (a peer name or site id)",
             {"value": value})
@@ -165,10 +173,11 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
 def _host(value: Any) -> IPAddress:
     text = value.strip() if isinstance(value, str) else ""
     try:
-        return ipaddress.ip_address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         raise PydanticCustomError(
             "address-invalid", "'{value}' is not an IP address", {"value": value}) from None
+    return parse_address(text)  # refuses zone ids and IPv4-mapped forms, like every address
 
 
 PeerRef = Annotated[
@@ -187,4 +196,4 @@ class Assertion(ConfigModel):
     to: Host
     port: Probe = ("icmp", None)
     expect: Action
-    description: str | None = Field(None, max_length=200)
+    description: Description | None = None
