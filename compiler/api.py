@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import os
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from compiler import allocate as allocation
 from compiler.allocate import Assignment
-from compiler.build import Build, WriteStats, assemble
+from compiler.build import Build, WriteStats, assemble, portable
 from compiler.build.assemble import Progress
 from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
@@ -214,6 +213,9 @@ def _check_and_start(
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
             job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+        except BaseException:  # Ctrl-C while the stage and the workers were being made
+            job.abort()
+            raise
     try:
         with gc_paused():
             graph = _run_checks(estate, diags)
@@ -236,9 +238,8 @@ def _check_and_start(
 
 
 def _trim_heap() -> None:
-    """Give freed heap pages back to the system (glibc), so peak memory drops with them."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
+    """Give freed heap pages back to the system, so peak memory drops with them."""
+    portable.trim_heap()
 
 
 @dataclasses.dataclass

@@ -75,6 +75,8 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
           "keys, which must never be in the tree)"),
     ("notes", "output 'notes' is not empty and holds no mvpn manifest.json; refusing to "
               "replace it (choose another -o DIR)"),
+    ("webapp", "output 'webapp' holds a manifest.json that mvpn did not write; refusing to "
+               "replace it (choose another -o DIR)"),
 ])
 def test_an_unusable_output_is_refused_before_anything_is_created(
     small: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -85,6 +87,7 @@ def test_an_unusable_output_is_refused_before_anything_is_created(
     (top / "dangling").symlink_to(top / "nowhere" / "build")
     (top / "notes").mkdir()
     (top / "notes" / "mine.txt").write_text("mine\n")
+    build_file_tree(top / "webapp", {"manifest.json": '{"name": "app"}\n', "src/app.js": ""})
     before, root_before = listing(top), set(os.listdir("/"))
     assert main(["compile", "sites", "-o", output, "--no-qr"]) == 2
     captured = capsys.readouterr()

@@ -307,4 +307,4 @@ def test_sarif_describes_the_rule(tmp_path: Path) -> None:
     (rule,) = sarif["runs"][0]["tool"]["driver"]["rules"]
     assert rule["id"] == "routeros-unsupported"
     assert rule["shortDescription"]["text"] == (
-        "Site's RouterOS version lacks a command or argument its script needs")
+        "The site's RouterOS version lacks a command or argument its script needs")

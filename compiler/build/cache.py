@@ -31,11 +31,11 @@ from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
 from compiler.build.write import spare_of
+from compiler.render.env import TEMPLATES
 
 CACHE_DIR = ".mvpn-cache"
 FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parents[1]
-_TEMPLATES = _PACKAGE.parent / "templates"
 _DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
 
 
@@ -105,7 +105,7 @@ def compiler_fingerprint() -> str:
         except importlib.metadata.PackageNotFoundError:
             digest.update(f"{name}=?\0".encode())
     # *.xz: the RouterOS command trees, which decide routeros-unsupported.
-    for base, pattern in ((_PACKAGE, "*.py"), (_PACKAGE, "*.xz"), (_TEMPLATES, "*.j2")):
+    for base, pattern in ((_PACKAGE, "*.py"), (_PACKAGE, "*.xz"), (TEMPLATES, "*.j2")):
         for path in sorted(base.rglob(pattern)):
             digest.update(path.relative_to(base).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())

@@ -10,17 +10,15 @@ renames. An interrupted build leaves only a staging folder, removed next time.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import os
 import shutil
 from pathlib import Path
 
+from compiler.build import portable
 from compiler.build.assemble import Build
 from compiler.diagnostics import UsageError
 
-_RENAME_EXCHANGE = 2
 _STAGE_MARK = ".mvpn-stage-"
 _BACKUP_MARK = ".mvpn-old-"
 
@@ -35,22 +33,13 @@ class WriteStats:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux ``renameat2``); False where unsupported."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
-    if fn is None:
-        return False
-    at_fdcwd = -100
-    res = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    return bool(res == 0)
+    """Atomically swap two paths where the platform can; False where it cannot."""
+    return portable.exchange(a, b)
 
 
 def _dead(path: Path) -> bool:
     pid = path.name.rsplit("-", 1)[-1]
-    return not (pid.isdigit() and int(pid) != os.getpid() and Path(f"/proc/{pid}").exists())
+    return not (pid.isdigit() and int(pid) != os.getpid() and portable.alive(int(pid)))
 
 
 def _clean_stale(out: Path) -> None:
@@ -94,6 +83,33 @@ def check_output_dir(out: Path) -> None:
             f"output '{out}' is not empty and holds no mvpn manifest.json; "
             "refusing to replace it (choose another -o DIR)"
         )
+    if (out / "manifest.json").is_file() and not _looks_like_a_build(out):
+        raise UsageError(
+            f"output '{out}' holds a manifest.json that mvpn did not write; "
+            "refusing to replace it (choose another -o DIR)"
+        )
+
+
+#: How every manifest.json mvpn writes begins (see build.manifest).
+_MANIFEST_HEAD = b'{\n  "format": '
+
+
+def _looks_like_a_build(out: Path) -> bool:
+    """Whether ``out`` is an earlier mvpn build, which a compile may replace.
+
+    A web app's ``manifest.json`` must not make a project folder look like one (the swap
+    would delete it). The manifest's head says so; if it was damaged, the folder still
+    is a build when everything else in it is an instance folder with its VERSION file.
+    """
+    with contextlib.suppress(OSError):
+        with open(out / "manifest.json", "rb") as handle:
+            head = handle.read(256)
+        if head.startswith(_MANIFEST_HEAD) and b'"compiler": "mvpn ' in head:
+            return True
+        return all(p.name == "manifest.json" or (p.is_dir() and not p.is_symlink()
+                                                 and (p / "VERSION").is_file())
+                   for p in out.iterdir())
+    return False
 
 
 def check_output(out: Path, root: Path) -> None:
@@ -129,6 +145,11 @@ def spare_of(out: Path) -> Path:
     return out.parent / f".{out.name}.mvpn-spare"
 
 
+def stage_of(out: Path) -> Path:
+    """This process's stage for ``out`` (named by the pid: a dead one's is removed later)."""
+    return out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
+
+
 def prepare_stage(out: Path, base: Path | None = None) -> Path:
     """Check ``out``, clean what killed builds left, and create this process's stage.
 
@@ -138,7 +159,7 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    stage = out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
+    stage = stage_of(out)
     shutil.rmtree(stage, ignore_errors=True)
     if base is not None:
         base.rename(stage)

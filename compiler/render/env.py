@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -31,15 +30,14 @@ from compiler.model.types import ADDRESS_RE, BIDI_CONTROLS, IPNetwork
 
 
 def _templates() -> Path:
-    """``templates/`` of the source tree, or where a wheel installed it (``share/mvpn``)."""
-    source = Path(__file__).resolve().parents[2] / "templates"
-    if source.is_dir():
-        return source
-    for scheme in (sysconfig.get_default_scheme(), *sysconfig.get_scheme_names()):
-        installed = Path(sysconfig.get_path("data", scheme)) / "share" / "mvpn" / "templates"
-        if installed.is_dir():
-            return installed
-    return source  # not found: the first render names the missing template
+    """The templates: package data of an installed wheel, else ``templates/`` of the checkout.
+
+    The wheel's copy comes first: an installed package's ``parents[2]`` is site-packages,
+    where another distribution's ``templates`` folder may sit.
+    """
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "templates"
+    return shipped if shipped.is_dir() else package.parent / "templates"
 
 
 TEMPLATES: Final = _templates()
