@@ -373,3 +373,15 @@ def test_compact_drops_repeated_route_lines_but_finds_the_same_problems() -> Non
 def test_an_unknown_version_is_refused() -> None:
     with pytest.raises(ValueError, match=r"RouterOS 7\.25 is not in mvpn's data"):
         validate_problems("/ip route print", "7.25")
+
+
+def test_a_generated_script_without_a_version_must_be_valid_on_every_version() -> None:
+    removed = "/ip route add dst-address=10.1.0.0/24 gateway=wg0 suppress-hw-offload=yes\n"
+    assert validate("# a snippet\n" + removed) == [  # a snippet: checked on 7.24
+        "line 2: RouterOS 7.24 has no argument 'suppress-hw-offload' for /ip/route add"
+        " (last in 7.20)"]
+    generated = "# mvpn acme-eu sites/x.uninstall.rsc version 0\n" + removed
+    assert validate(generated) == [
+        f"line 2: RouterOS {v} has no argument 'suppress-hw-offload' for /ip/route add"
+        " (last in 7.20)" for v in ("7.21.5", "7.22.3", "7.23.3", "7.24")]
+    assert validate(generated.replace("version 0", "version 0, RouterOS 7.20")) == []

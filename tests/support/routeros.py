@@ -1,16 +1,17 @@
 """Test helpers over :mod:`compiler.routeros` (the validator and its data ship in the package).
 
 ``validate(script)`` checks a script against the RouterOS version its header names (``# ...
-RouterOS 7.18`` in the first lines, as every generated site script has: a generated script
-without one is an error, never silently checked against another version), or 7.24 for a
-hand-written snippet, and returns ``"line N: ..."`` strings: empty when the script is valid.
+RouterOS 7.18`` in the first lines, as every generated site script has); a generated script
+(``# mvpn ...``) that names none must be valid on every version 7.9-7.24, never silently on
+just one; a hand-written snippet is checked on 7.24. It returns ``"line N: ..."`` strings:
+empty when the script is valid.
 """
 
 from __future__ import annotations
 
 import re
 
-from compiler.routeros import Command, RouterOSTree, RscSyntaxError
+from compiler.routeros import Command, RouterOSTree, RscSyntaxError, versions
 from compiler.routeros import tokenize as tokenize_any
 from compiler.routeros import validate as validate_problems
 from compiler.routeros.tokenize import parse
@@ -34,10 +35,12 @@ def script_version(script: str) -> str | None:
 
 def validate(script: str, version: str | RouterOSTree | None = None) -> list[str]:
     """Problems of ``script`` on ``version`` (default: its header's, else 7.24) as strings."""
-    if version is None:
-        version = script_version(script)
-        assert version is not None or not script.startswith(_GENERATED), (
-            "a generated script must name its RouterOS version in its header")
+    version = version or script_version(script)
+    if version is None and script.startswith(_GENERATED):
+        found: dict[str, None] = {}  # every version's problems, each once, in order
+        for release in versions():
+            found.update(dict.fromkeys(str(p) for p in validate_problems(script, release)))
+        return list(found)
     return [str(p) for p in validate_problems(script, version or DEFAULT_VERSION)]
 
 
