@@ -370,6 +370,22 @@ def test_compact_drops_repeated_route_lines_but_finds_the_same_problems() -> Non
     assert len(full) == 1
 
 
+def test_compact_drops_repeated_converging_lines_never_parts_of_a_statement() -> None:
+    def converge(net: str) -> str:
+        return (f":do {{:if ([:len [/ip route find where dst-address={net}]] = 0) do={{"
+                f"/ip route add dst-address={net} gateway=wg0}}}} on-error={{:log error"
+                f' ("not applied: " . "{net}")}}')
+    lines = [converge(f"10.{i}.0.0/16") for i in range(30)]
+    continued = ["/ip route add \\", "    dst-address=10.1.0.0/16 gateway=wg0",
+                 "/ip route add \\", "    dst-address=10.2.0.0/16 gateway=wg0",
+                 "    dst-address=10.3.0.0/16 gateway=wg0"]
+    script = "\n".join([*lines, *continued])
+    assert compact(script).splitlines() == [lines[0], *continued]
+    # the stray argument line (not a continuation) is kept, so it is still found
+    assert [str(p) for p in validate_problems(compact(script), "7.9")] == [
+        "line 6: missing command name in /"]
+
+
 def test_an_unknown_version_is_refused() -> None:
     with pytest.raises(ValueError, match=r"RouterOS 7\.25 is not in mvpn's data"):
         validate_problems("/ip route print", "7.25")
