@@ -33,6 +33,9 @@ from compiler.routeros.tokenize import Command, RscSyntaxError, is_literal, pars
 from compiler.routeros.tree import RouterOSTree, command_tree
 
 ProblemKind = Literal["syntax", "unknown", "unsupported", "value"]
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET_PAIR = re.compile(r"\[[^][{}()]*\]|\{[^][{}()]*\}|\([^][{}()]*\)")
+_BRACKET = re.compile(r"[][{}()]")
 # Address and prefix literals (v4 and v6), which never decide which commands a line uses.
 _ADDRESS = re.compile(r"(?<![\w.:-])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:.]*)"
                       r"(?:/\d{1,3})?(?![\w.:-])")
@@ -63,22 +66,16 @@ def tokenize(script: str) -> list[Command]:
 
 def _self_contained(line: str) -> bool:
     """Whether ``line`` is whole statements: strings closed, brackets balanced, no continuation."""
-    depth = 0
-    in_str = escaped = False
-    for ch in line:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            in_str = not in_str
-        elif not in_str and ch in "[{(":
-            depth += 1
-        elif not in_str and ch in "]})":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and not in_str and not escaped
+    if line.endswith("\\"):
+        return False
+    rest = _STRING.sub("", line)
+    if '"' in rest:
+        return False
+    while True:  # innermost pairs first: a few passes (scripts nest a few levels deep)
+        inner = _BRACKET_PAIR.sub("", rest)
+        if inner == rest:
+            return not _BRACKET.search(rest)
+        rest = inner
 
 
 def compact(script: str) -> str:
