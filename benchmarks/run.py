@@ -144,8 +144,9 @@ def new_site(root: Path, env: dict[str, str]) -> tuple[Path, bytes]:
     The file is written, allocated (subnet and addresses) and its final bytes returned; the
     caller adds and removes it. The tree's own files are left as they were.
     """
-    dirs = sorted(p for p in root.iterdir() if p.is_dir())
-    inst = dirs[len(dirs) // 2]
+    dirs = [p for p in sorted(root.iterdir()) if p.is_dir()
+            and "wireguard:" in (p / "instance.yaml").read_text(encoding="utf-8")]
+    inst = dirs[len(dirs) // 2]  # a WireGuard hub: the new site's protocol
     path = inst / "peers" / "zz-bench-new-site.yaml"
     path.write_text("type: site\nsite: zz-bench-new-site\nsubnets: [auto/24]\n")
     try:
