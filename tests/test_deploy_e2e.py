@@ -92,3 +92,105 @@ def test_deploy_brings_up_a_bare_hub_and_the_peers_connect(estate: Estate) -> No
     vpn.expect_reach(berlin, "10.21.0.5", seen_as="10.20.0.5")
     vpn.expect_reach(hamburg, "10.0.0.5", seen_as="10.21.0.5")
     assert vpn.ping(vpn.lab.nodes["alice"], "10.0.0.5")
+
+
+def test_status_reports_no_drift_after_a_deploy(estate: Estate) -> None:
+    code, report = estate.status("v1")
+    assert report["drift"] == [], report["drift"]
+    assert code == 0
+    assert report["applied"] == report["build"] == estate.version("v1")
+    names = {p["name"]: p for p in report["peers"]}  # type: ignore[union-attr]
+    assert {"berlin", "alice", "bob"} <= names.keys()
+    assert names["berlin"]["latest_handshake"] is not None  # connected in the test above
+    assert names["bob"]["latest_handshake"] is None  # never started
+
+
+def test_a_dry_run_changes_nothing(estate: Estate) -> None:
+    code, out, err = estate.deploy("v2", "--dry-run")
+    assert code == 0, out + err
+    assert "apply.sh: wireguard: /etc/wireguard/wg0.conf (wg syncconf)" in out
+    assert f"dry run: acme-eu {estate.version('v1')} -> {estate.version('v2')}" in out
+    assert estate.applied() == estate.version("v1")
+
+
+def test_adding_a_peer_loses_no_ping_and_keeps_the_other_sessions(estate: Estate) -> None:
+    vpn = estate.vpn
+    berlin = vpn.lab.nodes["berlin"]
+    iface = _iface(vpn, berlin)
+    before = berlin.run("wg", "show", iface, "latest-handshakes").stdout
+    # 0.1 s apart through the hub for 8 s: the deploy happens in the middle of it.
+    ping = vpn.lab.nodes["berlin-lan"].spawn("ping", "ping", "-i", "0.1", "-c", "80", "10.0.0.5")
+    time.sleep(1)
+    code, out, err = estate.deploy("v2")
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == (f"deployed acme-eu to hub: {estate.version('v1')} -> "
+                                    f"{estate.version('v2')}")
+    assert "openvpn: started" not in out  # server.conf and PKI unchanged: not restarted
+    ping.proc.wait(timeout=30)
+    log = ping.log.read_text()
+    assert " 0% packet loss" in log, log
+    assert berlin.run("wg", "show", iface, "latest-handshakes").stdout == before
+    vpn.build = estate.builds["v2"]  # erin's profile
+    erin, _ = vpn.client("erin", "192.0.2.24")
+    assert vpn.ping(erin, "10.20.0.5")  # the new peer connects (erin: the Berlin office only)
+
+
+def test_status_names_a_peer_added_by_hand(estate: Estate) -> None:
+    key = "kH0Bu6Ch4DQm1F3p2vhBSs0ZQZ5Y2d0Y6HbT2O0vS3s="
+    assert estate.hub.ssh(f"wg set wg0 peer {key} allowed-ips 10.255.0.99/32").returncode == 0
+    try:
+        code, report = estate.status("v2")
+        assert code == 1
+        assert report["drift"] == [{
+            "kind": "peer", "subject": key,
+            "detail": f"peer {key} (allowed IPs 10.255.0.99/32) is on the hub but not in the "
+                      "build"}]
+        text = estate.hub.mvpn("status", "acme-eu", "--host", "hub", "-o",
+                               str(estate.builds["v2"]))
+        assert f"  peer: peer {key} (allowed IPs 10.255.0.99/32)" in text.stdout
+    finally:
+        estate.hub.ssh(f"wg set wg0 peer {key} remove")
+    assert estate.status("v2")[0] == 0
+
+
+def test_a_removed_peer_is_refused_and_rollback_brings_it_back(estate: Estate) -> None:
+    vpn = estate.vpn
+    alice = vpn.lab.nodes["alice"]
+    assert vpn.ping(alice, "10.0.0.5")
+    code, out, err = estate.deploy("v3")
+    assert code == 0, out + err
+    assert not vpn.ping(alice, "10.0.0.5", bound=3)
+    code, out, err = estate.deploy("v3", "--rollback")
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == (f"deployed acme-eu to hub: {estate.version('v3')} -> "
+                                    f"{estate.version('v2')}")
+    assert vpn.ping(alice, "10.0.0.5", bound=15)  # her client re-handshakes by itself
+
+
+def test_a_broken_bundle_is_refused_and_the_hub_keeps_forwarding(
+        estate: Estate, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(estate.builds["v2"], broken, symlinks=True)
+    nft = broken / "acme-eu" / "hub" / "nftables.conf"
+    nft.write_text(nft.read_text().replace("jump access", "jump acces", 1))
+    estate.builds["broken"] = broken
+    code, out, err = estate.deploy("broken")
+    assert code == 1
+    assert "apply.sh: invalid: nftables.conf:" in err
+    assert f"the bundle {estate.version('v2')} is invalid; nothing was changed" in err
+    assert "mvpn: hub refused acme-eu" in err
+    assert estate.applied() == estate.version("v2")
+    vpn = estate.vpn
+    vpn.expect_reach(vpn.lab.nodes["berlin-lan"], "10.21.0.5", seen_as="10.20.0.5")
+
+
+def test_an_older_bundle_is_refused_without_force(estate: Estate) -> None:
+    v1 = estate.version("v1")
+    code, out, err = estate.deploy("v1")
+    assert code == 1
+    assert (f"apply.sh: error: bundle {v1} is older than the installed {estate.version('v2')}"
+            " (applied here before); use --force to apply it anyway") in err
+    assert estate.applied() == estate.version("v2")
+    code, out, err = estate.deploy("v1", "--force")
+    assert code == 0, out + err
+    assert estate.applied() == v1

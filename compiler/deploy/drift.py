@@ -43,7 +43,7 @@ def probe(instance: str) -> str:
 echo @@now; date +%s
 echo @@version; cat /var/lib/mvpn/{instance}.version 2>/dev/null
 echo @@wg; wg show wg0 dump 2>/dev/null
-echo @@addr; ip -o addr show dev wg0 2>/dev/null | awk '{{print $4}}'
+echo @@addr; ip -o addr show dev wg0 scope global 2>/dev/null | awk '{{print $4}}'
 echo @@nft-live; nft list table inet mvpn 2>/dev/null
 echo @@nft-build; unshare -n sh -c 'nft -f "$1" && nft list table inet mvpn' sh "$t" 2>&1
 echo @@files; for f in {files} {CCD}/*; do [ -f "$f" ] && sha256sum "$f"; done
@@ -81,7 +81,7 @@ def build_wireguard(conf: str) -> tuple[list[str], str | None, list[WgPeer]]:
     addresses: list[str] = []
     port: str | None = None
     peers: list[WgPeer] = []
-    name, key, allowed = "", "", frozenset[str]()
+    name, comment, key, allowed = "", "", "", frozenset[str]()
     section = ""
 
     def flush() -> None:
@@ -91,13 +91,12 @@ def build_wireguard(conf: str) -> tuple[list[str], str | None, list[WgPeer]]:
     for raw in conf.splitlines():
         line = raw.strip()
         if line.startswith("# "):
-            name = line[2:].split(" ", 1)[0]
+            # mvpn writes "# <peer name> (site|client ...)" right above each [Peer].
+            comment = line[2:].split(" ", 1)[0]
         elif line.startswith("["):
             flush()
             section = line.strip("[]").lower()
-            key, allowed = "", frozenset()
-            if section == "interface":
-                name = ""
+            name, comment, key, allowed = comment, "", "", frozenset()
         elif "=" in line and not line.startswith("#"):
             field, _, value = (part.strip() for part in line.partition("="))
             field = field.lower()
