@@ -174,7 +174,7 @@ def test_a_broken_bundle_is_refused_and_the_hub_keeps_forwarding(
     nft = broken / "acme-eu" / "hub" / "nftables.conf"
     nft.write_text(nft.read_text().replace("jump access", "jump acces", 1))
     estate.builds["broken"] = broken
-    code, out, err = estate.deploy("broken")
+    code, _out, err = estate.deploy("broken")
     assert code == 1
     assert "apply.sh: invalid: nftables.conf:" in err
     assert f"the bundle {estate.version('v2')} is invalid; nothing was changed" in err
