@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ class Estate:
                              *extra)
         return proc.returncode, proc.stdout, proc.stderr
 
-    def status(self, build: str) -> tuple[int, dict[str, object]]:
+    def status(self, build: str) -> tuple[int, dict[str, Any]]:
         """``mvpn status --format json`` against ``build``."""
         proc = self.hub.mvpn("status", "acme-eu", "--host", "hub", "-o",
                              str(self.builds[build]), "--format", "json")
@@ -99,7 +100,7 @@ def test_status_reports_no_drift_after_a_deploy(estate: Estate) -> None:
     assert report["drift"] == [], report["drift"]
     assert code == 0
     assert report["applied"] == report["build"] == estate.version("v1")
-    names = {p["name"]: p for p in report["peers"]}  # type: ignore[union-attr]
+    names = {p["name"]: p for p in report["peers"]}
     assert {"berlin", "alice", "bob"} <= names.keys()
     assert names["berlin"]["latest_handshake"] is not None  # connected in the test above
     assert names["bob"]["latest_handshake"] is None  # never started
