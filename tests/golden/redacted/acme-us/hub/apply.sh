@@ -1,5 +1,5 @@
 #!/bin/sh
-# mvpn acme-us hub/apply.sh version c92a6e8f8474; generated, do not edit
+# mvpn acme-us hub/apply.sh version 94998bbf6ed9; generated, do not edit
 # Installs this hub bundle on the hub without dropping established tunnels. Run as root from
 # anywhere: sh apply.sh [--dry-run] [--force] [--rollback]
 #   --dry-run   validate and print what would change; change nothing
@@ -214,7 +214,7 @@ if [ "$HAS_WG" = 1 ]; then
 		# wg-quick routes every AllowedIPs prefix to wg0 on `up` (unless a route of wg0
 		# already covers it); syncconf does not, so the routes of added and removed peers
 		# are done here. Only wg-quick's own routes (proto boot) are ever removed.
-		wg show wg0 allowed-ips | tr -s '[:blank:]' '\n' | grep / >"$WORK/allowed" || true
+		wg show wg0 allowed-ips | cut -f2 | tr -s '[:blank:]' '\n' | grep / >"$WORK/allowed" || true
 		for family in -4 -6; do
 			if [ "$family" = -4 ]; then host=/32; else host=/128; fi
 			if [ "$family" = -4 ]; then grep -v : "$WORK/allowed"; else grep : "$WORK/allowed"; fi \
@@ -228,6 +228,15 @@ if [ "$HAS_WG" = 1 ]; then
 				grep -qx "$net" "$WORK/want" || ip "$family" route del "$net" dev wg0 proto boot
 			done <"$WORK/have"
 		done
+		# A changed Address (a renumbered tunnel network) is applied in place too.
+		sed -n 's/^Address *= *//p' "$WG_DIR/wg0.conf" | tr ',' ' ' | tr -s ' ' '\n' | grep / >"$WORK/addr" || true
+		ip -o address show dev wg0 scope global | awk '{ print $4 }' >"$WORK/addr-now"
+		while read -r addr; do
+			grep -qx "$addr" "$WORK/addr-now" || ip address add "$addr" dev wg0
+		done <"$WORK/addr"
+		while read -r addr; do
+			grep -qx "$addr" "$WORK/addr" || ip address del "$addr" dev wg0
+		done <"$WORK/addr-now"
 		[ "$WG_CHANGED" = 1 ] && say "wireguard: wg0 synced"
 	elif [ "$SYSTEMD" = 1 ]; then
 		systemctl enable --now wg-quick@wg0 && say "wireguard: wg-quick@wg0 started"
