@@ -195,3 +195,29 @@ def test_an_older_bundle_is_refused_without_force(estate: Estate) -> None:
     code, out, err = estate.deploy("v1", "--force")
     assert code == 0, out + err
     assert estate.applied() == v1
+
+
+def test_apply_warns_when_the_host_would_block_the_hub(estate: Estate) -> None:
+    """Another table (like Docker's or ufw's) dropping forwarded packets, or an input policy
+    that lets no VPN port in: the deploy goes through, and says so."""
+    blocker = ("nft add table ip other && "
+               "nft add chain ip other fwd '{ type filter hook forward priority 10; policy drop; }'"
+               " && nft add chain ip other inp '{ type filter hook input priority 10; "
+               "policy drop; }' && nft add rule ip other inp tcp dport 22 accept")
+    assert estate.hub.ssh(blocker).returncode == 0
+    try:
+        current = estate.applied()
+        build = next(name for name in ("v1", "v2", "v3") if estate.version(name) == current)
+        code, out, err = estate.deploy(build)  # the installed version again: allowed
+    finally:
+        estate.hub.ssh("nft delete table ip other")
+    assert code == 0, out + err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert warnings == [
+        "apply.sh: warning: table ip other drops forwarded packets by default (policy drop): "
+        "allow the VPN networks there (Docker and ufw do this)",
+        "apply.sh: warning: the input policy of table ip other drops packets and no rule names "
+        "udp port 51820: clients cannot connect",
+        "apply.sh: warning: the input policy of table ip other drops packets and no rule names "
+        "udp port 1194: clients cannot connect",
+    ]
