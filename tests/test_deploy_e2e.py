@@ -78,6 +78,7 @@ def test_deploy_brings_up_a_bare_hub_and_the_peers_connect(estate: Estate) -> No
     assert estate.hub.ssh("test -e /etc/wireguard/wg0.conf").returncode == 1  # bare
     code, out, err = estate.deploy("v1")
     assert code == 0, out + err
+    assert "warning" not in err  # the lab's hub blocks nothing
     v1 = estate.version("v1")
     assert out.splitlines()[-1] == f"deployed acme-eu to hub: none -> {v1}"
     assert estate.applied() == v1
@@ -200,10 +201,10 @@ def test_an_older_bundle_is_refused_without_force(estate: Estate) -> None:
 def test_apply_warns_when_the_host_would_block_the_hub(estate: Estate) -> None:
     """Another table (like Docker's or ufw's) dropping forwarded packets, or an input policy
     that lets no VPN port in: the deploy goes through, and says so."""
-    blocker = ("nft add table ip other && "
-               "nft add chain ip other fwd '{ type filter hook forward priority 10; policy drop; }'"
-               " && nft add chain ip other inp '{ type filter hook input priority 10; "
-               "policy drop; }' && nft add rule ip other inp tcp dport 22 accept")
+    blocker = ("nft add table ip other && nft add chain ip other forwarding "
+               "'{ type filter hook forward priority 10; policy drop; }' && "
+               "nft add chain ip other incoming '{ type filter hook input priority 10; "
+               "policy drop; }' && nft add rule ip other incoming tcp dport 22 accept")
     assert estate.hub.ssh(blocker).returncode == 0
     try:
         current = estate.applied()
