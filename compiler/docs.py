@@ -206,7 +206,7 @@ def run_example(code: str, example: Example) -> Diagnostic:
     from compiler.api import allocate, check
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "sites"  # a fixed name: messages may name the tree
         files: dict[str, str | None] = {**EXAMPLE_TREE, **example.files}
         for rel, text in files.items():
             if text is not None:

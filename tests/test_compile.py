@@ -405,6 +405,7 @@ _EXPECTED_RSC = {
     "acme-eu/sites/berlin.rsc": _COMMON_RSC | {
         ("interface/wireguard", "add"), ("interface/wireguard/peers", "add"),
         ("ip/address", "add"), ("ipv6/address", "add"),
+        ("ipv6/route", "add"),  # the IPv6 aggregate
     },
     "acme-eu/sites/hamburg.rsc": _COMMON_RSC | {
         ("file", "add"), ("certificate", "import"), ("interface/ovpn-client", "add"),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import io
+import json
 import os
 import signal
 import sys
@@ -19,7 +21,7 @@ from typing import Final, NoReturn, TextIO
 
 from compiler import COMPILER_ID, api
 from compiler.checks.reach import Verdict
-from compiler.cli.output import display_path, render
+from compiler.cli.output import display_path, plural, render
 from compiler.diagnostics import Diagnostics, EnvironmentFailureError, UsageError
 from compiler.loader.source import SourceFile
 
@@ -57,15 +59,68 @@ def print_diagnostics(diags: Diagnostics, fmt: str, sources: Sequence[SourceFile
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``mvpn check``: load, check, report."""
+    """``mvpn check``: find the tree, check all of it, report what is under the given path."""
+    from compiler.loader.locate import locate
+
     explain = _explain_args(args.explain) if args.explain else None
-    result = api.check(Path(args.root))
+    if explain is not None and args.format not in ("text", "json"):
+        raise UsageError("--explain prints text or JSON: use --format text or json")
+    if args.root is not None:
+        where = locate(Path(args.root))
+    else:  # `mvpn check` anywhere in a config repository: all of its tree
+        default = Path(DEFAULT_ROOT)
+        where = locate(default if default.exists() else Path("."))
+        if not where.found:
+            raise UsageError("no config tree here: no vpn.yaml or sites/ in this folder or "
+                             "above it (mvpn check PATH, or mvpn init DIR for a new one)")
+        where = dataclasses.replace(where, focus=where.root)
+    result = api.check(where.root)
     raw = result.estate.raw
-    print_diagnostics(result.diagnostics, args.format, raw.sources() + raw.others)
-    failed = result.diagnostics.errors > 0 or (args.strict and result.diagnostics.warnings > 0)
-    if explain is not None:
-        sys.stdout.write(_explain_text(api.explain(result, *explain), *explain))
+    diags = Diagnostics()
+    diags.extend(d for d in result.diagnostics if where.shows(d.file))
+    hidden = len(result.diagnostics) - len(diags)
+    verdict = api.explain(result, *explain) if explain is not None else None
+    if args.format == "json":
+        _print_json(diags, raw.sources() + raw.others, verdict, explain)
+    else:
+        print_diagnostics(diags, args.format, raw.sources() + raw.others)
+    if hidden and args.format == "text":
+        top = display_path(where.root, Path.cwd())
+        print(f"({plural(hidden, 'more problem')} elsewhere in {top}, not under {args.root})")
+    if args.format == "text" and not diags and not hidden and sys.stdout.isatty():
+        print(_clean_line(result))
+    failed = diags.errors > 0 or (args.strict and diags.warnings > 0)
+    if verdict is not None and explain is not None and args.format == "text":
+        sys.stdout.write(_explain_text(verdict, *explain))
     return EXIT_ERRORS if failed else EXIT_OK
+
+
+def _clean_line(result: api.CheckResult) -> str:
+    """The one line a clean check prints on a terminal: what was checked."""
+    instances = result.estate.instances
+    peers = sum(len(inst.peers) for inst in instances.values())
+    return (f"checked {plural(len(instances), 'instance')}, {plural(peers, 'peer')}: "
+            "no problems")
+
+
+def _print_json(diags: Diagnostics, sources: Sequence[SourceFile], verdict: Verdict | None,
+                explain: tuple[str, str, str] | None) -> None:
+    """``--format json``: one JSON document, with the ``--explain`` verdict in it."""
+    text = render(diags.sorted(), "json", cwd=Path.cwd(), lines=_line_lookup(sources),
+                  color=False, tool_version=COMPILER_ID.split()[1])
+    if verdict is None or explain is None:
+        sys.stdout.write(text)
+        return
+    doc = json.loads(text)
+    where = None
+    if verdict.file is not None:
+        line, _col = verdict.file.pos(verdict.loc)
+        where = {"file": display_path(verdict.file.path, Path.cwd()), "line": line}
+    src, dst, probe = explain
+    doc["explain"] = {"from": src, "to": dst, "probe": probe,
+                      "verdict": "allow" if verdict.allowed else "deny",
+                      "path": verdict.path, "decided_by": verdict.decided_by, "at": where}
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=True) + "\n")
 
 
 def _explain_text(verdict: Verdict, src: str, dst: str, probe: str) -> str:
@@ -105,6 +160,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows ``--explain FROM TO [PORT/PROTO]`` as it is taken: once, two or three values.
+
+    argparse has no "two or three" arity; ``nargs="+"`` would be shown as repeatable.
+    """
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if action.dest == "explain":
+            return "FROM TO [PORT/PROTO]"
+        return super()._format_args(action, default_metavar)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -113,11 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=COMPILER_ID)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="load and check a config tree")
-    p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
+    p = sub.add_parser("check", help="load and check a config tree",
+                       formatter_class=_HelpFormatter)
+    p.add_argument("root", nargs="?",
+                   help="the tree, or a folder or file in it: the whole tree is checked "
+                        "(found like git finds .git: up to vpn.yaml or sites/) and what is "
+                        "under this path is shown (default: sites)")
     p.add_argument("--format", choices=["text", "json", "github", "sarif"], default="text")
     p.add_argument("--strict", action="store_true", help="warnings fail the check too")
-    p.add_argument("--explain", nargs="+", metavar="FROM TO [PORT/PROTO]",
+    p.add_argument("--explain", nargs="+", metavar="ARG",
                    help="print the path from INSTANCE/PEER to an address and the rule that "
                         "decides (PORT/PROTO like 443/tcp; default icmp)")
     p.set_defaults(func=cmd_check)
@@ -126,10 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="schemas", help="directory (default: schemas)")
     p.set_defaults(func=cmd_schema)
 
-    from compiler.cli import commands, gitops
+    from compiler.cli import commands, gitops, secretcmd
 
     commands.register(sub)
     gitops.register(sub)
+    secretcmd.register(sub)
     from compiler.cli import deploy, status
 
     deploy.register(sub)

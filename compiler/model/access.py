@@ -114,12 +114,13 @@ Ports = Annotated[
 class Rule(ConfigModel):
     """One forwarding rule of the hub; the first rule that matches decides."""
 
-    action: Action
-    protocol: L4 = "any"
-    ports: Ports | None = None
+    action: Action = Field(description="allow or deny")
+    protocol: L4 = Field("any", description="tcp, udp, icmp or any")
+    ports: Ports | None = Field(None, description='tcp/udp ports, e.g. "22,3389" or '
+                                '"8000-8100" (default: all)')
     source: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
     destination: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
-    description: Description | None = None
+    description: Description | None = Field(None, description="free text, one line")
 
     @model_validator(mode="after")
     def _ports_need_a_port_protocol(self) -> Rule:
@@ -131,8 +132,9 @@ class Rule(ConfigModel):
 class Firewall(ConfigModel):
     """The hub's forwarding policy for traffic from and to its peers."""
 
-    default: Action = "allow"
-    rules: list[Rule] = Field(default_factory=list)
+    default: Action = Field("allow", description="what traffic no rule matches meets")
+    rules: list[Rule] = Field(default_factory=list,
+                              description="in order; the first rule that matches decides")
 
 
 # ------------------------------------------------------------------ tests.yaml
@@ -192,8 +194,9 @@ Host = Annotated[IPAddress, PlainValidator(_host), PlainSerializer(str, return_t
 class Assertion(ConfigModel):
     """One line of ``tests.yaml``: whether ``from`` reaches ``to`` (on ``port``) via the VPN."""
 
-    from_: PeerRef = Field(alias="from")
-    to: Host
-    port: Probe = ("icmp", None)
-    expect: Action
-    description: Description | None = None
+    from_: PeerRef = Field(alias="from", description="INSTANCE/PEER the packet starts from")
+    to: Host = Field(description="destination address")
+    port: Probe = Field(("icmp", None), description="PORT/PROTO like 443/tcp, or icmp",
+                        json_schema_extra={"default": "icmp"})  # as written in YAML
+    expect: Action = Field(description="allow or deny: what the packet should meet")
+    description: Description | None = Field(None, description="free text, one line")

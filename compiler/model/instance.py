@@ -46,7 +46,8 @@ def _room(daemon: str, net: IPNetwork) -> IPNetwork:
 class WireGuardHub(ConfigModel):
     """WireGuard on the hub (present = enabled)."""
 
-    port: int = Field(51820, ge=1, le=65535, strict=True)
+    port: int = Field(51820, ge=1, le=65535, strict=True,
+                      description="UDP port the hub listens on")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
     network6: PrefixV6 | None = Field(None, description="optional IPv6 tunnel network")
 
@@ -59,8 +60,9 @@ class WireGuardHub(ConfigModel):
 class OpenVPNHub(ConfigModel):
     """OpenVPN on the hub (present = enabled)."""
 
-    port: int = Field(1194, ge=1, le=65535, strict=True)
-    transport: Literal["udp", "tcp"] = "udp"
+    port: int = Field(1194, ge=1, le=65535, strict=True,
+                      description="port the hub listens on")
+    transport: Literal["udp", "tcp"] = Field("udp", description="udp or tcp")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
 
     @field_validator("network")
@@ -72,17 +74,29 @@ class OpenVPNHub(ConfigModel):
 class Routing(ConfigModel):
     """What the hub routes for its peers."""
 
-    pushed_routes: list[Prefix] = Field(default_factory=list)
-    egress: Literal["nat", "none"] = "nat"
+    pushed_routes: list[Prefix] = Field(
+        default_factory=list, description="networks behind the hub, routed to every peer")
+    egress: Literal["nat", "none"] = Field(
+        "nat", description="nat: route-all clients reach the internet through the hub "
+        "(NATed to its address); none: they reach only the VPN")
+    aggregates: list[Prefix] = Field(
+        default_factory=list,
+        description="the address space this hub's sites are numbered from; sites and clients "
+                    "route these instead of every other site's subnets")
+    allow_broad: bool = Field(
+        False, strict=True,
+        description="allow aggregates broader than the policy minimum (min_prefix_v4/v6)")
 
 
 class Dns(ConfigModel):
     """DNS pushed to client peers."""
 
-    servers: list[Address] = Field(default_factory=list)
-    domains: list[DnsName] = Field(default_factory=list)
-    split: bool = Field(
-        False, strict=True, description="clients resolve only `domains` through the VPN")
+    servers: list[Address] = Field(default_factory=list,
+                                   description="DNS servers pushed to clients")
+    domains: list[DnsName] = Field(default_factory=list,
+                                   description="domains resolved through the VPN")
+    split: bool = Field(False, strict=True,
+                        description="clients resolve only `domains` through the VPN")
     records: dict[DnsName, Address] = Field(
         default_factory=dict, description="names the hub's resolver answers itself")
 
@@ -90,12 +104,18 @@ class Dns(ConfigModel):
 class Instance(ConfigModel):
     """One cloud hub (``instance.yaml``)."""
 
-    hostname: Hostname
-    region: str
-    description: Description | None = None
-    wireguard: WireGuardHub | None = None
-    openvpn: OpenVPNHub | None = None
-    routing: Routing = Field(default_factory=Routing)
-    dns: Dns = Field(default_factory=Dns)
-    firewall: Firewall = Field(default_factory=Firewall)
-    key_epoch: int = Field(1, ge=1, le=65535, strict=True)
+    hostname: Hostname = Field(description="DNS label of 3-20 characters, unique in the "
+                               "tree; the hub is <hostname>.<domain>")
+    region: str = Field(description="region id, one of vpn.yaml's regions")
+    description: Description | None = Field(
+        None, description="free text, one line (goes into artifact comments)")
+    wireguard: WireGuardHub | None = Field(None, description="WireGuard on the hub; "
+                                           "absent: disabled")
+    openvpn: OpenVPNHub | None = Field(None, description="OpenVPN on the hub; absent: disabled")
+    routing: Routing = Field(default_factory=Routing,
+                             description="what the hub routes for its peers")
+    dns: Dns = Field(default_factory=Dns, description="DNS pushed to clients")
+    firewall: Firewall = Field(default_factory=Firewall, description="the hub's forwarding "
+                               "rules: first match wins, then the default")
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True,
+                           description="bump to rotate the hub's keys")

@@ -7,7 +7,7 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import DnsName, Prefix, RouterOSVersion
+from compiler.model.types import DnsLabel, DnsName, Prefix, RouterOSVersion
 
 #: Region ids allowed when ``vpn.yaml`` names none (airport codes of common cloud regions).
 BUILTIN_REGIONS: Final[tuple[str, ...]] = (
@@ -51,11 +51,18 @@ class OrgConfig(ConfigModel):
     """Organisation settings (``vpn.yaml``)."""
 
     domain: DnsName = Field("vpn.example.net", description="public zone of instance hostnames")
-    regions: list[RegionId] = Field(default_factory=lambda: list(BUILTIN_REGIONS))
-    reserved_hostnames: list[str] = Field(default_factory=list)
-    reserved_prefixes: list[Prefix] = Field(default_factory=list)
-    policy: Policy = Field(default_factory=Policy)
-    defaults: Defaults = Field(default_factory=Defaults)
+    regions: list[RegionId] = Field(default_factory=lambda: list(BUILTIN_REGIONS),
+                               description="region ids instances may use (default: airport "
+                               "codes of common cloud regions)")
+    reserved_hostnames: list[DnsLabel] = Field(
+        default_factory=list, description="hostnames no instance may take, besides the "
+        "built-in ones (www, api, vpn, ...)")
+    reserved_prefixes: list[Prefix] = Field(default_factory=list,
+                                            description="ranges no site may advertise")
+    policy: Policy = Field(default_factory=Policy,
+                           description="how short a route may be before it counts as broad")
+    defaults: Defaults = Field(default_factory=Defaults,
+                               description="defaults for peers that do not set their own")
 
     def reserved(self) -> frozenset[str]:
         """The built-in reserved hostnames plus the organisation's own (lower-case)."""

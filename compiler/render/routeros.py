@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compiler.render.context import InstanceView, PeerView, without
-from compiler.render.env import render, rsc_str
+from compiler.render.context import InstanceView, PeerView
+from compiler.render.env import addrs_text, render, rsc_str
 
 
 def tag(inst: InstanceView, peer: PeerView) -> str:
@@ -20,19 +20,17 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     comment = f"{own_tag} {desc}" if desc else own_tag
     proto = peer.config.protocol
     iface = f"{'wg' if proto == 'wireguard' else 'ovpn'}-{inst.name}"
-    # The tunnel network itself is connected through the interface address (and the v6
-    # tunnel network too). This runs for each site over every network of its instance:
-    # index lists and one C-level join per family, not a loop over ipaddress objects.
-    v4, v6 = inst.route_indices(peer.tunnel_index)
-    if proto == "openvpn":
-        v6 = []  # what reachable() gives: OpenVPN sites route IPv4 only
+    # The tunnel networks are connected through the interface addresses: no routes. With
+    # aggregates the list is short; without, it can be long, so one C-level join per family.
+    v4, v6 = peer.router_routes()
     q_iface, q_comment = rsc_str(iface), rsc_str(comment)
     tail = f" gateway={q_iface} comment={q_comment}\n"
     lines = []
-    for base, prefixes in ((v4, inst.route_prefixes(4)), (v6, inst.route_prefixes(6))):
-        routes = without(base, peer.own_indices)
-        if routes:
-            lines.append(tail.join(map(prefixes.__getitem__, routes)) + tail)
+    for menu, texts in (("/ip route", v4), ("/ipv6 route", v6)):
+        if texts:
+            addrs_text(",".join(texts))  # built outside a template: checked like one (raises)
+            head = f"{menu} add dst-address="
+            lines.append(head + (tail + head).join(texts) + tail)
     ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch) if proto == "openvpn" else ""
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
     servers = [s for s in inst.dns_servers(proto) if s.version == 4]

@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/hamburg.rsc version 3b423db33a4e; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version 4aab973508da; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Safe to run again: first remove every object an earlier version of this script created
 # (found by its comment tag), then create them afresh.
@@ -22,8 +22,8 @@
 /file remove [find where name~"^mvpn_acme-eu_hamburg(-ca)\?(\\.crt|\\.key)\?\$"]
 /interface ovpn-client add name="ovpn-acme-eu" connect-to="acme-eu.vpn.example.net" port=1194 protocol=udp mode=ip user="hamburg" certificate="mvpn_acme-eu_hamburg" verify-server-certificate=yes cipher=aes256-gcm auth=sha256 add-default-route=no route-nopull=yes comment="mvpn:acme-eu/hamburg"
 /ip route add dst-address=10.0.0.0/16 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
-/ip route add dst-address=10.20.0.0/24 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
+/ip route add dst-address=10.16.0.0/12 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
 /ip route add dst-address=10.255.0.0/24 gateway="ovpn-acme-eu" comment="mvpn:acme-eu/hamburg"
 /ip dns static add name="corp.example" type=FWD forward-to=10.254.0.1 match-subdomain=yes comment="mvpn:acme-eu/hamburg"
 # The config version, kept on the router: /system script print where name="mvpn_acme-eu_hamburg"
-/system script add name="mvpn_acme-eu_hamburg" source=":return \"3b423db33a4e\"" comment="mvpn:acme-eu/hamburg"
+/system script add name="mvpn_acme-eu_hamburg" source=":return \"4aab973508da\"" comment="mvpn:acme-eu/hamburg"
