@@ -20,7 +20,7 @@ import pytest
 from compiler.api import compile_tree
 from compiler.cli.main import main
 from compiler.deploy.bundle import open_bundle
-from compiler.deploy.drift import compare, probe
+from compiler.deploy.drift import compare
 from tests.support.tools import require
 from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
 
@@ -254,10 +254,6 @@ def test_status_without_an_answer_is_an_environment_error(
     assert main(["status", "acme-eu", "--host", "hub", "-o", str(builds["derived"])]) == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         "mvpn: error: cannot read the state of hub over ssh (exit 255)")
-
-
-def test_probe_quotes_nothing_from_outside() -> None:
-    assert "/var/lib/mvpn/acme-eu.version" in probe("acme-eu")
 
 
 # ------------------------------------------------------------------ apply.sh
