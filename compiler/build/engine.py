@@ -39,6 +39,7 @@ from compiler.build.write import (
     WriteStats,
     _old_files,
     _same,
+    file_mode,
     link_file,
     prepare_stage,
     spare_of,
@@ -137,7 +138,7 @@ def _render_one(name: str) -> InstanceState:
     _mkdirs(stage, [f.rel for f in files])
     state = InstanceState(name, "", instance_fragment(name, entry_), {})
     for f in files:
-        mode = 0o600 if f.secret else 0o644
+        mode = file_mode(f.rel, f.secret)
         target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
         was = old.files.get(f.rel) if old is not None else None
         if was is not None and was.mode == mode and (

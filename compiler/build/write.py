@@ -14,6 +14,7 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+from typing import Final
 
 from compiler.build import portable
 from compiler.build.assemble import Build
@@ -169,6 +170,17 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
     return stage
 
 
+#: Artifacts that are programs (the hub's installer), by their path inside an instance.
+EXECUTABLE: Final = frozenset({"hub/apply.sh"})
+
+
+def file_mode(rel: str, secret: bool) -> int:
+    """The mode of a build file: 0600 with a secret, 0755 for a program, else 0644."""
+    if secret:
+        return 0o600
+    return 0o755 if rel.partition("/")[2] in EXECUTABLE else 0o644
+
+
 def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
     """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -214,7 +226,7 @@ def write_build(build: Build, out: Path) -> WriteStats:
     stats = WriteStats()
     try:
         for rel, f in sorted(build.files.items()):
-            mode = 0o600 if f.secret else 0o644
+            mode = file_mode(rel, f.secret)
             target = stage / rel
             _mkdirs(target.parent, stage)
             prev = out / rel
