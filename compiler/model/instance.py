@@ -99,6 +99,11 @@ class Dns(ConfigModel):
                         description="clients resolve only `domains` through the VPN")
     records: dict[DnsName, Address] = Field(
         default_factory=dict, description="names the hub's resolver answers itself")
+    upstream: list[Address] = Field(
+        default_factory=list,
+        description="where the hub's resolver sends names outside the VPN under split DNS "
+                    "(clients that ignore split DNS ask it for every name); default: the "
+                    "hub's own /etc/resolv.conf")
 
 
 class Instance(ConfigModel):

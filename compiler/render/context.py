@@ -16,9 +16,21 @@ from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.types import IPAddress, IPNetwork
+from compiler.routeros.tree import RouterOSTree
 
 WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
+#: The cipher a RouterOS OpenVPN site's script sets (``templates/routeros/site.rsc.j2``).
+ROUTEROS_OVPN_CIPHER = "aes256-gcm"
+
+
+def routeros_has_gcm(version: str) -> bool:
+    """Whether RouterOS ``version``'s ovpn-client takes ``cipher=aes256-gcm`` (shipped data)."""
+    tree = RouterOSTree.load(version)
+    menu = ["interface", "ovpn-client"]
+    enum = tree.data.enum(menu, "add", "cipher")
+    return ("cipher" in (tree.command_args(menu, "add") or ())
+            and enum is not None and ROUTEROS_OVPN_CIPHER in enum.values)
 
 
 @dataclasses.dataclass(eq=False)
@@ -242,6 +254,16 @@ class InstanceView:
             return [hub_address(net)]
         servers = list(self.config.dns.servers)
         return servers if protocol == "wireguard" else [s for s in servers if s.version == 4]
+
+    @cached_property
+    def cbc_sites(self) -> list[PeerView]:
+        """OpenVPN sites whose RouterOS has no GCM: only they make the hub offer AES-256-CBC.
+
+        A CBC cipher in ``data-ciphers`` turns OpenVPN 2.6's data channel offload off (DCO
+        does AEAD ciphers only), so it is offered only when a site needs it.
+        """
+        return [p for p in self.peers_of("openvpn")
+                if p.is_site and not routeros_has_gcm(p.routeros)]
 
     @property
     def split_names(self) -> list[str]:
