@@ -162,6 +162,13 @@ class PeerView:
         return ([t for t in v4 if t not in skip], [t for t in full[len(v4):] if t not in skip])
 
     @property
+    def mtu(self) -> int | None:
+        """Its tunnel MTU: a site's own ``mtu``, else the instance's (``None``: the default)."""
+        cfg = self.node.config
+        own = cfg.mtu if isinstance(cfg, SitePeer) else None
+        return own or self.inst.config.mtu
+
+    @property
     def route_all(self) -> bool:
         """A client that sends everything through the hub."""
         cfg = self.node.config
@@ -241,6 +248,26 @@ class InstanceView:
     def route_all_sources(self) -> list[IPNetwork]:
         """Tunnel addresses of route-all clients, as host prefixes."""
         return self.policy.route_all_sources
+
+    @property
+    def has_ipv6(self) -> bool:
+        """Any IPv6 network (tunnel, pushed route, site subnet): the hub forwards IPv6."""
+        return any(net.version == 6 for net in self.networks)
+
+    @property
+    def mss_clamps(self) -> list[tuple[int, list[IPAddress | IPNetwork]]]:
+        """Sites with an MTU below the instance's (or WireGuard's 1420): their own MSS clamp.
+
+        The hub's route MTU is its tunnel interface's, one for every peer, so a site with a
+        smaller path (PPPoE behind it) is clamped by its addresses and subnets.
+        """
+        base = self.config.mtu or 1420
+        clamps: list[tuple[int, list[IPAddress | IPNetwork]]] = []
+        for peer in self.peers:
+            if peer.is_site and peer.mtu is not None and peer.mtu < base:
+                own = [a for a in (peer.address, peer.config.address6) if a is not None]
+                clamps.append((peer.mtu, [*own, *peer.subnets]))
+        return clamps
 
     @property
     def hub_resolver(self) -> bool:
