@@ -7,6 +7,8 @@ and the hub's firewall details (MSS clamping, anti-spoofing).
 
 from __future__ import annotations
 
+import base64
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +209,32 @@ try:
 except OSError:
     pass
 """
+
+
+def test_wireguard_handshakes_with_the_preshared_key_and_not_with_a_wrong_one(
+        small: tuple[Path, Lab]) -> None:
+    """Hub and profiles carry the derived preshared key: alice's profile connects; the same
+    profile with another preshared key gets no handshake (the key is really used)."""
+    tmp, made = small
+    out = compiled(tmp, "psk", lab_estate())
+    vpn = VpnLab(made, out, "acme-eu", FQDN)
+    vpn.start_hub()
+    hub_wg = vpn.hub_tunnels[0].iface
+    assert hub_wg is not None
+    shown = vpn.hub.run("wg", "show", hub_wg, "preshared-keys").stdout.split()
+    assert "(none)" not in shown and len(shown) == 2 * 4, shown  # every WireGuard peer has one
+    alice, tunnel = vpn.client("alice", "192.0.2.20")
+    vpn.expect_reach(alice, "10.0.0.5")
+    tunnel.down()
+    profile = vpn.profile("clients", "alice").read_text(encoding="ascii")
+    wrong_psk = base64.b64encode(bytes(range(32))).decode("ascii")
+    wrong = re.sub(r"(?m)^PresharedKey = .*$", f"PresharedKey = {wrong_psk}", profile)
+    assert wrong != profile
+    forged = tmp / "alice-wrong-psk.conf"
+    forged.write_text(wrong, encoding="ascii")
+    forged.chmod(0o600)
+    mallory = vpn.public("mallory", "192.0.2.40")
+    bad = vpn.connect(mallory, forged)
+    assert not vpn.ping(mallory, "10.0.0.5", bound=3.0), vpn.lab.report()
+    handshakes = mallory.run("wg", "show", str(bad.iface), "latest-handshakes").stdout.split()
+    assert handshakes[1:] == ["0"], vpn.lab.report()

@@ -85,6 +85,11 @@ class PeerView:
         """The peer's WireGuard key pair."""
         return self.inst.ring.wireguard_peer(self.inst.name, self.name, self.config.key_epoch)
 
+    @cached_property
+    def preshared_key(self) -> str:
+        """The WireGuard preshared key it shares with the hub (a placeholder when redacted)."""
+        return self.inst.ring.wireguard_psk(self.inst.name, self.name, self.config.key_epoch)
+
     @property
     def public_key(self) -> str:
         """The WireGuard public key the hub knows this peer by (BYO key wins)."""
