@@ -7,11 +7,15 @@ diagnostic at the value.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from compiler.api import compile_tree
+from compiler.keys import SALT, KeyRing
 from compiler.render import context
 from tests.support.trees import INSTANCE, TEST_SECRET, build_file_tree, client, estate, rows, site
 
@@ -224,3 +228,34 @@ def test_peer_sources_are_accepted_only_from_the_interface_routing_to_them(
         "type filter hook prerouting priority raw; policy accept;",
         "ip saddr @peers4 fib saddr . iif oif missing drop",
     ]
+
+
+# ------------------------------------------------------------------ preshared keys
+
+
+def test_the_preshared_key_is_hkdf_under_its_own_label_and_rotates_with_the_peer() -> None:
+    ring = KeyRing(TEST_SECRET)
+    expected = HKDF(hashes.SHA256(), 32, SALT, b"mvpn/v1/wg-psk/acme-eu/alice/epoch=1"
+                    ).derive(TEST_SECRET)
+    assert ring.wireguard_psk("acme-eu", "alice", 1) == base64.b64encode(expected).decode()
+    keys = {ring.wireguard_psk(i, p, e) for i in ("acme-eu", "acme-us")
+            for p in ("alice", "bob") for e in (1, 2)}
+    assert len(keys) == 8  # per instance, peer and epoch
+    assert ring.wireguard_psk("acme-eu", "alice", 1) not in {
+        ring.wireguard_peer("acme-eu", "alice", 1).private_key,
+        ring.wireguard_hub("acme-eu", 1).private_key}
+    assert KeyRing(None).wireguard_psk("acme-eu", "alice", 3) == \
+        "REDACTED-wireguard-preshared-key.acme-eu.alice.epoch-3"
+    with pytest.raises(ValueError, match="peer epoch 0"):
+        ring.wireguard_psk("acme-eu", "alice", 0)
+
+
+def test_hub_and_peer_hold_the_same_preshared_key(tmp_path: Path) -> None:
+    out = _build(tmp_path, estate())
+    hub = _text(out, "hub/wireguard/wg0.conf")
+    for peer, rel in (("alice", "clients/alice.conf"), ("berlin", "sites/berlin.conf")):
+        psk = KeyRing(TEST_SECRET).wireguard_psk("acme-eu", peer, 1)
+        assert f"PresharedKey = {psk}\n" in hub
+        assert f"PresharedKey = {psk}\n" in _text(out, rel)
+    psk = KeyRing(TEST_SECRET).wireguard_psk("acme-eu", "berlin", 1)
+    assert f'preshared-key="{psk}"' in _text(out, "sites/berlin.rsc")

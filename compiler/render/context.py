@@ -25,7 +25,12 @@ ROUTEROS_OVPN_CIPHER = "aes256-gcm"
 
 
 def routeros_has_gcm(version: str) -> bool:
-    """Whether RouterOS ``version``'s ovpn-client takes ``cipher=aes256-gcm`` (shipped data)."""
+    """Whether RouterOS ``version``'s ovpn-client takes ``cipher=aes256-gcm`` (shipped data).
+
+    The ``cipher`` argument is known per version; its values come from the one deep crawl
+    (``compiler/routeros/data/PROVENANCE.md``) and are taken to hold for every version that
+    has it: OpenVPN GCM came with RouterOS v7, before 7.9, the oldest version in the data.
+    """
     tree = RouterOSTree.load(version)
     menu = ["interface", "ovpn-client"]
     enum = tree.data.enum(menu, "add", "cipher")
