@@ -82,8 +82,9 @@ def test_split_dns_hub_resolves_vpn_names_and_forwards_the_internet(
 
 
 def test_openvpn_negotiates_aes_256_gcm_without_a_cbc_fallback(small: tuple[Path, Lab]) -> None:
-    """The hub offers only AEAD ciphers (DCO-compatible): a site and a client negotiate
-    AES-256-GCM, and OpenVPN accepts the generated server.conf as it is."""
+    """The hub offers only AEAD ciphers: a site and a client negotiate AES-256-GCM, OpenVPN
+    accepts the generated server.conf as it is, and finds nothing in it (or in the profiles)
+    that rules out data channel offload."""
     tmp, made = small
     out = compiled(tmp, "gcm", lab_estate())
     server = (out / "acme-eu/hub/openvpn/server.conf").read_text(encoding="ascii")
@@ -98,6 +99,14 @@ def test_openvpn_negotiates_aes_256_gcm_without_a_cbc_fallback(small: tuple[Path
         assert hub.wait_for(f"{cn}/[0-9.:]+ Data Channel: cipher 'AES-256-GCM'"), \
             vpn.lab.report()
     assert "CBC" not in hub.log.read_text(errors="replace").split("Initialization Sequence")[1]
+    # OpenVPN checks the options against DCO before it looks for the kernel module: with a
+    # CBC cipher the hub said "--data-ciphers-fallback with cipher 'AES-256-CBC' disables data
+    # channel offload"; now only the lab's missing module stops it (checked with 2.6.14).
+    for log in (hub.log, made.log_path("hamburg-openvpn-hamburg"),
+                made.log_path("carol-openvpn-carol")):
+        notes = re.findall(r"Note: (.*)disabling data channel offload|Note: (.*) disables data "
+                           r"channel offload", log.read_text(errors="replace"))
+        assert notes == [("Kernel support for ovpn-dco missing, ", "")], (log.name, notes)
 
 
 # A server that sends SIZE bytes to every connection, and a client that counts what arrives.
