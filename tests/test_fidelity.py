@@ -60,10 +60,14 @@ DNS = {"servers": ["10.0.0.53"], "domains": ["corp.example"],
     # not split: clients send everything here, and dns.servers answers everything
     (DNS, ["no-resolv", "server=/corp.example/10.0.0.53", "# Everything else: 10.0.0.53.",
            "server=10.0.0.53"]),
+    # not split, upstream set: the VPN domains to dns.servers, the rest to dns.upstream
+    ({**DNS, "upstream": ["9.9.9.9"]},
+     ["no-resolv", "server=/corp.example/10.0.0.53", "# Everything else: 9.9.9.9.",
+      "server=9.9.9.9"]),
     # records only: the rest goes to the hub's own resolver instead of being refused
     ({"records": {"intranet.corp.example": "10.0.0.80"}},
      ["# Everything else: the hub's own resolver (/etc/resolv.conf)."]),
-], ids=["split-upstream", "split-resolv-conf", "full", "records-only"])
+], ids=["split-upstream", "split-resolv-conf", "full", "full-upstream", "records-only"])
 def test_the_hub_resolver_forwards_names_outside_the_vpn(
         tmp_path: Path, dns: dict[str, object], tail: list[str]) -> None:
     out = _build(tmp_path, estate(**{"acme-eu__instance_DOT_yaml": _instance(dns=dns)}))

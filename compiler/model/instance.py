@@ -123,9 +123,9 @@ class Dns(ConfigModel):
         default_factory=dict, description="names the hub's resolver answers itself")
     upstream: list[Address] = Field(
         default_factory=list,
-        description="where the hub's resolver sends names outside the VPN under split DNS "
-                    "(clients that ignore split DNS ask it for every name); default: the "
-                    "hub's own /etc/resolv.conf")
+        description="where the hub's resolver (with `records`) sends names outside the VPN "
+                    "(clients that ignore split DNS ask it for every name); default: `servers` "
+                    "without split DNS, else the hub's own /etc/resolv.conf")
 
 
 class Instance(ConfigModel):
