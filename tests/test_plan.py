@@ -83,6 +83,7 @@ def test_plan_names_exactly_the_changes_of_a_pr(
     assert arts == {
         # the new site: its scripts, its hub peer, firewall, and its LAN routed to the others
         ("added", "acme-eu/sites/munich.rsc"), ("added", "acme-eu/sites/munich.conf"),
+        ("added", "acme-eu/sites/munich.uninstall.rsc"),
         ("changed", "acme-eu/hub/wireguard/wg0.conf"), ("changed", "acme-eu/hub/nftables.conf"),
         ("changed", "acme-eu/sites/berlin.rsc"), ("changed", "acme-eu/sites/berlin.conf"),
         ("changed", "acme-eu/sites/hamburg.rsc"), ("changed", "acme-eu/hub/openvpn/ccd/hamburg"),
@@ -126,7 +127,7 @@ def test_plan_text_and_markdown(repo: Path, capsys: pytest.CaptureFixture[str]) 
                            "  - acme-us/erin  client erin@example.com, openvpn  "
                            "(sites/acme-us/peers/erin.yaml)\nRoutes\n"
                            "  + acme-eu 10.22.0.0/24 (munich)\n")
-    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 13 artifacts change; "
+    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 14 artifacts change; "
                          "3 routers to re-run; 2 new profiles to hand out.\n")
     assert main(["plan", "--base", "main", "--format", "markdown"]) == 0
     md = capsys.readouterr().out

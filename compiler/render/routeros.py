@@ -1,9 +1,25 @@
-"""RouterOS v7 scripts for site routers: idempotent, tagged, versioned on the router."""
+"""RouterOS v7 scripts for site routers: converge in place, tagged, versioned on the router.
+
+A site script finds every object it manages by its comment tag (``mvpn:<instance>/<peer>``)
+and only adds what is missing, sets what differs and, last, removes tagged objects that are no
+longer wanted. Whether an object differs is decided by its comment: each comment carries a
+short hash of the values the script gives that object (``mvpn:eu/berlin #1a2b3c4d ...``), so
+the script compares one string instead of RouterOS's typed values, and an object whose values
+did not change is not touched at all (a route-only change never sets the interface or its
+peer). The uninstall script removes everything by the same tag.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 from compiler.render.context import InstanceView, PeerView, without
 from compiler.render.env import render, rsc_str
+from compiler.render.names import fit_comment, listen_port, ovpn_user, routeros_ifname
+
+#: The interface list every mvpn tunnel joins; the operator's firewall allows it by name.
+IFACE_LIST = "mvpn"
 
 
 def tag(inst: InstanceView, peer: PeerView) -> str:
@@ -11,43 +27,204 @@ def tag(inst: InstanceView, peer: PeerView) -> str:
     return f"mvpn:{inst.name}/{peer.name}"
 
 
+def _hash(*values: object) -> str:
+    """8 hex digits over an object's values (public ones only: never a private key)."""
+    return hashlib.sha256("\0".join(map(str, values)).encode("utf-8")).hexdigest()[:8]
+
+
+@dataclasses.dataclass(frozen=True)
+class Managed:
+    """One object the script converges: found by ``find`` in ``menu``, else added."""
+
+    menu: str  # "/interface wireguard"
+    find: str  # a where expression (RouterOS syntax, values already escaped)
+    args: str  # "name=... listen-port=..." (values already escaped)
+    comment: str  # the object's comment as a RouterOS string literal
+    what: str  # what the log names when it fails
+
+
+class _Script:
+    """The values one site's scripts are built from."""
+
+    def __init__(self, inst: InstanceView, peer: PeerView) -> None:
+        self.inst, self.peer = inst, peer
+        self.tag = tag(inst, peer)
+        self.desc = peer.config.description
+        self.iface = routeros_ifname(peer.config.protocol, inst.name)
+        self.q_iface = rsc_str(self.iface)
+        # Names cannot contain "_", so it separates instance, peer and suffix unambiguously.
+        self.prefix = f"mvpn_{inst.name}_{peer.name}"
+
+    def comment(self, *values: object) -> str:
+        """The quoted comment of an object given ``values``."""
+        return rsc_str(fit_comment(f"{self.tag} #{_hash(*values)}", self.desc))
+
+    def managed(self, menu: str, find: str, args: str, what: str, *values: object) -> Managed:
+        return Managed(menu, find, args, self.comment(menu, *values), what)
+
+    @property
+    def label(self) -> str:
+        """How the router's log names this script."""
+        return f"mvpn {self.inst.name}/{self.peer.name}"
+
+    def routes(self) -> tuple[list[str], list[str]]:
+        """The IPv4 and IPv6 prefixes (text) this site routes into the tunnel."""
+        inst, peer = self.inst, self.peer
+        # The tunnel networks are connected through the interface addresses: no routes.
+        v4, v6 = inst.route_indices(peer.tunnel_index)
+        if peer.config.protocol == "openvpn":
+            v6 = []  # what reachable() gives: OpenVPN sites route IPv4 only
+        texts = inst.network_texts
+        return ([texts[i] for i in without(v4, peer.own_indices)],
+                [texts[i] for i in without(v6, peer.own_indices)])
+
+
+def _route_lines(s: _Script, menu: str, prefixes: list[str]) -> str:
+    """One converging line per route (built here: a template loop costs more at scale).
+
+    Every site script routes every network of its instance, so this is the bulk of a script:
+    the gateway and the comment come from the locals ``$gw`` and ``$rc`` (see the template).
+    """
+    out = []
+    for net in prefixes:
+        failed = rsc_str(f"{s.label}: route {net} not applied")
+        out.append(
+            f":do {{:local id [{menu} find where comment~$tag and dst-address={net}]; "
+            f":if ([:len $id] = 0) do={{{menu} add dst-address={net} gateway=$gw comment=$rc}} "
+            f"else={{:if ([{menu} get $id comment] != $rc) do={{{menu} set $id gateway=$gw "
+            f"comment=$rc}}}}}} on-error={{:set failed true; :log error {failed}}}\n")
+    return "".join(out)
+
+
+def _keep_where(prop: str, values: list[str], quote: bool) -> str:
+    """``comment~$tag`` and not one of ``values`` (what the stale removal matches)."""
+    shown = [rsc_str(v) if quote else v for v in values]
+    return " ".join(["comment~$tag", *(f"and {prop}!={v}" for v in shown)])
+
+
+def _wireguard(s: _Script) -> list[Managed]:
+    inst, peer = s.inst, s.peer
+    wg, org = inst.config.wireguard, inst.org
+    assert wg is not None
+    port = listen_port(s.tag)
+    key = peer.private_key
+    hub_key = inst.hub_wireguard.public_key
+    allowed = peer.reachable_text(",")
+    keepalive = f"{org.defaults.keepalive}s"
+    out = [
+        s.managed("/interface wireguard", "comment~$tag",
+                  f"name={s.q_iface} listen-port={port} private-key={rsc_str(key)}",
+                  f"WireGuard interface {s.iface}", s.iface, port, peer.public_key),
+        s.managed("/interface wireguard peers", "comment~$tag",
+                  f"interface={s.q_iface} public-key={rsc_str(hub_key)} "
+                  f"endpoint-address={rsc_str(inst.fqdn)} endpoint-port={wg.port} "
+                  f"allowed-address={allowed} persistent-keepalive={keepalive}",
+                  "WireGuard peer (the hub)",
+                  s.iface, hub_key, inst.fqdn, wg.port, allowed, keepalive),
+    ]
+    return out
+
+
+def _openvpn(s: _Script, ca_name: str, cert_name: str) -> list[Managed]:
+    inst, peer = s.inst, s.peer
+    ovpn = inst.config.openvpn
+    assert ovpn is not None
+    user = ovpn_user(peer.name)
+    # GCM is an AEAD cipher: it authenticates itself, and RouterOS wants auth=null with it
+    # (MikroTik's OpenVPN manual). The hub's `auth SHA256` only applies to its CBC fallback.
+    args = (f"name={s.q_iface} connect-to={rsc_str(inst.fqdn)} port={ovpn.port} "
+            f"protocol={ovpn.transport} mode=ip user={rsc_str(user)} "
+            f"certificate={rsc_str(cert_name)} verify-server-certificate=yes "
+            "cipher=aes256-gcm auth=null add-default-route=no route-nopull=yes")
+    return [s.managed("/interface ovpn-client", "comment~$tag", args,
+                      f"OpenVPN client {s.iface}", args)]
+
+
+def _address(s: _Script) -> list[Managed]:
+    inst, peer = s.inst, s.peer
+    net = peer.tunnel
+    out = [s.managed("/ip address", "comment~$tag",
+                     f"address={peer.address}/{net.prefixlen} interface={s.q_iface}",
+                     "tunnel address", peer.address, net.prefixlen, s.iface)]
+    wg = inst.config.wireguard
+    six = peer.config.address6
+    if peer.config.protocol == "wireguard" and six is not None and wg is not None:
+        assert wg.network6 is not None
+        length = wg.network6.prefixlen
+        out.append(s.managed("/ipv6 address", "comment~$tag",
+                             f"address={six}/{length} interface={s.q_iface} advertise=no",
+                             "tunnel IPv6 address", six, length, s.iface))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cert:
+    """A certificate the script imports: from PEM ``files`` (extension, text) into ``name``."""
+
+    name: str
+    files: list[tuple[str, str]]
+    trusted: bool
+    what: str
+
+
+def _certificates(s: _Script) -> list[_Cert]:
+    """The CA and the site's certificate (+ key), imported once under content-hashed names.
+
+    Certificates carry no comment; the name holds the hash instead, so a new certificate is
+    imported beside the old one, the client switched to it, and the old one removed last.
+    """
+    inst, peer = s.inst, s.peer
+    ca = inst.ring.openvpn_ca(inst.name, inst.config.key_epoch)
+    cert = peer.openvpn.certificate
+    return [
+        _Cert(f"{s.prefix}_ca_{_hash(ca)}", [("crt", ca)], True, "CA certificate"),
+        _Cert(f"{s.prefix}_{_hash(cert)}", [("crt", cert), ("key", peer.openvpn.private_key)],
+              False, "site certificate"),
+    ]
+
+
 def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     """The RouterOS script of one site peer."""
-    cfg = inst.config
-    own_tag = tag(inst, peer)
-    prefix = f"mvpn_{inst.name}_{peer.name}"
-    desc = peer.config.description
-    comment = f"{own_tag} {desc}" if desc else own_tag
+    s = _Script(inst, peer)
     proto = peer.config.protocol
-    iface = f"{'wg' if proto == 'wireguard' else 'ovpn'}-{inst.name}"
-    # The tunnel network itself is connected through the interface address (and the v6
-    # tunnel network too). This runs for each site over every network of its instance:
-    # index lists and one C-level join per family, not a loop over ipaddress objects.
-    v4, v6 = inst.route_indices(peer.tunnel_index)
-    if proto == "openvpn":
-        v6 = []  # what reachable() gives: OpenVPN sites route IPv4 only
-    q_iface, q_comment = rsc_str(iface), rsc_str(comment)
-    tail = f" gateway={q_iface} comment={q_comment}\n"
-    lines = []
-    for base, prefixes in ((v4, inst.route_prefixes(4)), (v6, inst.route_prefixes(6))):
-        routes = without(base, peer.own_indices)
-        if routes:
-            lines.append(tail.join(map(prefixes.__getitem__, routes)) + tail)
-    ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch) if proto == "openvpn" else ""
+    certs = _certificates(s) if proto == "openvpn" else []
+    tunnel = (_wireguard(s) if proto == "wireguard"
+              else _openvpn(s, certs[0].name, certs[1].name))
+    member = s.managed("/interface list member", "comment~$tag",
+                       f"list={rsc_str(IFACE_LIST)} interface={s.q_iface}",
+                       f"interface list member {IFACE_LIST}", IFACE_LIST, s.iface)
+    v4, v6 = s.routes()
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
-    servers = [s for s in inst.dns_servers(proto) if s.version == 4]
+    servers = [a for a in inst.dns_servers(proto) if a.version == 4]
+    names = inst.split_names if servers else []
+    dns = [s.managed("/ip dns static", f"comment~$tag and name={rsc_str(n)}",
+                     f"name={rsc_str(n)} type=FWD forward-to={servers[0]} match-subdomain=yes",
+                     f"DNS forwarder {n}", n, servers[0]) for n in names]
     return render(
         "routeros/site.rsc.j2",
-        inst=inst, peer=peer, org=inst.org, wg=cfg.wireguard, ovpn=cfg.openvpn, ca=ca,
-        iface=iface, comment=comment,
-        # Anchored: "mvpn:eu/berlin" must not match "mvpn:eu/berlin-2".
-        tag_re=f"^{own_tag}( |$)",
-        # Names cannot contain "_", so it separates instance and peer unambiguously.
-        prefix=prefix,
-        prefix_re=rf"^{prefix}(-ca)?(\.crt|\.key)?$",
-        version_name=prefix,
-        q_iface=q_iface, q_comment=q_comment,
-        route_lines="".join(lines),
-        dns_names=inst.split_names if servers else [],
-        dns_server=servers[0] if servers else "",
+        inst=inst, peer=peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
+        tag_re=f"^{s.tag}( |$)",
+        certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
+        managed=[*tunnel, member, *_address(s)], dns=dns,
+        route_lines=_route_lines(s, "/ip route", v4) + _route_lines(s, "/ipv6 route", v6),
+        keep_v4=_keep_where("dst-address", v4, False),
+        keep_v6=_keep_where("dst-address", v6, False),
+        keep_dns=_keep_where("name", names, True),
+        has_v6_address=bool(_address(s)[1:]),
+        has_wg=proto == "wireguard",
+        version_name=s.prefix,
+        version_comment=s.comment("/system script"),
+        # Routes of both families share one comment: their values are the gateway alone.
+        route_comment=s.comment("route", s.iface),
+    )
+
+
+def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
+    """The script that removes everything the site's scripts created on the router."""
+    s = _Script(inst, peer)
+    return render(
+        "routeros/uninstall.rsc.j2",
+        inst=inst, peer=peer, label=s.label, iface_list=IFACE_LIST,
+        tag_re=f"^{s.tag}( |$)", cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
+        version_name=s.prefix,
     )
