@@ -4,7 +4,7 @@ This models RouterOS; it is not a device. Menus are tables of objects with inter
 (``*1``...); ``add``/``set``/``remove``/``find where``/``get`` act on them; ``:local``, ``:set``,
 ``:if``, ``:do ... on-error``, ``:log``, ``:len``, ``:delay``, ``{ }`` blocks and ``[ ]``
 substitutions are interpreted. Anything outside that subset (another command, menu or argument,
-an interpolated string, comparing values of different types) raises :class:`Unsupported`, so a
+an interpolated string, comparing values of different types) raises :class:`UnsupportedError`, so a
 script can only pass by using what is modelled. What RouterOS would refuse at run time (an item
 that does not exist, a duplicate interface name, a reference to a missing interface, removing
 an interface still in use) raises :class:`RouterError`, which ``:do ... on-error`` catches.
@@ -57,7 +57,7 @@ class RouterError(Exception):
     """What RouterOS would refuse at run time (``:do ... on-error`` catches it)."""
 
 
-class Unsupported(AssertionError):
+class UnsupportedError(AssertionError):
     """The script uses something the model does not model: the test must fail."""
 
 
@@ -115,8 +115,8 @@ class _Parser:
     def line(self) -> int:
         return self.s.count("\n", 0, self.i) + 1
 
-    def fail(self, what: str) -> Unsupported:
-        return Unsupported(f"line {self.line()}: {what}")
+    def fail(self, what: str) -> UnsupportedError:
+        return UnsupportedError(f"line {self.line()}: {what}")
 
     def block(self, close: str | None) -> list[Stmt]:
         out: list[Stmt] = []
@@ -138,7 +138,7 @@ class _Parser:
             out.append(self.statement())
 
     def statement(self) -> Stmt:
-        line, words = self.line(), []
+        line, words = self.line(), list[Word]()
         while True:
             while self.i < len(self.s) and self.s[self.i] in " \t":
                 self.i += 1
@@ -184,7 +184,7 @@ class _Parser:
         return Part("bare", m.group())
 
     def string(self) -> str:
-        s, out = self.s, []
+        s, out = self.s, list[str]()
         self.i += 1
         while True:
             if self.i >= len(s) or s[self.i] == "\n":
@@ -210,7 +210,7 @@ class _Parser:
             self.i += 1
 
     def expr_tokens(self, stop: str) -> list[Tok]:
-        s, toks = self.s, []
+        s, toks = self.s, list[Tok]()
         while True:
             while self.i < len(s) and s[self.i] in " \t":
                 self.i += 1
@@ -237,7 +237,7 @@ class _Parser:
 
 
 def parse(script: str) -> list[Stmt]:
-    """The statements of ``script``; :class:`Unsupported` outside the modelled syntax."""
+    """The statements of ``script``; :class:`UnsupportedError` outside the modelled syntax."""
     return _Parser(script).block(None)
 
 
@@ -254,7 +254,7 @@ class _Scope:
             if name in scope.vars:
                 return scope
             scope = scope.parent
-        raise Unsupported(f"variable ${name} is not declared")
+        raise UnsupportedError(f"variable ${name} is not declared")
 
 
 class Router:
@@ -310,7 +310,7 @@ class Router:
         if first.kind == "code" and len(words) == 1:  # a { ... } block
             return self._block(first.body, _Scope(scope), menu)
         if first.kind != "bare" or words[0].name is not None:
-            raise Unsupported(f"line {stmt.line}: statement starting with {first.kind}")
+            raise UnsupportedError(f"line {stmt.line}: statement starting with {first.kind}")
         if first.text.startswith(":"):
             return self._global(first.text[1:], words[1:], scope, menu, stmt.line)
         path: list[str] = list(menu)
@@ -323,9 +323,9 @@ class Router:
             path.append(rest[0].part.text)
             rest = rest[1:]
         if tuple(path) not in MENUS:
-            raise Unsupported(f"line {stmt.line}: menu /{' '.join(path)}")
+            raise UnsupportedError(f"line {stmt.line}: menu /{' '.join(path)}")
         if not rest or rest[0].name is not None or rest[0].part.kind != "bare":
-            raise Unsupported(f"line {stmt.line}: no command in /{' '.join(path)}")
+            raise UnsupportedError(f"line {stmt.line}: no command in /{' '.join(path)}")
         return self._command(tuple(path), rest[0].part.text, rest[1:], scope, stmt.line)
 
     # ------------------------------------------------------------------- global commands
@@ -343,7 +343,7 @@ class Router:
                 "do", "else"} and "do" in named:
             cond = self._value(pos[0], scope, menu)
             if not isinstance(cond, bool):
-                raise Unsupported(f"line {line}: :if on a {type(cond).__name__}")
+                raise UnsupportedError(f"line {line}: :if on a {type(cond).__name__}")
             branch = named["do"] if cond else named.get("else")
             if branch is not None:
                 self._block(self._code(branch, line), _Scope(scope), menu)
@@ -358,22 +358,22 @@ class Router:
                 pos[0].text in ("info", "warning", "error")):
             msg = self._value(pos[1], scope, menu)
             if not isinstance(msg, str):
-                raise Unsupported(f"line {line}: :log of a {type(msg).__name__}")
+                raise UnsupportedError(f"line {line}: :log of a {type(msg).__name__}")
             self.log.append((pos[0].text, msg))
             return None
         if cmd == "len" and len(pos) == 1 and not named:
             value = self._value(pos[0], scope, menu)
             if isinstance(value, (list, str)):
                 return len(value)
-            raise Unsupported(f"line {line}: :len of a {type(value).__name__}")
+            raise UnsupportedError(f"line {line}: :len of a {type(value).__name__}")
         if cmd == "delay" and len(pos) == 1 and re.fullmatch(r"\d+s", pos[0].text):
             return None
-        raise Unsupported(f"line {line}: :{cmd} {[w.name or w.part.text for w in words]}")
+        raise UnsupportedError(f"line {line}: :{cmd} {[w.name or w.part.text for w in words]}")
 
     @staticmethod
     def _code(part: Part, line: int) -> list[Stmt]:
         if part.kind != "code":
-            raise Unsupported(f"line {line}: code expected, got {part.kind}")
+            raise UnsupportedError(f"line {line}: code expected, got {part.kind}")
         return part.body
 
     # ------------------------------------------------------------------- values
@@ -391,9 +391,9 @@ class Router:
         if part.kind == "expr":
             value, rest = self._or(part.tokens, scope, menu, None)
             if rest:
-                raise Unsupported(f"trailing tokens in an expression: {rest}")
+                raise UnsupportedError(f"trailing tokens in an expression: {rest}")
             return value
-        raise Unsupported(f"a {part.kind} used as a value")
+        raise UnsupportedError(f"a {part.kind} used as a value")
 
     # Expressions: `or` < `and` < `!` < comparison < operand. `obj` is the object a where
     # clause tests (bare words left of an operator name its properties), None in `( )`.
@@ -423,15 +423,15 @@ class Router:
     def _compare(self, toks: list[Tok], scope: _Scope, menu: Menu, obj: Obj | None
                  ) -> tuple[Value, list[Tok]]:
         if not toks or toks[0].part is None:
-            raise Unsupported(f"operand expected in an expression, got {toks[:1]}")
+            raise UnsupportedError(f"operand expected in an expression, got {toks[:1]}")
         first = toks[0].part
         if len(toks) > 1 and toks[1].op in ("=", "!=", "~"):
             op = toks[1].op
             if len(toks) < 3 or toks[2].part is None:
-                raise Unsupported("operand expected after an operator")
+                raise UnsupportedError("operand expected after an operator")
             if obj is not None:
                 if first.kind != "bare":
-                    raise Unsupported("a where clause compares a property")
+                    raise UnsupportedError("a where clause compares a property")
                 left: Value = obj.props.get(first.text, "")
             else:
                 left = self._value(first, scope, menu)
@@ -439,7 +439,7 @@ class Router:
             if obj is not None and isinstance(right, int) and not isinstance(right, bool):
                 right = str(right)  # a property holds text (see the module docstring)
             if type(left) is not type(right):
-                raise Unsupported(f"comparing {type(left).__name__} with {type(right).__name__}")
+                raise UnsupportedError(f"comparing {type(left).__name__} with {type(right).__name__}")
             if op == "~":
                 assert isinstance(left, str) and isinstance(right, str)
                 result = re.search(right, left) is not None
@@ -447,7 +447,7 @@ class Router:
                 result = (left == right) == (op == "=")
             return result, toks[3:]
         if obj is not None:
-            raise Unsupported("a where clause term without an operator")
+            raise UnsupportedError("a where clause term without an operator")
         return self._value(first, scope, menu), toks[1:]
 
     # ------------------------------------------------------------------- menu commands
@@ -466,12 +466,12 @@ class Router:
             if not pos:
                 return [o.id for o in table]
             if len(pos) != 2 or pos[0].text != "where" or pos[1].kind != "where" or args:
-                raise Unsupported(f"{where}: find takes only `where`")
+                raise UnsupportedError(f"{where}: find takes only `where`")
             return [o.id for o in table if self._matches(pos[1].tokens, scope, menu, o)]
         if menu == ("system", "ntp", "client"):
             if cmd == "get" and len(pos) == 1 and pos[0].text == "status":
                 return self.ntp_status
-            raise Unsupported(where)
+            raise UnsupportedError(where)
         if cmd == "get" and len(pos) == 2 and not args and pos[1].kind == "bare":
             (obj,) = self._items(pos[0], scope, menu, where, one=True)
             return obj.props.get(pos[1].text, "")
@@ -487,25 +487,25 @@ class Router:
             return None
         if menu == ("certificate",) and cmd == "import" and not pos:
             return self._import(args, where)
-        raise Unsupported(f"{where} {[w.name or w.part.kind for w in words]}")
+        raise UnsupportedError(f"{where} {[w.name or w.part.kind for w in words]}")
 
     def _text(self, part: Part, scope: _Scope, menu: Menu, where: str) -> str:
         value = self._value(part, scope, menu)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise Unsupported(f"{where}: argument of type {type(value).__name__}")
+            raise UnsupportedError(f"{where}: argument of type {type(value).__name__}")
         return str(value)
 
     def _matches(self, toks: list[Tok], scope: _Scope, menu: Menu, obj: Obj) -> bool:
         value, rest = self._or(toks, scope, menu, obj)
         if rest:
-            raise Unsupported(f"trailing tokens in a where clause: {rest}")
+            raise UnsupportedError(f"trailing tokens in a where clause: {rest}")
         return _truth(value)
 
     def _items(self, part: Part, scope: _Scope, menu: Menu, where: str,
                one: bool = False) -> list[Obj]:
         value = self._value(part, scope, menu)
         if not isinstance(value, list):
-            raise Unsupported(f"{where}: items must come from find, got {value!r}")
+            raise UnsupportedError(f"{where}: items must come from find, got {value!r}")
         by_id = {o.id: o for o in self.tables[menu]}
         if any(i not in by_id for i in value):
             raise RouterError(f"{where}: no such item")
@@ -517,12 +517,12 @@ class Router:
                given: dict[str, str]) -> None:
         unknown = set(given) - MENUS[menu]
         if unknown:
-            raise Unsupported(f"{where}: unmodelled arguments {sorted(unknown)}")
+            raise UnsupportedError(f"{where}: unmodelled arguments {sorted(unknown)}")
         if menu in _IFACE_MENUS and "name" in props:
             taken = self.interfaces() - ({obj.props["name"]} if obj is not None else set())
             if props["name"] in taken:
                 raise RouterError(f"{where}: interface {props['name']} already exists")
-        unique = {("interface", "list"): "name", ("system", "script"): "name"}.get(menu)
+        unique = "name" if menu in (("interface", "list"), ("system", "script")) else None
         if unique and any(o.props.get(unique) == props.get(unique) and o is not obj
                           for o in self.tables[menu]):
             raise RouterError(f"{where}: {unique} {props[unique]} already exists")
@@ -546,7 +546,7 @@ class Router:
 
     def _add(self, menu: Menu, args: dict[str, str], where: str) -> list[int]:
         if menu == ("certificate",):
-            raise Unsupported(f"{where}: certificates are imported")
+            raise UnsupportedError(f"{where}: certificates are imported")
         self._check(menu, args, where, None, args)
         obj = Obj(self.next_id, dict(args))
         self.next_id += 1
@@ -580,7 +580,7 @@ class Router:
 
     def _import(self, args: dict[str, str], where: str) -> list[int]:
         if set(args) != {"file-name", "name", "passphrase"}:
-            raise Unsupported(f"{where}: import arguments {sorted(args)}")
+            raise UnsupportedError(f"{where}: import arguments {sorted(args)}")
         files = {o.props["name"]: o.props["contents"] for o in self.tables[("file",)]}
         contents = files.get(args["file-name"])
         if contents is None:
@@ -602,6 +602,6 @@ class Router:
 
 def _truth(value: Value) -> bool:
     if not isinstance(value, bool):
-        raise Unsupported(f"a {type(value).__name__} used as a condition")
+        raise UnsupportedError(f"a {type(value).__name__} used as a condition")
     return value
 
