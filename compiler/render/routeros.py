@@ -41,6 +41,7 @@ class Managed:
     args: str  # "name=... listen-port=..." (values already escaped)
     comment: str  # the object's comment as a RouterOS string literal
     what: str  # what the log names when it fails
+    needs_certs: bool = False  # applied only when the certificates were imported
 
 
 class _Script:
@@ -109,7 +110,10 @@ def _wireguard(s: _Script) -> list[Managed]:
     port = listen_port(s.tag)
     key = peer.private_key
     hub_key = inst.hub_wireguard.public_key
-    allowed = peer.reachable_text(",")
+    # The hub is the interface's only peer and RouterOS adds no routes from allowed-address:
+    # the routes below decide what enters the tunnel. Allowing everything keeps the peer
+    # untouched when routes change (its list would otherwise follow every route).
+    allowed = "0.0.0.0/0,::/0"
     keepalive = f"{org.defaults.keepalive}s"
     out = [
         s.managed("/interface wireguard", "comment~$tag",
@@ -136,8 +140,9 @@ def _openvpn(s: _Script, ca_name: str, cert_name: str) -> list[Managed]:
             f"protocol={ovpn.transport} mode=ip user={rsc_str(user)} "
             f"certificate={rsc_str(cert_name)} verify-server-certificate=yes "
             "cipher=aes256-gcm auth=null add-default-route=no route-nopull=yes")
-    return [s.managed("/interface ovpn-client", "comment~$tag", args,
-                      f"OpenVPN client {s.iface}", args)]
+    client = s.managed("/interface ovpn-client", "comment~$tag", args,
+                       f"OpenVPN client {s.iface}", args)
+    return [dataclasses.replace(client, needs_certs=True)]
 
 
 def _address(s: _Script) -> list[Managed]:

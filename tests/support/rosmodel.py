@@ -50,6 +50,7 @@ _PREFIXES: Final = {m[:i] for m in MENUS for i in range(1, len(m) + 1)}
 _IFACE_MENUS: Final = (("interface", "wireguard"), ("interface", "ovpn-client"))
 #: Properties holding an interface name (followed when an interface is renamed).
 _IFACE_REFS: Final = ("interface", "gateway")
+_BOOLEAN_PROPS: Final = frozenset({"trusted", "private-key"})
 _MUTATING: Final = frozenset({"add", "set", "remove", "import"})
 
 
@@ -268,6 +269,7 @@ class Router:
         self.next_id = 1
         self.mutations = 0  # mutating commands run so far (add/set/remove/import)
         self.fail_at: int | None = None  # the mutation number that fails (injected)
+        self.caught: list[str] = []  # errors `:do ... on-error` caught (for failing tests)
 
     # ------------------------------------------------------------------- inspection
     def objects(self, *menu: str) -> list[Obj]:
@@ -323,7 +325,8 @@ class Router:
             path.append(rest[0].part.text)
             rest = rest[1:]
         if tuple(path) not in MENUS:
-            raise UnsupportedError(f"line {stmt.line}: menu /{' '.join(path)}")
+            nxt = rest[0].part.text if rest else ""
+            raise UnsupportedError(f"line {stmt.line}: unmodelled menu /{' '.join(path)} {nxt}")
         if not rest or rest[0].name is not None or rest[0].part.kind != "bare":
             raise UnsupportedError(f"line {stmt.line}: no command in /{' '.join(path)}")
         return self._command(tuple(path), rest[0].part.text, rest[1:], scope, stmt.line)
@@ -351,7 +354,8 @@ class Router:
         if cmd == "do" and len(pos) == 1 and pos[0].kind == "code" and set(named) == {"on-error"}:
             try:
                 self._block(pos[0].body, _Scope(scope), menu)
-            except RouterError:
+            except RouterError as exc:
+                self.caught.append(str(exc))
                 self._block(self._code(named["on-error"], line), _Scope(scope), menu)
             return None
         if cmd == "log" and len(pos) == 2 and not named and pos[0].kind == "bare" and (
@@ -446,8 +450,10 @@ class Router:
             else:
                 result = (left == right) == (op == "=")
             return result, toks[3:]
-        if obj is not None:
-            raise UnsupportedError("a where clause term without an operator")
+        if obj is not None:  # a yes/no property tested on its own
+            if first.kind != "bare" or first.text not in _BOOLEAN_PROPS:
+                raise UnsupportedError(f"a where clause term without an operator: {first.text}")
+            return obj.props.get(first.text, "no") == "yes", toks[1:]
         return self._value(first, scope, menu), toks[1:]
 
     # ------------------------------------------------------------------- menu commands

@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/berlin.rsc version b187f23412d6; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version f1c4e27189bb; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
 # Converges in place: objects tagged "mvpn:acme-eu/berlin" are added when missing and set
@@ -26,10 +26,10 @@
 :do {
   :local id [/interface wireguard peers find where comment~$tag]
   :if ([:len $id] = 0) do={
-    /interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.21.0.0/24,10.254.0.0/24,10.255.0.0/24,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #7b42d04c Berlin \"HQ\" office, budget \$5 [rack 2]"
+    /interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=0.0.0.0/0,::/0 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #b4dda0fb Berlin \"HQ\" office, budget \$5 [rack 2]"
   } else={
-    :if ([/interface wireguard peers get $id comment] != "mvpn:acme-eu/berlin #7b42d04c Berlin \"HQ\" office, budget \$5 [rack 2]") do={
-      /interface wireguard peers set $id interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.21.0.0/24,10.254.0.0/24,10.255.0.0/24,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #7b42d04c Berlin \"HQ\" office, budget \$5 [rack 2]"
+    :if ([/interface wireguard peers get $id comment] != "mvpn:acme-eu/berlin #b4dda0fb Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /interface wireguard peers set $id interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=0.0.0.0/0,::/0 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #b4dda0fb Berlin \"HQ\" office, budget \$5 [rack 2]"
     }
   }
 } on-error={:set failed true; :log error "mvpn acme-eu/berlin: WireGuard peer (the hub) not applied"}
@@ -89,10 +89,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_berlin"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_berlin" source=":return \"b187f23412d6\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      /system script add name="mvpn_acme-eu_berlin" source=":return \"f1c4e27189bb\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
     } else={
-      :if ([/system script get $id source] != ":return \"b187f23412d6\"") do={
-        /system script set $id source=":return \"b187f23412d6\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      :if ([/system script get $id source] != ":return \"f1c4e27189bb\"") do={
+        /system script set $id source=":return \"f1c4e27189bb\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/berlin: version not recorded"}}

@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/hamburg.rsc version 5ddafd410410; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version 1de205460f25; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-eu/hamburg" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -9,30 +9,37 @@
 {
 :local tag "^mvpn:acme-eu/hamburg( |\$)"
 :local failed false
+:local certs true
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-eu/hamburg: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-eu/hamburg: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: interface list mvpn not applied"}
-# The CA certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_ca_5b129de7"]] = 0) do={
+# The CA certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_ca_5b129de7" and trusted]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-eu_hamburg_ca_5b129de7"]
   /file add name="mvpn_acme-eu_hamburg_ca_5b129de7.crt" contents="-----BEGIN CERTIFICATE-----\nMIIBfjCCASOgAwIBAgIUc2eFmNZAFAannJOLEvrdi0D3deowCgYIKoZIzj0EAwIw\nGjEYMBYGA1UEAwwPbXZwbiBhY21lLWV1IENBMCAXDTI0MDEwMTAwMDAwMFoYDzIw\nOTkxMjMxMjM1OTU5WjAaMRgwFgYDVQQDDA9tdnBuIGFjbWUtZXUgQ0EwWTATBgcq\nhkjOPQIBBggqhkjOPQMBBwNCAAQrx2VXsaGxRGEzBNY+sraGYHJpt+0KkWC8R3nX\nBCBeLhm7LVDxSFP8dYJ5DBHWgWO99mwcHEQWfhftIWml8mslo0UwQzASBgNVHRMB\nAf8ECDAGAQH/AgEAMA4GA1UdDwEB/wQEAwIBBjAdBgNVHQ4EFgQURFbhr0wnpIvT\ntEEKcFV+d09+d7QwCgYIKoZIzj0EAwIDSQAwRgIhAJcezDYW7EB23sC2FaO3LHCU\ne3zO8E4es6gkyXLA77utAiEAoa/wAJKGk4N0jSNgzCGFSNhhP9q+3GfcfJeQVSUy\nzmU=\n-----END CERTIFICATE-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-eu_hamburg_ca_5b129de7.crt" name="mvpn_acme-eu_hamburg_ca_5b129de7" passphrase=""
   /certificate set [find where name="mvpn_acme-eu_hamburg_ca_5b129de7"] trusted=yes
-}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: CA certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-eu/hamburg: CA certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_ca_5b129de7\\.(crt|key)\$"]} on-error={:log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_ca_5b129de7.* not removed"}
-# The site certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_08a4b1c9"]] = 0) do={
+:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_ca_5b129de7\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_ca_5b129de7.* not removed"}
+# The site certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_08a4b1c9" and private-key]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-eu_hamburg_08a4b1c9"]
   /file add name="mvpn_acme-eu_hamburg_08a4b1c9.crt" contents="-----BEGIN CERTIFICATE-----\nMIIBpTCCAUugAwIBAgIUZ5H8AvBWcrOuhuH5Y3I10bKB7FEwCgYIKoZIzj0EAwIw\nGjEYMBYGA1UEAwwPbXZwbiBhY21lLWV1IENBMCAXDTI0MDEwMTAwMDAwMFoYDzIw\nOTkxMjMxMjM1OTU5WjASMRAwDgYDVQQDDAdoYW1idXJnMFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEV+AtSodMola9DXaeI7rrmhCBNJ0nwy7ckkArugiSrqteuAJr\nq1eqV/+Mi4xhy7kUQ/XCWMsADoTG7X4eAhu/3aN1MHMwDAYDVR0TAQH/BAIwADAO\nBgNVHQ8BAf8EBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUHAwIwHwYDVR0jBBgwFoAU\nRFbhr0wnpIvTtEEKcFV+d09+d7QwHQYDVR0OBBYEFAejwAXeJm7LiGglc0HUtdSS\n5141MAoGCCqGSM49BAMCA0gAMEUCIFdyNHbrgLmOYSSCvpc0f6hQaLtXvAmP0iEL\nPJLQ3bI3AiEAgg9QweMDpBlVgTgggrxshZSUHVULGEli/VqdUswqLuo=\n-----END CERTIFICATE-----\n"
   /file add name="mvpn_acme-eu_hamburg_08a4b1c9.key" contents="-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgOJKMGXq5UNGTdeRG\nY5MXl2Beg76RDlJW6x5iUKtfWIChRANCAARX4C1Kh0yiVr0Ndp4juuuaEIE0nSfD\nLtySQCu6CJKuq164AmurV6pX/4yLjGHLuRRD9cJYywAOhMbtfh4CG7/d\n-----END PRIVATE KEY-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-eu_hamburg_08a4b1c9.crt" name="mvpn_acme-eu_hamburg_08a4b1c9" passphrase=""
   /certificate import file-name="mvpn_acme-eu_hamburg_08a4b1c9.key" name="mvpn_acme-eu_hamburg_08a4b1c9" passphrase=""
-}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: site certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-eu/hamburg: site certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_08a4b1c9\\.(crt|key)\$"]} on-error={:log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_08a4b1c9.* not removed"}
+:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_08a4b1c9\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_08a4b1c9.* not removed"}
+# Switched to a certificate only once it is complete: a half-imported one is never in use.
+:if (!$certs) do={:log error "mvpn acme-eu/hamburg: OpenVPN client ovpn-acme-eu not applied (no certificate)"} else={
 :do {
   :local id [/interface ovpn-client find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -43,6 +50,7 @@
     }
   }
 } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: OpenVPN client ovpn-acme-eu not applied"}
+}
 :do {
   :local id [/interface list member find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -91,10 +99,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_hamburg"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_hamburg" source=":return \"5ddafd410410\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      /system script add name="mvpn_acme-eu_hamburg" source=":return \"1de205460f25\"" comment="mvpn:acme-eu/hamburg #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"5ddafd410410\"") do={
-        /system script set $id source=":return \"5ddafd410410\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      :if ([/system script get $id source] != ":return \"1de205460f25\"") do={
+        /system script set $id source=":return \"1de205460f25\"" comment="mvpn:acme-eu/hamburg #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: version not recorded"}}

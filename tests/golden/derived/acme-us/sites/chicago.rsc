@@ -1,4 +1,4 @@
-# mvpn acme-us sites/chicago.rsc version 52b851eaff36; generated, do not edit
+# mvpn acme-us sites/chicago.rsc version cf118f009d1d; generated, do not edit
 # Site chicago-office -> hub acme-us.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-us/chicago" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -9,30 +9,37 @@
 {
 :local tag "^mvpn:acme-us/chicago( |\$)"
 :local failed false
+:local certs true
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-us/chicago: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-us/chicago: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-us/chicago: interface list mvpn not applied"}
-# The CA certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_ca_0d32b650"]] = 0) do={
+# The CA certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_ca_0d32b650" and trusted]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-us_chicago_ca_0d32b650"]
   /file add name="mvpn_acme-us_chicago_ca_0d32b650.crt" contents="-----BEGIN CERTIFICATE-----\nMIIBfDCCASOgAwIBAgIUYIUgcUUaTwdbbsr4ygJJkaT2AHcwCgYIKoZIzj0EAwIw\nGjEYMBYGA1UEAwwPbXZwbiBhY21lLXVzIENBMCAXDTI0MDEwMTAwMDAwMFoYDzIw\nOTkxMjMxMjM1OTU5WjAaMRgwFgYDVQQDDA9tdnBuIGFjbWUtdXMgQ0EwWTATBgcq\nhkjOPQIBBggqhkjOPQMBBwNCAARH0vgjwROyBTXzdHQFoVmVtjPZUGKv763tegO4\nxXWIDFb7Q6DAQrcgAnEcJJOOGBan3xpLCjk6v69Gkuph+uRVo0UwQzASBgNVHRMB\nAf8ECDAGAQH/AgEAMA4GA1UdDwEB/wQEAwIBBjAdBgNVHQ4EFgQU0l0p6UFvbR/Z\nF+rjWTwcPo5XnHgwCgYIKoZIzj0EAwIDRwAwRAIgHjNy+0nWNrrR3gChgSxWsRv2\nmx3h2lHtXj1i8gbGa3cCIGwDqzIhEp+JgstE3QoIDU+bWn51El5FLlT2umn493F2\n-----END CERTIFICATE-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-us_chicago_ca_0d32b650.crt" name="mvpn_acme-us_chicago_ca_0d32b650" passphrase=""
   /certificate set [find where name="mvpn_acme-us_chicago_ca_0d32b650"] trusted=yes
-}} on-error={:set failed true; :log error "mvpn acme-us/chicago: CA certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-us/chicago: CA certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-us_chicago_ca_0d32b650\\.(crt|key)\$"]} on-error={:log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_ca_0d32b650.* not removed"}
-# The site certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_98554a97"]] = 0) do={
+:do {/file remove [find where name~"^mvpn_acme-us_chicago_ca_0d32b650\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_ca_0d32b650.* not removed"}
+# The site certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_98554a97" and private-key]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-us_chicago_98554a97"]
   /file add name="mvpn_acme-us_chicago_98554a97.crt" contents="-----BEGIN CERTIFICATE-----\nMIIBpjCCAUugAwIBAgIUd2lpHcRforWnz/IYJLhFW8y7LJQwCgYIKoZIzj0EAwIw\nGjEYMBYGA1UEAwwPbXZwbiBhY21lLXVzIENBMCAXDTI0MDEwMTAwMDAwMFoYDzIw\nOTkxMjMxMjM1OTU5WjASMRAwDgYDVQQDDAdjaGljYWdvMFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAE1rZiN4/0bD/wfxy72plKfKDzeViQsLahUOaoUXmVUUbHMhuc\nc2Hj8Eckoh8h1apbM06VmfpUvHqOrMcB94J2nqN1MHMwDAYDVR0TAQH/BAIwADAO\nBgNVHQ8BAf8EBAMCB4AwEwYDVR0lBAwwCgYIKwYBBQUHAwIwHwYDVR0jBBgwFoAU\n0l0p6UFvbR/ZF+rjWTwcPo5XnHgwHQYDVR0OBBYEFJSRGKEsa38/nZEc1T8hfWwq\nyBfFMAoGCCqGSM49BAMCA0kAMEYCIQCemdVF/FDq2Smxp+sR+xdjoAoWa4iN4/F5\nYU2BtMUcKgIhAKrOt7QM/C4A1bji55qjwThxhKKcDd6PH7zBzi7L8LFM\n-----END CERTIFICATE-----\n"
   /file add name="mvpn_acme-us_chicago_98554a97.key" contents="-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgrV247aXMorX9r952\nQEEf9Lf7jtCiJVrd0qrbPmghrQmhRANCAATWtmI3j/RsP/B/HLvamUp8oPN5WJCw\ntqFQ5qhReZVRRscyG5xzYePwRySiHyHVqlszTpWZ+lS8eo6sxwH3gnae\n-----END PRIVATE KEY-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-us_chicago_98554a97.crt" name="mvpn_acme-us_chicago_98554a97" passphrase=""
   /certificate import file-name="mvpn_acme-us_chicago_98554a97.key" name="mvpn_acme-us_chicago_98554a97" passphrase=""
-}} on-error={:set failed true; :log error "mvpn acme-us/chicago: site certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-us/chicago: site certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-us_chicago_98554a97\\.(crt|key)\$"]} on-error={:log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_98554a97.* not removed"}
+:do {/file remove [find where name~"^mvpn_acme-us_chicago_98554a97\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_98554a97.* not removed"}
+# Switched to a certificate only once it is complete: a half-imported one is never in use.
+:if (!$certs) do={:log error "mvpn acme-us/chicago: OpenVPN client ovpn-acme-us not applied (no certificate)"} else={
 :do {
   :local id [/interface ovpn-client find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -43,6 +50,7 @@
     }
   }
 } on-error={:set failed true; :log error "mvpn acme-us/chicago: OpenVPN client ovpn-acme-us not applied"}
+}
 :do {
   :local id [/interface list member find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -89,10 +97,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-us_chicago"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-us_chicago" source=":return \"52b851eaff36\"" comment="mvpn:acme-us/chicago #6ff42640"
+      /system script add name="mvpn_acme-us_chicago" source=":return \"cf118f009d1d\"" comment="mvpn:acme-us/chicago #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"52b851eaff36\"") do={
-        /system script set $id source=":return \"52b851eaff36\"" comment="mvpn:acme-us/chicago #6ff42640"
+      :if ([/system script get $id source] != ":return \"cf118f009d1d\"") do={
+        /system script set $id source=":return \"cf118f009d1d\"" comment="mvpn:acme-us/chicago #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-us/chicago: version not recorded"}}

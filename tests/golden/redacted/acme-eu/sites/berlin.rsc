@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/berlin.rsc version 0146adb1882b; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version 86bc1c15a80e; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
 # Converges in place: objects tagged "mvpn:acme-eu/berlin" are added when missing and set
@@ -26,10 +26,10 @@
 :do {
   :local id [/interface wireguard peers find where comment~$tag]
   :if ([:len $id] = 0) do={
-    /interface wireguard peers add interface="wg-acme-eu" public-key="REDACTED-wireguard-hub-public-key.acme-eu.epoch-1" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.21.0.0/24,10.254.0.0/24,10.255.0.0/24,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #620217e6 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    /interface wireguard peers add interface="wg-acme-eu" public-key="REDACTED-wireguard-hub-public-key.acme-eu.epoch-1" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=0.0.0.0/0,::/0 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #4e4e6334 Berlin \"HQ\" office, budget \$5 [rack 2]"
   } else={
-    :if ([/interface wireguard peers get $id comment] != "mvpn:acme-eu/berlin #620217e6 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
-      /interface wireguard peers set $id interface="wg-acme-eu" public-key="REDACTED-wireguard-hub-public-key.acme-eu.epoch-1" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.21.0.0/24,10.254.0.0/24,10.255.0.0/24,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #620217e6 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    :if ([/interface wireguard peers get $id comment] != "mvpn:acme-eu/berlin #4e4e6334 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /interface wireguard peers set $id interface="wg-acme-eu" public-key="REDACTED-wireguard-hub-public-key.acme-eu.epoch-1" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=0.0.0.0/0,::/0 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #4e4e6334 Berlin \"HQ\" office, budget \$5 [rack 2]"
     }
   }
 } on-error={:set failed true; :log error "mvpn acme-eu/berlin: WireGuard peer (the hub) not applied"}
@@ -89,10 +89,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_berlin"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_berlin" source=":return \"0146adb1882b\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      /system script add name="mvpn_acme-eu_berlin" source=":return \"86bc1c15a80e\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
     } else={
-      :if ([/system script get $id source] != ":return \"0146adb1882b\"") do={
-        /system script set $id source=":return \"0146adb1882b\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      :if ([/system script get $id source] != ":return \"86bc1c15a80e\"") do={
+        /system script set $id source=":return \"86bc1c15a80e\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/berlin: version not recorded"}}

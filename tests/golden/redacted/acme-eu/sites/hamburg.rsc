@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/hamburg.rsc version 09acd3f662d1; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version 199804310304; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-eu/hamburg" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -9,30 +9,37 @@
 {
 :local tag "^mvpn:acme-eu/hamburg( |\$)"
 :local failed false
+:local certs true
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-eu/hamburg: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-eu/hamburg: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: interface list mvpn not applied"}
-# The CA certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_ca_139fd2f2"]] = 0) do={
+# The CA certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_ca_139fd2f2" and trusted]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-eu_hamburg_ca_139fd2f2"]
   /file add name="mvpn_acme-eu_hamburg_ca_139fd2f2.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn CA certificate acme-eu epoch 1 (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-eu_hamburg_ca_139fd2f2.crt" name="mvpn_acme-eu_hamburg_ca_139fd2f2" passphrase=""
   /certificate set [find where name="mvpn_acme-eu_hamburg_ca_139fd2f2"] trusted=yes
-}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: CA certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-eu/hamburg: CA certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_ca_139fd2f2\\.(crt|key)\$"]} on-error={:log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_ca_139fd2f2.* not removed"}
-# The site certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_377e5e3c"]] = 0) do={
+:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_ca_139fd2f2\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_ca_139fd2f2.* not removed"}
+# The site certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_377e5e3c" and private-key]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-eu_hamburg_377e5e3c"]
   /file add name="mvpn_acme-eu_hamburg_377e5e3c.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn client certificate acme-eu/hamburg epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
   /file add name="mvpn_acme-eu_hamburg_377e5e3c.key" contents="-----BEGIN PRIVATE KEY-----\nREDACTED openvpn client private key acme-eu/hamburg epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END PRIVATE KEY-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-eu_hamburg_377e5e3c.crt" name="mvpn_acme-eu_hamburg_377e5e3c" passphrase=""
   /certificate import file-name="mvpn_acme-eu_hamburg_377e5e3c.key" name="mvpn_acme-eu_hamburg_377e5e3c" passphrase=""
-}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: site certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-eu/hamburg: site certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_377e5e3c\\.(crt|key)\$"]} on-error={:log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_377e5e3c.* not removed"}
+:do {/file remove [find where name~"^mvpn_acme-eu_hamburg_377e5e3c\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: files mvpn_acme-eu_hamburg_377e5e3c.* not removed"}
+# Switched to a certificate only once it is complete: a half-imported one is never in use.
+:if (!$certs) do={:log error "mvpn acme-eu/hamburg: OpenVPN client ovpn-acme-eu not applied (no certificate)"} else={
 :do {
   :local id [/interface ovpn-client find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -43,6 +50,7 @@
     }
   }
 } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: OpenVPN client ovpn-acme-eu not applied"}
+}
 :do {
   :local id [/interface list member find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -91,10 +99,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_hamburg"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_hamburg" source=":return \"09acd3f662d1\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      /system script add name="mvpn_acme-eu_hamburg" source=":return \"199804310304\"" comment="mvpn:acme-eu/hamburg #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"09acd3f662d1\"") do={
-        /system script set $id source=":return \"09acd3f662d1\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      :if ([/system script get $id source] != ":return \"199804310304\"") do={
+        /system script set $id source=":return \"199804310304\"" comment="mvpn:acme-eu/hamburg #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: version not recorded"}}

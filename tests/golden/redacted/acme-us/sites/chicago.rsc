@@ -1,4 +1,4 @@
-# mvpn acme-us sites/chicago.rsc version a9427d8e82d5; generated, do not edit
+# mvpn acme-us sites/chicago.rsc version 20c2c9a232e4; generated, do not edit
 # Site chicago-office -> hub acme-us.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-us/chicago" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -9,30 +9,37 @@
 {
 :local tag "^mvpn:acme-us/chicago( |\$)"
 :local failed false
+:local certs true
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-us/chicago: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-us/chicago: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-us/chicago: interface list mvpn not applied"}
-# The CA certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_ca_f5d8f849"]] = 0) do={
+# The CA certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_ca_f5d8f849" and trusted]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-us_chicago_ca_f5d8f849"]
   /file add name="mvpn_acme-us_chicago_ca_f5d8f849.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn CA certificate acme-us epoch 1 (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-us_chicago_ca_f5d8f849.crt" name="mvpn_acme-us_chicago_ca_f5d8f849" passphrase=""
   /certificate set [find where name="mvpn_acme-us_chicago_ca_f5d8f849"] trusted=yes
-}} on-error={:set failed true; :log error "mvpn acme-us/chicago: CA certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-us/chicago: CA certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-us_chicago_ca_f5d8f849\\.(crt|key)\$"]} on-error={:log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_ca_f5d8f849.* not removed"}
-# The site certificate: imported once under a name that carries its content hash.
-:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_75086126"]] = 0) do={
+:do {/file remove [find where name~"^mvpn_acme-us_chicago_ca_f5d8f849\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_ca_f5d8f849.* not removed"}
+# The site certificate: imported once (under a name that carries its content hash) until complete.
+:do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_75086126" and private-key]] = 0) do={
+  # What a failed run may have left half imported goes first.
+  /certificate remove [find where name="mvpn_acme-us_chicago_75086126"]
   /file add name="mvpn_acme-us_chicago_75086126.crt" contents="-----BEGIN CERTIFICATE-----\nREDACTED openvpn client certificate acme-us/chicago epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END CERTIFICATE-----\n"
   /file add name="mvpn_acme-us_chicago_75086126.key" contents="-----BEGIN PRIVATE KEY-----\nREDACTED openvpn client private key acme-us/chicago epoch 1 (instance epoch 1) (build without MVPN_SECRET)\n-----END PRIVATE KEY-----\n"
   # Let the flash write settle before the import reads the file.
   :delay 1s
   /certificate import file-name="mvpn_acme-us_chicago_75086126.crt" name="mvpn_acme-us_chicago_75086126" passphrase=""
   /certificate import file-name="mvpn_acme-us_chicago_75086126.key" name="mvpn_acme-us_chicago_75086126" passphrase=""
-}} on-error={:set failed true; :log error "mvpn acme-us/chicago: site certificate not imported"}
+}} on-error={:set failed true; :set certs false; :log error "mvpn acme-us/chicago: site certificate not imported"}
 # No key file is left on the flash, even when the import failed.
-:do {/file remove [find where name~"^mvpn_acme-us_chicago_75086126\\.(crt|key)\$"]} on-error={:log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_75086126.* not removed"}
+:do {/file remove [find where name~"^mvpn_acme-us_chicago_75086126\\.(crt|key)\$"]} on-error={:set failed true; :log error "mvpn acme-us/chicago: files mvpn_acme-us_chicago_75086126.* not removed"}
+# Switched to a certificate only once it is complete: a half-imported one is never in use.
+:if (!$certs) do={:log error "mvpn acme-us/chicago: OpenVPN client ovpn-acme-us not applied (no certificate)"} else={
 :do {
   :local id [/interface ovpn-client find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -43,6 +50,7 @@
     }
   }
 } on-error={:set failed true; :log error "mvpn acme-us/chicago: OpenVPN client ovpn-acme-us not applied"}
+}
 :do {
   :local id [/interface list member find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -89,10 +97,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-us_chicago"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-us_chicago" source=":return \"a9427d8e82d5\"" comment="mvpn:acme-us/chicago #6ff42640"
+      /system script add name="mvpn_acme-us_chicago" source=":return \"20c2c9a232e4\"" comment="mvpn:acme-us/chicago #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"a9427d8e82d5\"") do={
-        /system script set $id source=":return \"a9427d8e82d5\"" comment="mvpn:acme-us/chicago #6ff42640"
+      :if ([/system script get $id source] != ":return \"20c2c9a232e4\"") do={
+        /system script set $id source=":return \"20c2c9a232e4\"" comment="mvpn:acme-us/chicago #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-us/chicago: version not recorded"}}
