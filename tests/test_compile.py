@@ -395,8 +395,8 @@ _COMMON_RSC = _pairs(
     "interface/list/member add,interface/list/member find,interface/list/member get,"
     "interface/list/member set,ip/address add,ip/address find,ip/address get,ip/address set,"
     "ip/dns/static add,ip/dns/static find,ip/dns/static get,ip/dns/static remove,"
-    "ip/dns/static set,ip/route add,ip/route find,ip/route get,ip/route remove,ip/route set,"
-    "ipv6/route find,ipv6/route remove,certificate find,certificate remove,"
+    "ip/dns/static set,ip/route add,ip/route find,ip/route remove,ip/route set,"
+    "ipv6/route find,ipv6/route remove,ipv6/route set,certificate find,certificate remove,"
     "system/script add,system/script find,system/script get,system/script set"
 )
 _WG_RSC = _COMMON_RSC | _pairs(

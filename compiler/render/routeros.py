@@ -80,21 +80,18 @@ class _Script:
                 [texts[i] for i in without(v6, peer.own_indices)])
 
 
-def _route_lines(s: _Script, menu: str, prefixes: list[str]) -> str:
-    """One converging line per route (built here: a template loop costs more at scale).
+def _route_lines(menu: str, prefixes: list[str]) -> str:
+    """One line per route that adds it when missing (built here: a template loop costs more).
 
-    Every site script routes every network of its instance, so this is the bulk of a script:
-    the gateway and the comment come from the locals ``$gw`` and ``$rc`` (see the template).
+    Every site script routes every network of its instance, so these lines are the bulk of
+    a script at scale: short, with the gateway, comment and log text in the locals ``$gw``,
+    ``$rc`` and ``$rl`` (see the template, which also sets routes whose comment is stale).
     """
-    out = []
-    for net in prefixes:
-        failed = rsc_str(f"{s.label}: route {net} not applied")
-        out.append(
-            f":do {{:local id [{menu} find where comment~$tag and dst-address={net}]; "
-            f":if ([:len $id] = 0) do={{{menu} add dst-address={net} gateway=$gw comment=$rc}} "
-            f"else={{:if ([{menu} get $id comment] != $rc) do={{{menu} set $id gateway=$gw "
-            f"comment=$rc}}}}}} on-error={{:set failed true; :log error {failed}}}\n")
-    return "".join(out)
+    return "".join(
+        f":do {{:if ([:len [{menu} find where comment~$tag and dst-address={net}]] = 0) "
+        f"do={{{menu} add dst-address={net} gateway=$gw comment=$rc}}}} "
+        f'on-error={{:set failed true; :log error ($rl . "{net}")}}\n'
+        for net in prefixes)
 
 
 def _keep_where(prop: str, values: list[str], quote: bool) -> str:
@@ -211,7 +208,7 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         tag_re=f"^{s.tag}( |$)",
         certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
         managed=[*tunnel, member, *_address(s)], dns=dns,
-        route_lines=_route_lines(s, "/ip route", v4) + _route_lines(s, "/ipv6 route", v6),
+        route_lines=_route_lines("/ip route", v4) + _route_lines("/ipv6 route", v6),
         keep_v4=_keep_where("dst-address", v4, False),
         keep_v6=_keep_where("dst-address", v6, False),
         keep_dns=_keep_where("name", names, True),

@@ -234,7 +234,8 @@ class _Parser:
                     raise self.fail(f"unexpected {ch!r} in an expression")
                 self.i = m.end()
                 word = m.group()
-                toks.append(Tok(word) if word in ("and", "or") else Tok(None, Part("bare", word)))
+                keyword = word in ("and", "or", ".")
+                toks.append(Tok(word) if keyword else Tok(None, Part("bare", word)))
 
 
 def parse(script: str) -> list[Stmt]:
@@ -439,7 +440,7 @@ class Router:
                 left: Value = obj.props.get(first.text, "")
             else:
                 left = self._value(first, scope, menu)
-            right = self._value(toks[2].part, scope, menu)
+            right, rest = self._concat(toks[2:], scope, menu)
             if obj is not None and isinstance(right, int) and not isinstance(right, bool):
                 right = str(right)  # a property holds text (see the module docstring)
             if type(left) is not type(right):
@@ -449,12 +450,27 @@ class Router:
                 result = re.search(right, left) is not None
             else:
                 result = (left == right) == (op == "=")
-            return result, toks[3:]
+            return result, rest
         if obj is not None:  # a yes/no property tested on its own
             if first.kind != "bare" or first.text not in _BOOLEAN_PROPS:
                 raise UnsupportedError(f"a where clause term without an operator: {first.text}")
             return obj.props.get(first.text, "no") == "yes", toks[1:]
-        return self._value(first, scope, menu), toks[1:]
+        return self._concat(toks, scope, menu)
+
+    def _concat(self, toks: list[Tok], scope: _Scope, menu: Menu) -> tuple[Value, list[Tok]]:
+        """An operand, or operands joined by ``.`` (string concatenation)."""
+        if not toks or toks[0].part is None:
+            raise UnsupportedError(f"operand expected in an expression, got {toks[:1]}")
+        value = self._value(toks[0].part, scope, menu)
+        toks = toks[1:]
+        while toks and toks[0].op == ".":
+            if len(toks) < 2 or toks[1].part is None:
+                raise UnsupportedError("operand expected after '.'")
+            right = self._value(toks[1].part, scope, menu)
+            if not isinstance(value, str) or not isinstance(right, str):
+                raise UnsupportedError("'.' joins strings only here")
+            value, toks = value + right, toks[2:]
+        return value, toks
 
     # ------------------------------------------------------------------- menu commands
     def _command(self, menu: Menu, cmd: str, words: list[Word], scope: _Scope,

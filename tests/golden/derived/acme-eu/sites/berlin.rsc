@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/berlin.rsc version f1c4e27189bb; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version 1bb4e77def00; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
 # Converges in place: objects tagged "mvpn:acme-eu/berlin" are added when missing and set
@@ -65,9 +65,14 @@
 } on-error={:set failed true; :log error "mvpn acme-eu/berlin: tunnel IPv6 address not applied"}
 :local gw "wg-acme-eu"
 :local rc "mvpn:acme-eu/berlin #71867365 Berlin \"HQ\" office, budget \$5 [rack 2]"
-:do {:local id [/ip route find where comment~$tag and dst-address=10.0.0.0/16]; :if ([:len $id] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-eu/berlin: route 10.0.0.0/16 not applied"}
-:do {:local id [/ip route find where comment~$tag and dst-address=10.21.0.0/24]; :if ([:len $id] = 0) do={/ip route add dst-address=10.21.0.0/24 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-eu/berlin: route 10.21.0.0/24 not applied"}
-:do {:local id [/ip route find where comment~$tag and dst-address=10.254.0.0/24]; :if ([:len $id] = 0) do={/ip route add dst-address=10.254.0.0/24 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-eu/berlin: route 10.254.0.0/24 not applied"}
+:local rl "mvpn acme-eu/berlin: route not applied: "
+# Routes found by their tag and dst-address; those whose comment is stale (a new interface or
+# description) are set in place, missing ones added.
+:do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/berlin: routes not updated"}
+:do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/berlin: IPv6 routes not updated"}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.0.0.0/16]] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.0.0.0/16")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.21.0.0/24]] = 0) do={/ip route add dst-address=10.21.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.21.0.0/24")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.254.0.0/24]] = 0) do={/ip route add dst-address=10.254.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.254.0.0/24")}
 :do {
   :local id [/ip dns static find where comment~$tag and name="corp.example"]
   :if ([:len $id] = 0) do={
@@ -89,10 +94,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_berlin"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_berlin" source=":return \"f1c4e27189bb\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      /system script add name="mvpn_acme-eu_berlin" source=":return \"1bb4e77def00\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
     } else={
-      :if ([/system script get $id source] != ":return \"f1c4e27189bb\"") do={
-        /system script set $id source=":return \"f1c4e27189bb\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      :if ([/system script get $id source] != ":return \"1bb4e77def00\"") do={
+        /system script set $id source=":return \"1bb4e77def00\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/berlin: version not recorded"}}

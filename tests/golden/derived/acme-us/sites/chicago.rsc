@@ -1,4 +1,4 @@
-# mvpn acme-us sites/chicago.rsc version cf118f009d1d; generated, do not edit
+# mvpn acme-us sites/chicago.rsc version f1d54fa1cfd1; generated, do not edit
 # Site chicago-office -> hub acme-us.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-us/chicago" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -73,7 +73,12 @@
 } on-error={:set failed true; :log error "mvpn acme-us/chicago: tunnel address not applied"}
 :local gw "ovpn-acme-us"
 :local rc "mvpn:acme-us/chicago #61ece956"
-:do {:local id [/ip route find where comment~$tag and dst-address=10.1.0.0/16]; :if ([:len $id] = 0) do={/ip route add dst-address=10.1.0.0/16 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-us/chicago: route 10.1.0.0/16 not applied"}
+:local rl "mvpn acme-us/chicago: route not applied: "
+# Routes found by their tag and dst-address; those whose comment is stale (a new interface or
+# description) are set in place, missing ones added.
+:do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-us/chicago: routes not updated"}
+:do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-us/chicago: IPv6 routes not updated"}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.1.0.0/16]] = 0) do={/ip route add dst-address=10.1.0.0/16 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.1.0.0/16")}
 :do {
   :local id [/ip dns static find where comment~$tag and name="us.corp.example"]
   :if ([:len $id] = 0) do={
@@ -97,10 +102,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-us_chicago"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-us_chicago" source=":return \"cf118f009d1d\"" comment="mvpn:acme-us/chicago #6ff42640"
+      /system script add name="mvpn_acme-us_chicago" source=":return \"f1d54fa1cfd1\"" comment="mvpn:acme-us/chicago #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"cf118f009d1d\"") do={
-        /system script set $id source=":return \"cf118f009d1d\"" comment="mvpn:acme-us/chicago #6ff42640"
+      :if ([/system script get $id source] != ":return \"f1d54fa1cfd1\"") do={
+        /system script set $id source=":return \"f1d54fa1cfd1\"" comment="mvpn:acme-us/chicago #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-us/chicago: version not recorded"}}

@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/hamburg.rsc version 199804310304; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version bbbb09231967; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-eu/hamburg" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -73,9 +73,14 @@
 } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: tunnel address not applied"}
 :local gw "ovpn-acme-eu"
 :local rc "mvpn:acme-eu/hamburg #84ee40ad"
-:do {:local id [/ip route find where comment~$tag and dst-address=10.0.0.0/16]; :if ([:len $id] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: route 10.0.0.0/16 not applied"}
-:do {:local id [/ip route find where comment~$tag and dst-address=10.20.0.0/24]; :if ([:len $id] = 0) do={/ip route add dst-address=10.20.0.0/24 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: route 10.20.0.0/24 not applied"}
-:do {:local id [/ip route find where comment~$tag and dst-address=10.255.0.0/24]; :if ([:len $id] = 0) do={/ip route add dst-address=10.255.0.0/24 gateway=$gw comment=$rc} else={:if ([/ip route get $id comment] != $rc) do={/ip route set $id gateway=$gw comment=$rc}}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: route 10.255.0.0/24 not applied"}
+:local rl "mvpn acme-eu/hamburg: route not applied: "
+# Routes found by their tag and dst-address; those whose comment is stale (a new interface or
+# description) are set in place, missing ones added.
+:do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: routes not updated"}
+:do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: IPv6 routes not updated"}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.0.0.0/16]] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.0.0.0/16")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.20.0.0/24]] = 0) do={/ip route add dst-address=10.20.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.20.0.0/24")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.255.0.0/24]] = 0) do={/ip route add dst-address=10.255.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.255.0.0/24")}
 :do {
   :local id [/ip dns static find where comment~$tag and name="corp.example"]
   :if ([:len $id] = 0) do={
@@ -99,10 +104,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_hamburg"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_hamburg" source=":return \"199804310304\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      /system script add name="mvpn_acme-eu_hamburg" source=":return \"bbbb09231967\"" comment="mvpn:acme-eu/hamburg #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"199804310304\"") do={
-        /system script set $id source=":return \"199804310304\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      :if ([/system script get $id source] != ":return \"bbbb09231967\"") do={
+        /system script set $id source=":return \"bbbb09231967\"" comment="mvpn:acme-eu/hamburg #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: version not recorded"}}
