@@ -342,3 +342,13 @@ def test_the_model_sees_a_recreating_script() -> None:
     before = router.ids()
     router.run(script)
     assert router.ids() != before
+
+
+def test_an_unsynchronised_clock_is_logged_and_the_run_goes_on() -> None:
+    v1, _ = scripts(BASE, "berlin")
+    router = Router()
+    router.ntp_status = "waiting"
+    router.run(v1)
+    assert router.log == [("warning", "mvpn acme-eu/berlin: the clock is not synchronised by NTP; "
+                                      "the tunnel needs the right time")]
+    assert version(router, "berlin") == header_version(v1)
