@@ -80,6 +80,27 @@ class _Script:
                 [texts[i] for i in without(v6, peer.own_indices)])
 
 
+def _converge(m: Managed, label: str) -> str:
+    """Find ``m`` by its tag: add it when missing, set it when its comment differs.
+
+    Built here, not as a template macro: a site script has several, and a build has many
+    sites.
+    """
+    failed = rsc_str(f"{label}: {m.what} not applied")
+    block = (
+        f":do {{\n  :local id [{m.menu} find where {m.find}]\n"
+        f"  :if ([:len $id] = 0) do={{\n    {m.menu} add {m.args} comment={m.comment}\n"
+        f"  }} else={{\n    :if ([{m.menu} get $id comment] != {m.comment}) do={{\n"
+        f"      {m.menu} set $id {m.args} comment={m.comment}\n    }}\n  }}\n"
+        f"}} on-error={{:set failed true; :log error {failed}}}\n")
+    if not m.needs_certs:
+        return block
+    missing = rsc_str(f"{label}: {m.what} not applied (no certificate)")
+    return ("# Switched to a certificate only once it is complete: a half-imported one is "
+            "never in use.\n"
+            f":if (!$certs) do={{:log error {missing}}} else={{\n{block}}}\n")
+
+
 def _route_lines(menu: str, prefixes: list[str]) -> str:
     """One line per route that adds it when missing (built here: a template loop costs more).
 
@@ -207,7 +228,8 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         inst=inst, peer=peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
         tag_re=f"^{s.tag}( |$)",
         certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
-        managed=[*tunnel, member, *_address(s)], dns=dns,
+        managed="".join(_converge(m, s.label) for m in [*tunnel, member, *_address(s)]),
+        dns="".join(_converge(m, s.label) for m in dns),
         route_lines=_route_lines("/ip route", v4) + _route_lines("/ipv6 route", v6),
         keep_v4=_keep_where("dst-address", v4, False),
         keep_v6=_keep_where("dst-address", v6, False),
@@ -224,9 +246,26 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
 def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
     """The script that removes everything the site's scripts created on the router."""
     s = _Script(inst, peer)
+    cert_re = rsc_str(f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$")
+    # Dependants first: routes and addresses before their interface, the client before its
+    # certificates.
+    steps = [("/ip route", "comment~$tag", "routes"),
+             ("/ipv6 route", "comment~$tag", "IPv6 routes"),
+             ("/ip dns static", "comment~$tag", "DNS forwarders"),
+             ("/ip address", "comment~$tag", "tunnel address"),
+             ("/ipv6 address", "comment~$tag", "tunnel IPv6 address"),
+             ("/interface list member", "comment~$tag", "interface list member"),
+             ("/interface wireguard peers", "comment~$tag", "WireGuard peer"),
+             ("/interface wireguard", "comment~$tag", "WireGuard interface"),
+             ("/interface ovpn-client", "comment~$tag", "OpenVPN client"),
+             ("/certificate", f"name~{cert_re}", "certificates"),
+             ("/system script", f"name={rsc_str(s.prefix)}", "version record")]
+    removals = "".join(
+        f":do {{{menu} remove [find where {where}]}} on-error={{:set failed true; "
+        f":log error {rsc_str(f'{s.label}: {what} not removed')}}}\n"
+        for menu, where, what in steps)
     return render(
         "routeros/uninstall.rsc.j2",
         inst=inst, peer=peer, label=s.label, iface_list=IFACE_LIST,
-        tag_re=f"^{s.tag}( |$)", cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
-        version_name=s.prefix,
+        tag_re=f"^{s.tag}( |$)", removals=removals,
     )
