@@ -352,3 +352,33 @@ def test_an_unsynchronised_clock_is_logged_and_the_run_goes_on() -> None:
     assert router.log == [("warning", "mvpn acme-eu/berlin: the clock is not synchronised by NTP; "
                                       "the tunnel needs the right time")]
     assert version(router, "berlin") == header_version(v1)
+
+
+def test_upgrading_from_the_former_recreating_script_keeps_the_tunnel() -> None:
+    """What the former scripts left on a router (objects tagged without a hash) is set in place."""
+    old_comment = '"mvpn:acme-eu/berlin Berlin \\"HQ\\" office, budget \\$5 [rack 2]"'
+    former = (
+        f'/interface wireguard add name="wg-acme-eu" private-key="old" comment={old_comment}\n'
+        '/interface wireguard peers add interface="wg-acme-eu" public-key="hub" '
+        'endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 '
+        f'allowed-address=10.0.0.0/16 persistent-keepalive=25s comment={old_comment}\n'
+        '/ip address add address=10.255.0.10/24 interface="wg-acme-eu" '
+        f'comment={old_comment}\n'
+        '/ip route add dst-address=10.0.0.0/16 gateway="wg-acme-eu" '
+        f'comment={old_comment}\n'
+        '/ip route add dst-address=10.99.0.0/24 gateway="wg-acme-eu" '
+        f'comment={old_comment}\n'
+        '/system script add name="mvpn_acme-eu_berlin" source=":return \\"000000000000\\"" '
+        f'comment={old_comment}\n')
+    v1, _ = scripts(BASE, "berlin")
+    router = Router()
+    router.run(former)
+    kept = {m: one(router, m) for m in (WG, PEER, ("ip", "address"), ("system", "script"))}
+    route = next(o.id for o in router.objects(*ROUTE) if o.props["dst-address"] == "10.0.0.0/16")
+    router.run(v1)
+    assert {m: one(router, m) for m in kept} == kept
+    routes = {o.props["dst-address"]: o.id for o in router.objects(*ROUTE)}
+    assert routes["10.0.0.0/16"] == route and "10.99.0.0/24" not in routes
+    assert router.objects(*WG)[0].props["private-key"] != "old"
+    assert all(" #" in o.props["comment"] for _m, o in router.tagged(TAG["berlin"]))
+    assert version(router, "berlin") == header_version(v1)
