@@ -61,6 +61,7 @@ class _Script:
         return rsc_str(fit_comment(f"{self.tag} #{_hash(*values)}", self.desc))
 
     def managed(self, menu: str, find: str, args: str, what: str, *values: object) -> Managed:
+        """An object of ``menu`` whose comment hashes ``values`` (public ones only)."""
         return Managed(menu, find, args, self.comment(menu, *values), what)
 
     @property
