@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import generate
+from benchmarks import diagnostics, generate
 
 REPO = Path(__file__).resolve().parents[1]
 PEERS_PER_INSTANCE = 100
@@ -250,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {peers:,} peers ({repeat} run(s) per figure)…", file=sys.stderr)
         results.append(measure(args.work, peers, args.seed, repeat))
     text = table(results)
+    print("bench: 10,000 diagnostics in one file…", file=sys.stderr)
+    clean, bad = diagnostics.measure(args.work)
+    text = text.replace("\n(* = target missed)", f"\n{diagnostics.row(clean, bad)}"
+                        "\n(* = target missed)")
     load = os.getloadavg()
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
                f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")

@@ -1,5 +1,5 @@
 """Allow ``python -m compiler``."""
 
-from compiler.cli import run
+from compiler.entry import run
 
 run()

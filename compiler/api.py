@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from compiler import allocate as allocation
 from compiler.allocate import Assignment
-from compiler.build import Build, WriteStats, assemble
+from compiler.build import Build, WriteStats, assemble, portable
 from compiler.build.assemble import Progress
 from compiler.build.cache import BuildCache
 from compiler.build.engine import BuildJob, StreamedBuild
-from compiler.checks import Graph, run_checks
+from compiler.build.lock import output_lock
+from compiler.build.write import check_output
+from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
@@ -25,6 +26,7 @@ from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
 from compiler.render import instance_views
+from compiler.render.support import check_routeros
 
 #: Set by the command line entry point: the process runs one command, then exits.
 ONE_SHOT = False
@@ -57,8 +59,16 @@ def check(root: Path) -> CheckResult:
     diags = Diagnostics()
     with gc_paused():
         _raw, estate = _load(root, diags)
-        graph = run_checks(estate, diags)
+        graph = _run_checks(estate, diags)
+        check_not_empty(estate, diags)
     return CheckResult(estate, diags, graph)
+
+
+def _run_checks(estate: Estate, diags: Diagnostics) -> Graph:
+    """The checks of the model, then of the site scripts it renders (SPEC §11)."""
+    graph = run_checks(estate, diags)
+    check_routeros(estate, diags)
+    return graph
 
 
 def explain(result: CheckResult, src: str, dst: str, probe: str = "icmp") -> Verdict:
@@ -123,15 +133,25 @@ class CompileResult:
 
 def compile_tree(
     root: Path, out: Path, secret: bytes | None, qr: bool = True, *, cache: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | None = None, waiting: Callable[[Path], None] | None = None,
 ) -> CompileResult:
     """Check ``root``; when it has no errors, render everything and write ``out`` atomically.
 
     With errors nothing is rendered and nothing is written (no partial build). With
     ``cache``, state kept in ``.mvpn-cache/`` beside ``out`` lets unchanged instances be
     neither re-checked nor re-rendered (see :mod:`compiler.build.cache`); the output bytes
-    are the same either way.
+    are the same either way. An output that must not be built into is a
+    :class:`UsageError` before anything is created; compiles into the same folder are
+    serialised (``waiting`` hears the folder when another compile holds it).
     """
+    _ensure_tree(root)
+    check_output(out, root)  # before anything is created, the cache folder included
+    with output_lock(out, waiting):
+        return _compile_locked(root, out, secret, qr, cache=cache, progress=progress)
+
+
+def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, cache: bool,
+                    progress: Progress | None) -> CompileResult:
     ring = KeyRing(secret)
     store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
     previous = store.load() if store is not None else None
@@ -157,10 +177,14 @@ def compile_tree(
         # path never reports any (warnings would go unprinted), so no summaries otherwise.
         summaries = {} if result.diagnostics.sorted() else {
             name: summary(inst) for name, inst in result.estate.instances.items()}
-    if store is not None:
-        store.forget()  # until the new state is saved, the old one no longer describes `out`
-    with gc_paused():
-        build, stats, state = job.finish(progress)
+    try:
+        if store is not None:
+            store.forget()  # until the new state is saved, the old one no longer describes `out`
+        with gc_paused():
+            build, stats, state = job.finish(progress)
+    except BaseException:  # Ctrl-C included: no stage is left behind, `out` is untouched
+        job.abort()
+        raise
     if store is not None:
         for name, inst_state in state.instances.items():
             inst_state.summary = summaries.get(name)
@@ -190,31 +214,34 @@ def _check_and_start(
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
             job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+        except BaseException:  # Ctrl-C while the stage and the workers were being made
+            job.abort()
+            raise
     try:
         with gc_paused():
-            graph = run_checks(estate, diags)
+            graph = _run_checks(estate, diags)
+            check_not_empty(estate, diags)
+        result = CheckResult(estate, diags, graph)
+        if not result.ok:
+            if job is not None:
+                job.abort()
+            return result, None
+        assert job is not None
+        # Rendering does not need the graph: free it (at 100k peers it is half of the heap;
+        # networkx keeps cached views in the graph's __dict__, a reference cycle).
+        graph.__dict__.clear()
+        result.graph = None
+        _trim_heap()
     except BaseException:
         if job is not None:
             job.abort()
         raise
-    result = CheckResult(estate, diags, graph)
-    if not result.ok:
-        if job is not None:
-            job.abort()
-        return result, None
-    assert job is not None
-    # Rendering does not need the graph: free it (at 100k peers it is half of the heap;
-    # networkx keeps cached views in the graph's __dict__, a reference cycle).
-    graph.__dict__.clear()
-    result.graph = None
-    _trim_heap()
     return result, job
 
 
 def _trim_heap() -> None:
-    """Give freed heap pages back to the system (glibc), so peak memory drops with them."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
+    """Give freed heap pages back to the system, so peak memory drops with them."""
+    portable.trim_heap()
 
 
 @dataclasses.dataclass
@@ -289,9 +316,15 @@ def plan(root: Path, rev: str, secret: bytes | None) -> PlanResult:
     head = check(root)
     revision = gitrev.resolve(root, rev)
     labels = {"base": f"{revision.label}:{revision.root}", "head": f"working tree:{revision.root}"}
-    with gitrev.materialise(revision) as tree:
+    refused: list[Path] = []
+    with gitrev.materialise(revision, refused) as tree:
         folder = "" if str(revision.root) == "." else f"{revision.root}/"
-        base = _relabel(check(tree), tree, f"{rev}:{folder}")
+        checked = check(tree)
+        for path in refused:  # what `check` says of the same symlink in a working tree
+            checked.diagnostics.add(
+                "file-unsafe", f"'{path.name}' is a symlink that leaves the config tree (or "
+                "dangles); replace it with the file itself", path)
+        base = _relabel(checked, tree, f"{rev}:{folder}")
         if not (base.ok and head.ok):
             return PlanResult(base, head, None, labels)
         ring = KeyRing(secret)

@@ -32,6 +32,7 @@ from compiler.loader.source import SourceFile
 from compiler.loader.walk import RawTree, parse_source, walk
 from compiler.model.estate import Estate, InstanceNode, build_estate
 from compiler.model.peer import SitePeer
+from compiler.render.support import check_routeros
 
 
 @dataclasses.dataclass
@@ -167,6 +168,7 @@ def check_incrementally(
         parse_source(source, diags)
     estate = build_estate(sub, diags)
     run_checks(estate, diags)
+    check_routeros(estate, diags)
     if diags.sorted():
         return None
     summaries = {name: previous.instances[name].summary or {} for name in reuse}

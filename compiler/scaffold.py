@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from compiler.diagnostics import UsageError
+from compiler.repofiles import DEFAULT_ACTION, repo_files
 from compiler.schema import write_schemas
 
 _VPN: Final = """\
@@ -75,7 +76,13 @@ route_all: false                   # true: all traffic through the hub
 key_epoch: 1
 """
 
-_GITIGNORE: Final = "/build/\n"
+_TESTS: Final = """\
+# yaml-language-server: $schema=../schemas/tests.schema.json
+# Reachability assertions, proven by `mvpn check` on the model (routes, access lists,
+# firewall rules). Ask why with: mvpn check --explain frankfurt/alice 10.20.0.5 443/tcp
+- {from: frankfurt/alice, to: 10.20.0.5, port: 443/tcp, expect: allow}   # laptop -> office LAN
+- {from: frankfurt/alice, to: 192.0.2.1, expect: deny}   # split tunnel: not through the hub
+"""
 
 _README: Final = """\
 # VPN estate
@@ -87,25 +94,37 @@ mvpn allocate     # give new peers their tunnel addresses
 mvpn check        # schema, hostnames, routes, addresses
 mvpn compile      # artifacts into build/ (set MVPN_SECRET for real keys)
 ```
+
+Pull requests are checked and planned by `.github/workflows/pull-request.yml`; `main` is
+compiled with the `MVPN_SECRET` repository secret by `.github/workflows/main.yml`
+(`mvpn secret new org-secret.b64` makes one). `pre-commit install` checks every commit.
 """
 
 #: Path (relative to DIR) → content of every file ``init`` writes besides the schemas.
 FILES: Final[dict[str, str]] = {
     "README.md": _README,
-    ".gitignore": _GITIGNORE,
     "sites/vpn.yaml": _VPN,
+    "sites/tests.yaml": _TESTS,
     "sites/frankfurt/instance.yaml": _INSTANCE,
     "sites/frankfurt/peers/main-office.yaml": _SITE,
     "sites/frankfurt/peers/alice.yaml": _CLIENT,
 }
 
 
-def init_repo(directory: Path) -> list[Path]:
-    """Create ``directory`` (absent or empty) with an example tree; returns the files written."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise UsageError(f"'{directory}' already exists and is not an empty folder")
+def init_repo(directory: Path, action: str = DEFAULT_ACTION) -> list[Path]:
+    """Create ``directory`` with an example tree and its repository files.
+
+    ``directory`` may be absent, empty or hold only ``.git`` (right after ``git init``).
+    ``action`` (OWNER/REPO) is where the workflows and pre-commit take mvpn from.
+    Returns the files written; a refused call writes nothing.
+    """
+    extra = repo_files(action)  # validates ``action`` before anything is written
+    if directory.exists() and (not directory.is_dir() or any(
+            p.name != ".git" for p in directory.iterdir())):
+        raise UsageError(f"'{directory}' already exists and holds more than .git; "
+                         "init needs an absent or empty folder")
     written = write_schemas(directory / "schemas")
-    for rel, text in FILES.items():
+    for rel, text in {**FILES, **extra}.items():
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -139,7 +139,7 @@ def test_flow_mapping_document_gets_a_pair() -> None:
     new, lines = insert_keys(text, [("address", "10.255.0.2"), ("address6", "fd00::2")])
     assert new == ("{type: client, user: alice@example.com, address: 10.255.0.2, "
                    "address6: fd00::2}  # one line\n")
-    assert lines == [1]
+    assert lines == [1, 1]  # one line per key, both on the same line (issue 11.7)
 
 
 def test_splice_refuses_what_is_not_a_mapping() -> None:
@@ -197,10 +197,10 @@ def test_refuses_a_tree_with_other_errors(
 # --- property: for any sequence of add/remove/allocate, no address moves or is shared -----
 
 # Tiny pools, so that sequences run into full pools as often as they succeed:
-# WireGuard .2-.6 and ::2-::3, OpenVPN only .2.
+# WireGuard .2-.6 and ::2-::3, OpenVPN .2-.6 (a /29 is the smallest OpenVPN serves).
 SMALL = {**INSTANCE, "wireguard": {"port": 51820, "network": "10.255.0.0/29",
                                    "network6": "fd00:255::/126"},
-         "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/30"}}
+         "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/29"}}
 
 _op = st.one_of(
     st.tuples(st.just("add"), st.sampled_from(["client", "site"]),
@@ -255,3 +255,30 @@ def test_no_address_ever_moves_or_is_shared(ops: list[tuple[str, object, str]]) 
                 else:
                     assert {d.code for d in result.diagnostics} == {"pool-exhausted"}
                     assert {p.name: p.read_text() for p in peers.iterdir()} == texts
+
+
+def test_a_test_about_a_new_peer_does_not_block_allocate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 12: a new peer and an assertion about it; check said "run mvpn allocate" while
+    # allocate refused because the assertion failed (the peer had no address to send from).
+    files = estate(**{
+        "acme-eu__peers__carol_DOT_yaml": "type: client\nuser: carol@example.com\n",
+        "tests_DOT_yaml": "- {from: acme-eu/carol, to: 10.20.0.5, port: 22/tcp, expect: allow}\n"
+                          "- {from: acme-eu/carol, to: 10.99.0.5, expect: allow}\n",
+    })
+    build_file_tree(tmp_path / "sites", files)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
+    assert main(["check"]) == 1
+    assert [line.split(" error")[0] for line in capsys.readouterr().out.splitlines()
+            if " error[" in line] == ["sites/acme-eu/peers/carol.yaml:1:1:"]
+    assert main(["allocate"]) == 0
+    assert capsys.readouterr().out == "sites/acme-eu/peers/carol.yaml:3: address 10.255.0.2\n"
+    # with the address there, the assertion is evaluated: the first holds, the second not
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "sites/tests.yaml:2:3: error[test-failed] expected allow, but acme-eu/carol -> "
+        "10.99.0.5 icmp is deny: the profile of carol does not route 10.99.0.5 into the "
+        "tunnel (path: acme-eu/carol (10.255.0.2))\n")
+    assert "sites/tests.yaml:1:" not in out

@@ -39,3 +39,12 @@ def test_generator_is_deterministic_per_seed(tmp_path: Path) -> None:
     generate([str(tmp_path / "c"), *args, "--seed", "6"])
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_diagnostics_benchmark_trees(tmp_path: Path) -> None:
+    """The SPEC §9 diagnostics figure compares a clean file with one bad entry per line."""
+    from benchmarks import diagnostics
+
+    assert check(diagnostics.tree(tmp_path, bad=False, lines=300)).diagnostics.sorted() == []
+    found = check(diagnostics.tree(tmp_path, bad=True, lines=300)).diagnostics.sorted()
+    assert [(d.code, d.line) for d in found] == [("prefix-invalid", 5 + i) for i in range(300)]

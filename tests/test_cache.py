@@ -283,21 +283,26 @@ def test_a_build_started_before_the_graph_checks_is_dropped_when_they_fail(
         assert list(tmp_path.glob(".cached.mvpn-*")) == []
 
 
-def test_tree_errors_come_before_a_refused_output_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_refused_output_folder_comes_before_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An unusable -o is a usage error found before the tree is read (issue 11.13: refuse
+    before touching anything), whether or not the tree has errors."""
     root = tree(tmp_path / "src")
     out = tmp_path / "notes"
     out.mkdir()
     (out / "notes.txt").write_text("mine\n")
     monkeypatch.setenv("MVPN_JOBS", "2")
     monkeypatch.setenv("MVPN_SECRET", TEST_SECRET_B64)
-    edit(root / "acme-us/peers/denver.yaml", "10.253.0.12", "10.253.0.10")
-    assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 1  # the tree's errors
-    edit(root / "acme-us/peers/denver.yaml", "10.253.0.10", "10.253.0.12")
-    assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 2  # then the output
+    for old, new in (("10.253.0.12", "10.253.0.10"), ("10.253.0.10", "10.253.0.12")):
+        edit(root / "acme-us/peers/denver.yaml", old, new)  # with errors, then clean
+        assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""  # the tree was not even checked
+        assert "holds no mvpn manifest.json" in captured.err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert list(tmp_path.glob(".notes.mvpn-*")) == []
+    assert not (tmp_path / ".mvpn-cache").exists()
 
 
 def test_qr_codes_are_made_only_for_profiles_that_changed(

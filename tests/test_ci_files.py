@@ -113,7 +113,7 @@ def test_pre_commit_hooks_manifest() -> None:
     assert hook["entry"] == "mvpn check"
     assert hook["language"] == "python" and hook["pass_filenames"] is False
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert project["project"]["scripts"]["mvpn"] == "compiler.cli:run"  # what entry runs
+    assert project["project"]["scripts"]["mvpn"] == "compiler.entry:run"  # what entry runs
 
 
 def test_pre_commit_manifest_loader_is_strict(tmp_path: Path) -> None:

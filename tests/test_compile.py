@@ -142,7 +142,14 @@ def test_openvpn_client_key_epoch_bump_changes_only_that_client_and_its_hub(
     tree = compile_estate()
     a = _build(tmp_path, "a", tree)
     b = _build(tmp_path, "b", _with(tree, "acme-eu/peers/carol.yaml", key_epoch=2))
-    assert _changed(a, b) == {
+    ha, hb = _hashes(a), _hashes(b)
+    # The ccd file follows the certificate's CN, which names the epoch (issue 11.12).
+    assert ha.keys() - hb.keys() == {"acme-eu/hub/openvpn/ccd/carol"}
+    assert hb.keys() - ha.keys() == {"acme-eu/hub/openvpn/ccd/carol.epoch2"}
+    new_head, new_body = (b / "acme-eu/hub/openvpn/ccd/carol.epoch2").read_text().split("\n", 1)
+    assert new_head.startswith("# mvpn acme-eu hub/openvpn/ccd/carol.epoch2 version ")
+    assert new_body == (a / "acme-eu/hub/openvpn/ccd/carol").read_text().split("\n", 1)[1]
+    assert {k for k in ha.keys() & hb.keys() if ha[k] != hb[k]} == {
         "acme-eu/clients/carol.ovpn",
         "acme-eu/hub/openvpn/pki/crl.pem",  # the old certificate is revoked
     }

@@ -285,9 +285,33 @@ def test_the_hub_accepts_what_a_routeros_client_speaks(small: tuple[Path, Lab]) 
     assert "auth none\n" in like and "AES-128-GCM" not in like
     profile = tmp / "hamburg-like-routeros.ovpn"
     profile.write_text(like, encoding="utf-8")
-    node = vpn.public("ros-hamburg", "192.0.2.44")
+    node = vpn.public("ros-hamburg", "192.0.2.47")
     vpn.connect(node, profile)
     vpn.expect_reach(node, "10.0.0.5", seen_as="10.254.0.10")
+
+
+def test_certificates_of_every_earlier_epoch_are_refused(small: tuple[Path, Lab]) -> None:
+    """Issue 11.12: the CRL lists only the epoch just replaced; an older certificate is
+    refused because its CN names no ccd file (``ccd-exclusive``)."""
+    tmp, made = small
+    v1 = compiled(tmp, "v1", lab_estate())
+    v2 = compiled(tmp, "v2", lab_estate(carol={"key_epoch": 2}))
+    v3 = compiled(tmp, "v3", lab_estate(carol={"key_epoch": 3}))
+    vpn = VpnLab(made, v3, "acme-eu", FQDN)
+    vpn.start_hub()
+    for role, ip, profile, why in (
+        ("carol-e1", "192.0.2.44", v1, "--client-config-dir authentication failed for "
+                                       "common name 'carol'"),
+        ("carol-e2", "192.0.2.45", v2, "VERIFY ERROR: depth=0, error=certificate revoked: "
+                                       "CN=carol.epoch2"),
+    ):
+        node = vpn.public(role, ip)
+        with pytest.raises(LabError) as failure:
+            vpn.connect(node, profile / "acme-eu/clients/carol.ovpn", bound=8.0)
+        assert why in str(failure.value)
+    carol = vpn.public("carol-e3", "192.0.2.46")
+    vpn.connect(carol, v3 / "acme-eu/clients/carol.ovpn")
+    vpn.expect_reach(carol, "10.0.0.5", seen_as="10.254.0.11")
 
 
 # ------------------------------------------------------------------ 6. logs on failure

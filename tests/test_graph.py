@@ -23,7 +23,7 @@ from tests.support.trees import build_file_tree, client, estate, site
 HOSTILE = [
     'x"] --> evil["pwned',
     "a\\nb \\\" \\l <script>alert(1)</script> & #quot; %% click",
-    "} ; digraph x { \u202e bidi",
+    "} ; digraph x { \u200b zero-width",
     "line`tick` |pipe| [br] {brace}",
 ]
 

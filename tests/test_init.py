@@ -48,7 +48,7 @@ def test_init_refuses_a_folder_in_use(
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes.txt").write_text("mine\n")
     assert main(["init", str(tmp_path / "x")]) == 2
-    assert "already exists and is not an empty folder" in capsys.readouterr().err
+    assert "already exists and holds more than .git" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["notes.txt"]
     (tmp_path / "empty").mkdir()
     assert main(["init", str(tmp_path / "empty")]) == 0

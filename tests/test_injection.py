@@ -39,7 +39,7 @@ HOSTILE_CHARS = list(
 )
 HOSTILE_CHUNKS = ["$x", "$[/system reboot]", "\\\n", '"; /x "', "\r\n#", "\n/ip route add", "\\n"]
 PRINTABLE_HOSTILE = list(
-    '"\'\\$[]{}();#?=` \u00a0\u202e\ufeff\u00e9\U0001f600'
+    '"\'\\$[]{}();#?=` \u00a0\u200b\ufeff\u00e9\U0001f600'
 )
 DESCRIPTION = st.lists(
     st.one_of(st.sampled_from(HOSTILE_CHARS), st.sampled_from(HOSTILE_CHUNKS),
@@ -68,10 +68,16 @@ def tree_files(inst_desc: str, peer_descs: Mapping[str, str]) -> dict[str, objec
     })
 
 
+#: Bidirectional formatting characters (Unicode TR9), refused in free text (issue 11 item 18).
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
 def acceptable(text: str) -> bool:
-    """What SPEC §2 admits: one line of printable text, at most 200 characters."""
+    """What SPEC §2 admits: one line of printable text, at most 200 characters, no bidi."""
     return len(text) <= 200 and not any(
-        ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029" for ch in text
+        ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029" or ch in BIDI
+        or 0xD800 <= ord(ch) <= 0xDFFF
+        for ch in text
     )
 
 
@@ -231,7 +237,7 @@ def test_hostile_descriptions_are_refused_or_inert(
     "# [Peer] ; push \"route 0.0.0.0 0.0.0.0\" } {",
     "ends with a backslash \\",
     "ends with a backslash and blanks \\  ",
-    "\U0001f600 unicode é \u202e \ufeff \u00a0",
+    "\U0001f600 unicode é \ufeff \u00a0 \u200b",
     "x" * 200,
 ])
 def test_named_attacks_compile_inert(tmp_path: Path, desc: str) -> None:

@@ -209,9 +209,11 @@ def test_known_answers() -> None:
         + client.private_key
         + ring.openvpn_crl("acme-eu", 1, {"alice": 2, "bob": 1})
     )
+    # Changed deliberately once (issue 11.12): alice's epoch-2 certificate says
+    # CN=alice.epoch2; every key, the CA, the server and the CRL are unchanged.
     assert (
         hashlib.sha256(pems.encode()).hexdigest()
-        == "ae019d5d95f0ba95ad8cc55ad5ce396985be5b0a5fb5fac2ad7fae5a5b296f7a"
+        == "1d8c74fc0bbf77a24039711ac4569f752660aae7e59c77fe9572614062663868"
     )
 
 
@@ -400,14 +402,12 @@ def test_certificate_of_another_epoch_ca_does_not_verify(ring: KeyRing) -> None:
         old_client.verify_directly_issued_by(new_ca)
 
 
-def _old_serials(ring: KeyRing, instance_epoch: int, peer: str, epoch: int) -> set[int]:
-    return {
-        _cert(ring.openvpn_client("acme-eu", instance_epoch, peer, old).certificate).serial_number
-        for old in range(1, epoch)
-    }
+def _serial(ring: KeyRing, instance_epoch: int, peer: str, epoch: int) -> int:
+    return _cert(ring.openvpn_client("acme-eu", instance_epoch, peer, epoch).certificate
+                 ).serial_number
 
 
-def test_crl_revokes_exactly_earlier_epochs(ring: KeyRing) -> None:
+def test_crl_revokes_exactly_the_epoch_just_replaced(ring: KeyRing) -> None:
     epochs = {"alice": 3, "bob": 1, "carol": 2}
     crl = x509.load_pem_x509_crl(ring.openvpn_crl("acme-eu", 2, epochs).encode())
     ca = _cert(ring.openvpn_ca("acme-eu", 2))
@@ -417,13 +417,10 @@ def test_crl_revokes_exactly_earlier_epochs(ring: KeyRing) -> None:
     assert crl.issuer == ca.subject
     assert crl.last_update_utc == NOT_BEFORE
     assert crl.next_update_utc == NOT_AFTER
-    expected = _old_serials(ring, 2, "alice", 3) | _old_serials(ring, 2, "carol", 2)
-    assert len(expected) == 3
+    # alice's epoch 1 is refused by its CN (no ccd file "alice"), not by the CRL.
+    expected = {_serial(ring, 2, "alice", 2), _serial(ring, 2, "carol", 1)}
     assert {entry.serial_number for entry in crl} == expected
-    current = {
-        _cert(ring.openvpn_client("acme-eu", 2, peer, epoch).certificate).serial_number
-        for peer, epoch in epochs.items()
-    }
+    current = {_serial(ring, 2, peer, epoch) for peer, epoch in epochs.items()}
     assert not current & expected
     # The caller's mapping order does not matter.
     reordered = dict(reversed(list(epochs.items())))
@@ -684,3 +681,23 @@ def test_unreadable_secret_files(tmp_path: Path) -> None:
     huge.write_text(SECRET_B64 * 5000)
     with pytest.raises(UsageError, match="larger than"):
         load_secret(huge, {})
+
+
+def test_each_epoch_has_its_own_common_name(ring: KeyRing) -> None:
+    """The CN (and so the ccd file) changes with every epoch: an old certificate of any
+    age names no ccd file and ``ccd-exclusive`` refuses it (issue 11.12)."""
+    names = [_cert(ring.openvpn_client("acme-eu", 1, "alice", e).certificate).subject
+             .get_attributes_for_oid(NameOID.COMMON_NAME)[0].value for e in (1, 2, 65535)]
+    assert names == ["alice", "alice.epoch2", "alice.epoch65535"]
+
+
+def test_a_rotation_costs_the_same_at_any_epoch(ring: KeyRing) -> None:
+    """``key_epoch: 65535`` on 30 peers took 34 s and wrote a 141 MB CRL (issue 11.12)."""
+    peers = {f"p{i}": 65535 for i in range(30)}
+    started = time.perf_counter()
+    crl = ring.openvpn_crl("acme-eu", 1, peers)
+    assert time.perf_counter() - started < 2.0
+    assert len(x509.load_pem_x509_crl(crl.encode())) == 30
+    assert len(crl) == len(ring.openvpn_crl("acme-eu", 1, {p: 2 for p in peers}))
+    redacted = KeyRing(None).openvpn_crl("acme-eu", 1, peers)
+    assert "revoking 30 certificates" in redacted

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from compiler.keys import KeyRing
-from compiler.plan.render import MARKDOWN_MARKER, code
+from compiler.plan.render import MARKDOWN_MARKER, code, fit_comment
 from tests.support.trees import TEST_SECRET, TEST_SECRET_B64, build_file_tree, compile_estate
 
 
@@ -253,3 +255,116 @@ def test_root_at_the_top_of_the_repository(
     assert main(["plan", ".", "--base", "main", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["root"] == "." and doc["empty"] is True
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../outside.yaml"])
+def test_a_symlink_leaving_the_tree_at_the_base_is_a_diagnostic(
+    repo: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 item 6: git archive holds the link; the tar filter refuses it: file-unsafe."""
+    evil = repo / "sites/acme-eu/peers/evil.yaml"
+    evil.symlink_to(target)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "link")
+    evil.unlink()
+    assert main(["plan", "--base", "HEAD"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == (
+        "HEAD:sites/acme-eu/peers/evil.yaml:1:1: error[file-unsafe] 'evil.yaml' is a symlink "
+        "that leaves the config tree (or dangles); replace it with the file itself")
+    assert "internal error" not in captured.err
+
+
+# --- the PR comment fits GitHub's limit; --base defaults to the PR's base --------------
+
+
+def test_base_defaults_to_the_pull_requests_base_branch(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_BASE_REF", raising=False)
+    assert main(["plan"]) == 2
+    assert capsys.readouterr().err == (
+        "mvpn: error: plan needs --base REV (in a GitHub pull request it defaults to "
+        "origin/<base branch>)\n")
+    monkeypatch.setenv("GITHUB_BASE_REF", "main")
+    assert main(["plan"]) == 2  # origin/main, which this clone does not have
+    assert "unknown git revision 'origin/main'" in capsys.readouterr().err
+    git(repo, "update-ref", "refs/remotes/origin/main", "HEAD")
+    assert main(["plan"]) == 0
+    assert capsys.readouterr().out.startswith("mvpn plan: sites at origin/main (")
+
+
+def test_comment_file_fits_github_and_cuts_details_with_a_note(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    peers = repo / "sites/acme-eu/peers"
+    for i in range(400):  # a big change: 400 new users, ~800 artifact rows
+        (peers / f"user{i:03d}.yaml").write_text(f"type: client\nuser: u{i}@example.com\n")
+    inst = repo / "sites/acme-eu/instance.yaml"
+    inst.write_text(inst.read_text().replace("10.255.0.0/24", "10.255.0.0/21"))
+    assert main(["allocate"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--base", "main", "--format", "markdown",
+                 "--comment-file", "comment.md"]) == 0
+    full = capsys.readouterr().out
+    comment = (repo / "comment.md").read_text()
+    assert len(full) > 65_536 >= len(comment)
+    assert comment.startswith(MARKDOWN_MARKER + "\n")
+    summary = next(line for line in full.splitlines() if line.startswith("**Peers: "))
+    assert summary == ("**Peers: 400 to add, 0 to change, 0 to remove. Instances: 0 to add, "
+                       "1 to change, 0 to remove. 409 artifacts change; 2 routers to re-run; "
+                       "402 new profiles to hand out.**")
+    assert summary in comment
+    cut = len(full.split("\n")) - (len(comment.split("\n")) - 3)  # - blank, note, end
+    assert comment.endswith(
+        f"**The plan is longer than a GitHub comment allows: {cut} lines cut here.** "
+        "The full plan is in this workflow run (its job summary, and the `mvpn-plan` "
+        "artifact).\n")
+    assert comment.count("```") % 2 == 0
+    assert full.startswith(comment.split("\n\n**The plan is longer")[0] + "\n")
+    # a plan that fits is written as it is
+    git(repo, "add", "sites")
+    git(repo, "commit", "-q", "-m", "400 users")
+    assert main(["plan", "--base", "HEAD", "--format", "markdown",
+                 "--comment-file", "small.md"]) == 0
+    assert (repo / "small.md").read_text() == capsys.readouterr().out
+
+
+_BLOCK = st.one_of(
+    st.integers(0, 60).map(lambda n: ["```mermaid", *["  i1 --- p1"] * n, "```", ""]),
+    st.integers(0, 60).map(lambda n: ["<details><summary>Artifacts</summary>", "",
+                                      *["| ~ | <code>a</code> |"] * n, "</details>", ""]),
+    st.integers(0, 60).map(lambda n: ["### Peers", "", *["| + | x" * 9 + " |"] * n, ""]),
+)
+
+
+@given(st.lists(_BLOCK, max_size=12), st.integers(min_value=1000, max_value=6000))
+def test_fit_comment_never_exceeds_the_limit_nor_breaks_a_block(
+    blocks: list[list[str]], limit: int
+) -> None:
+    text = "\n".join(["<!-- mvpn-plan -->", "**summary**", "",
+                      *(line for block in blocks for line in block)])
+    out = fit_comment(text, limit)
+    assert len(out) <= limit
+    if len(text) <= limit:
+        assert out == text
+        return
+    assert out.startswith("<!-- mvpn-plan -->\n**summary**\n")
+    assert out.endswith("`mvpn-plan` artifact).\n")
+    lines = out.split("\n")
+    assert sum(line.startswith("```") for line in lines) % 2 == 0  # no open code block
+    assert sum(line.startswith("<details>") for line in lines) == \
+        sum(line.startswith("</details>") for line in lines)
+    assert lines[-3] == ""  # the note stands apart: a table before it has ended
+
+
+def test_fit_comment_drops_a_cut_diagram_and_closes_details() -> None:
+    head = ["<!-- mvpn-plan -->", "**summary**", ""]
+    diagram = "\n".join([*head, "```mermaid", *["  i1 --- p1"] * 500, "```", ""])
+    out = fit_comment(diagram, 2000)
+    assert out.split("\n")[:4] == [*head, ""] and "```" not in out
+    details = "\n".join([*head, "<details><summary>Artifacts</summary>", "",
+                         *["| ~ | <code>a</code> |"] * 500, "</details>", ""])
+    lines = fit_comment(details, 2000).split("\n")
+    assert lines[-6:] == ["| ~ | <code>a</code> |", "</details>", "", "", lines[-2], ""]
+    assert lines[-2].startswith("**The plan is longer than a GitHub comment allows: ")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.support import routeros
-from tests.support.routeros import RouterOSTree, RscSyntaxError, tokenize, validate
+from compiler.routeros import Problem, RouterOSTree, RscSyntaxError, compact, tokenize
+from compiler.routeros import validate as validate_problems
+from tests.support.routeros import validate
 
 SITE_SCRIPT = r"""# mvpn site script
 :local tag "mvpn:acme-eu/berlin"
@@ -308,9 +308,68 @@ def test_tree_is_cached() -> None:
                                       or ())
 
 
-def test_missing_reference_data_is_an_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(routeros, "REFERENCE_DIR", tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="RouterOS reference data not found"):
-        routeros._load_tree.__wrapped__("7.24")
+# --- per-version validity: what a version lacks, and which version has it ----------------
+
+def test_an_argument_added_later_names_the_first_version() -> None:
+    script = ('/interface wireguard peers add interface=wg0 public-key="k"'
+              " client-address=10.0.0.2/32")
+    assert validate_problems(script, "7.11") == [Problem(
+        1, "RouterOS 7.11 has no argument 'client-address' for /interface/wireguard/peers add"
+        " (first in 7.12)", "unsupported", since="7.12")]
+    assert validate_problems(script, "7.12") == []
+    assert validate_problems(script, "7.12.1") == []  # a patch release: its minor's tree
+
+
+def test_an_argument_removed_later_names_the_last_version() -> None:
+    script = "/ip route add dst-address=10.1.0.0/24 gateway=wg0 suppress-hw-offload=yes"
+    assert validate_problems(script, "7.20") == []
+    assert validate_problems(script, "7.21") == [Problem(
+        1, "RouterOS 7.21 has no argument 'suppress-hw-offload' for /ip/route add"
+        " (last in 7.20)", "unsupported", until="7.20")]
+
+
+def test_a_global_command_and_a_menu_added_later() -> None:
+    script = ":onerror e in={ :put 1 } do={ :put $e }\n/interface wifi security add name=x\n"
+    assert [(p.line, p.message, p.since) for p in validate_problems(script, "7.12")] == [
+        (1, "RouterOS 7.12 has no command :onerror (first in 7.13)", "7.13"),
+        (2, "RouterOS 7.12 has no menu /interface/wifi (first in 7.13)", "7.13"),
+    ]
+    assert validate_problems(script, "7.13") == []
+
+
+def test_a_property_added_later_in_where_and_find() -> None:
+    script = ('/interface wireguard peers remove [find where name="hq"]\n'
+              '/interface wireguard peers remove [find name="hq"]\n')
+    missing = ("RouterOS 7.14 has no property 'name' of /interface/wireguard/peers"
+               " (first in 7.15)")
+    assert [str(p) for p in validate_problems(script, "7.14")] == [
+        f"line 1: {missing}", f"line 2: {missing}"]
+    assert validate_problems(script, "7.15") == []
+
+
+def test_what_no_version_has_is_unknown_not_unsupported() -> None:
+    (problem,) = validate_problems("/interface wireguard add nmae=wg0", "7.9")
+    assert problem.kind == "unknown" and problem.since is None
+    assert problem.message.startswith("unknown argument 'nmae' for /interface/wireguard add")
+
+
+def test_compact_drops_repeated_route_lines_but_finds_the_same_problems() -> None:
+    routes = "".join(f'/ip route add dst-address=10.{i}.0.0/16 gateway="wg0"'
+                     f" suppress-hw-offload=no\n" for i in range(50))
+    routes6 = "".join(f'/ipv6 route add dst-address=2001:db8:{i:x}::/48 gateway="wg0"\n'
+                      for i in range(20))
+    script = (":local x 1\n" + routes + ':if ($x = 1) do={\n' + routes + "}\n" + routes6
+              + "/ip route add dst-address=10.9.0.0/16 gateway=wg0 suppress-hw-offload=no\n")
+    short = compact(script)
+    assert short.splitlines() == [
+        ":local x 1", routes.splitlines()[0], ":if ($x = 1) do={", routes.splitlines()[0], "}",
+        routes6.splitlines()[0], "/ip route add dst-address=10.9.0.0/16 gateway=wg0"
+        " suppress-hw-offload=no"]
+    full = {p.message for p in validate_problems(script, "7.24")}
+    assert full == {p.message for p in validate_problems(short, "7.24")}
+    assert len(full) == 1
+
+
+def test_an_unknown_version_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"RouterOS 7\.25 is not in mvpn's data"):
+        validate_problems("/ip route print", "7.25")

@@ -46,17 +46,46 @@ def test_schema_rejects_unknown_keys() -> None:
     assert validator.is_valid({"type": "client", "user": "a", "address": "10.0.0.1"})
 
 
-def test_a_wheel_carries_every_template() -> None:
-    """pyproject's data-files (how a non-editable install finds templates/) cover them all."""
-    import glob
-    import tomllib
+def _undescribed(node: object, where: str) -> list[str]:
+    """Every property (at any depth, in ``$defs`` too) without a ``description``."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        for key, value in (node.get("properties") or {}).items():
+            if not (isinstance(value, dict) and str(value.get("description", "")).strip()):
+                out.append(f"{where}.{key}")
+        for key, value in node.items():
+            out.extend(_undescribed(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out.extend(_undescribed(value, f"{where}[{i}]"))
+    return out
 
-    repo = Path(__file__).resolve().parents[1]
-    data = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
-    shipped = {Path(f).relative_to("templates").as_posix()
-               for dest, patterns in data.items() for pattern in patterns
-               for f in glob.glob(pattern, root_dir=repo)
-               if dest == f"share/mvpn/{Path(f).parent.as_posix()}"}
-    every = {p.relative_to(repo / "templates").as_posix()
-             for p in (repo / "templates").rglob("*") if p.is_file()}
-    assert shipped == every
+
+def test_every_property_has_a_description_for_editor_hover() -> None:
+    # An editor shows a key's description on hover: a key without one is a key the user
+    # must look up elsewhere. Add `Field(description=...)` to the model field.
+    missing = [m for name, text in render_schemas().items()
+               for m in _undescribed(json.loads(text), name)]
+    assert missing == []
+    assert _undescribed({"properties": {"a": {"type": "string"}}}, "x") == ["x.a"]
+    nested = {"$defs": {"B": {"properties": {"b": {"description": " "}}}}}
+    assert _undescribed(nested, "x") == ["x/$defs/B.b"]
+
+
+def test_every_default_is_valid_for_its_own_property() -> None:
+    # An editor offers the default on completion: it must be a value the file may hold
+    # (the default of tests.yaml's `port` used to be the parsed tuple ["icmp", null]).
+    checked = 0
+    for name, text in render_schemas().items():
+        doc = json.loads(text)
+        defs = doc.get("$defs", {})
+        for owner in [doc, *defs.values()]:
+            for key, prop in (owner.get("properties") or {}).items():
+                if "default" not in prop:
+                    continue
+                schema = {**{k: v for k, v in prop.items() if k != "default"}, "$defs": defs}
+                errors = list(jsonschema.Draft202012Validator(schema).iter_errors(
+                    prop["default"]))
+                assert errors == [], (name, key, prop["default"])
+                checked += 1
+    assert checked > 20

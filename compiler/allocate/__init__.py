@@ -10,16 +10,18 @@ one. Either every missing address is assigned, or (a pool is full) no file is to
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import ipaddress
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 from compiler.allocate.splice import SpliceError, insert_keys
 from compiler.checks.graph import Graph, peers_of
 from compiler.checks.peers import assignable, pool_of
-from compiler.diagnostics import Diagnostics
+from compiler.diagnostics import Diagnostics, EnvironmentFailureError
 from compiler.model.estate import Estate, PeerNode
 from compiler.model.instance import Instance
 from compiler.model.types import IPAddress, IPNetwork
@@ -107,26 +109,59 @@ def plan(estate: Estate, graph: Graph, diags: Diagnostics) -> list[Assignment]:
     return out
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically, keeping its mode (a crash leaves old or new, never half)."""
-    tmp = path.with_name(f".{path.name}.mvpn-allocate-{os.getpid()}")
+def _stage(path: Path, new: Path, text: str) -> None:
+    """Write the new text of ``path`` into ``new`` (beside it), with the mode of ``path``."""
     mode = path.stat().st_mode & 0o7777
     if path.read_bytes().startswith(codecs.BOM_UTF8):
         text = "\ufeff" + text  # the loader strips a byte order mark; keep the file's
+    with open(new, "x", encoding="utf-8", newline="") as handle:
+        os.fchmod(handle.fileno(), mode)
+        handle.write(text)
+
+
+def _commit(edits: list[tuple[Path, str]]) -> None:
+    """Replace every file or none: stage all, keep a hard link to each old file, then rename.
+
+    Anything that would stop a rename (a read-only folder, an immutable file, a full disk)
+    already stops the staging or the backup links, before any file changed; a rename that
+    fails anyway puts back the files already replaced. Raises the first :class:`OSError`,
+    named by the peer file (not by a temporary one).
+    """
+    tag = f"mvpn-allocate-{os.getpid()}-{secrets.token_hex(4)}"
+    staged: list[tuple[Path, Path, Path]] = []  # (target, new text, old file)
+    done: list[tuple[Path, Path]] = []
+    current = Path()
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        try:
+            for current, text in edits:
+                new = current.with_name(f".{current.name}.{tag}")
+                backup = current.with_name(f".{current.name}.{tag}-old")
+                staged.append((current, new, backup))  # before creating: always cleaned up
+                _stage(current, new, text)
+                os.link(current, backup)  # refused for an immutable file: before any change
+            for current, new, backup in staged:
+                os.replace(new, current)
+                done.append((current, backup))
+        except BaseException:
+            for path, backup in reversed(done):
+                os.replace(backup, path)  # the very same inode: contents, mode, owner
+            raise
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(current)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        for _path, new, backup in staged:
+            for leftover in (new, backup):
+                # Not there (a read-only folder): nothing to remove, the first error stands.
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
 
 
 def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]:
     """Write the assignments into their peer files; returns them with their lines.
 
     Every file is edited in memory first; if any edit fails (a diagnostic says why),
-    nothing is written.
+    nothing is written. Writing is all-or-nothing too (:func:`_commit`); a file that cannot
+    be written is :class:`EnvironmentFailureError` (exit 2), with every file as it was.
     """
     by_peer: dict[str, list[Assignment]] = {}
     for a in assignments:
@@ -144,11 +179,18 @@ def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]
             source.report(diags, "schema",
                           f"cannot add {', '.join(fields)} to this file: {exc}; add by hand")
             continue
-        edits.append((source.path, text))
+        # A peer file may be a symlink to a file elsewhere in the tree (the loader refuses
+        # one that leaves it): edit the file it points to and keep the link, as an editor does.
+        edits.append((Path(os.path.realpath(source.path)), text))
         done.extend(dataclasses.replace(a, line=line) for a, line in zip(group, lines,
                                                                           strict=True))
     if diags.errors:
         return []
-    for path, text in edits:
-        _write(path, text)
+    try:
+        _commit(edits)
+    except OSError as exc:
+        raise EnvironmentFailureError(
+            f"cannot write a peer file: {exc.strerror or exc}; no file was changed",
+            exc.filename,
+        ) from None
     return done

@@ -10,12 +10,15 @@ and the result is parsed again and compared with what was intended before it is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from compiler.loader.yamlread import YamlError, compose, parse
+
+_NULL = "tag:yaml.org,2002:null"
 
 
 class SpliceError(Exception):
@@ -37,10 +40,22 @@ def _last_leaf_end(node: Node) -> int:
     return int(node.end_mark.index)
 
 
+#: Line breaks as editors and YAML count them (a CR alone ends a line in old Mac files).
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _breaks(text: str, end: int) -> int:
+    """How many line breaks ``text[:end]`` holds."""
+    return len(_BREAK.findall(text, 0, end))
+
+
 def _newline_of(text: str, at: int) -> str:
-    """The line ending of the line that ends at or after ``at`` (LF unless it is CRLF)."""
-    end = text.find("\n", at)
-    return "\r\n" if end > 0 and text[end - 1] == "\r" else "\n"
+    """The line ending (LF, CRLF or CR) of the line that ends at or after ``at``.
+
+    Else the file's first one, so a new line never mixes endings into a file.
+    """
+    found = _BREAK.search(text, at) or _BREAK.search(text)
+    return found.group() if found is not None else "\n"
 
 
 def _scalar(value: str, flow: bool) -> str:
@@ -68,15 +83,16 @@ def _splice_block(text: str, node: MappingNode, items: Sequence[tuple[str, str]]
     end = _last_leaf_end(value)
     newline = _newline_of(text, end)
     lines = [f"{indent}{k}: {_scalar(v, flow=False)}" for k, v in items]
-    if end > 0 and text[end - 1] == "\n":  # the value ended with its line (a block scalar)
+    if end > 0 and text[end - 1] in "\r\n":  # the value ended with its line (block scalar)
         at, block = end, "".join(line + newline for line in lines)
     else:
-        nl = text.find("\n", end)
-        if nl < 0:  # the last line has no line break: keep its bytes, add ours after it
+        nl = _BREAK.search(text, end)
+        if nl is None:  # the last line has no line break: keep its bytes, add ours after it
             at, block = len(text), "".join(newline + line for line in lines)
         else:
-            at, block = nl + 1, "".join(line + newline for line in lines)
-    first = text.count("\n", 0, at) + (1 if at < len(text) or text.endswith("\n") else 2)
+            at, block = nl.end(), "".join(line + newline for line in lines)
+    ended = at < len(text) or text.endswith(("\r", "\n"))
+    first = _breaks(text, at) + (1 if ended else 2)
     return text[:at] + block + text[at:], list(range(first, first + len(lines)))
 
 
@@ -89,8 +105,8 @@ def _splice_flow(text: str, node: MappingNode,
     else:
         at = int(node.start_mark.index) + 1  # just inside "{"
         insert = pairs
-    line = text.count("\n", 0, at) + 1
-    return text[:at] + insert + text[at:], [line]
+    line = _breaks(text, at) + 1
+    return text[:at] + insert + text[at:], [line] * len(items)  # all on one line
 
 
 def insert_keys(
@@ -110,14 +126,44 @@ def insert_keys(
         raise SpliceError(f"not valid YAML: {exc.message}") from None
     if not isinstance(node, MappingNode):
         raise SpliceError("the file is not a mapping")
-    if node.flow_style:
-        new, lines = _splice_flow(text, node, items)
-    elif node.value:
-        new, lines = _splice_block(text, node, items, after)
-    else:  # pragma: no cover - an empty block mapping is composed as a flow "{}" or null
-        raise SpliceError("the file has no keys")
+    new, found = _fill_nulls(text, node, items)
+    rest = [(k, v) for k, v in items if k not in found]
+    if rest:
+        node = compose(new)
+        assert isinstance(node, MappingNode)
+        if node.flow_style:
+            new, added = _splice_flow(new, node, rest)
+        elif node.value:
+            # A key filled in place is an anchor too: address6 goes after a filled address.
+            new, added = _splice_block(new, node, rest, (*after, *found))
+        else:  # pragma: no cover - an empty block mapping is composed as a flow "{}" or null
+            raise SpliceError("the file has no keys")
+        found.update(zip((k for k, _ in rest), added, strict=True))
     _verify(text, new, items)
-    return new, lines
+    return new, [found[k] for k, _ in items]
+
+
+def _fill_nulls(text: str, node: MappingNode,
+                items: Sequence[tuple[str, str]]) -> tuple[str, dict[str, int]]:
+    """Fill keys the file has with an empty value (``address: ~``, ``null`` or nothing).
+
+    Such a key means "not set yet", so it is filled where it stands.
+    """
+    wanted = dict(items)
+    spans: list[tuple[int, int, str]] = []
+    lines: dict[str, int] = {}
+    for key, value in node.value:
+        if (isinstance(key, ScalarNode) and key.value in wanted
+                and isinstance(value, ScalarNode) and value.tag == _NULL):
+            start, end = int(value.start_mark.index), int(value.end_mark.index)
+            scalar = _scalar(wanted[key.value], flow=bool(node.flow_style))
+            if start == end and text[start - 1:start] == ":":  # `address:` with no value
+                scalar = " " + scalar
+            spans.append((start, end, scalar))
+            lines[key.value] = int(value.start_mark.line) + 1
+    for start, end, scalar in sorted(spans, reverse=True):
+        text = text[:start] + scalar + text[end:]
+    return text, lines
 
 
 def _verify(old: str, new: str, items: Sequence[tuple[str, str]]) -> None:
@@ -137,4 +183,4 @@ def _same_keys(before: dict[str, Any], after: dict[str, Any],
                items: Sequence[tuple[str, str]]) -> bool:
     """Old keys keep their relative order (new ones may sit between them)."""
     new = {k for k, _ in items}
-    return [k for k in after if k not in new] == list(before)
+    return [k for k in after if k not in new] == [k for k in before if k not in new]

@@ -31,11 +31,11 @@ from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
 from compiler.build.write import spare_of
+from compiler.render.env import TEMPLATES
 
 CACHE_DIR = ".mvpn-cache"
 FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parents[1]
-_TEMPLATES = _PACKAGE.parent / "templates"
 _DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
 
 
@@ -104,7 +104,8 @@ def compiler_fingerprint() -> str:
             digest.update(f"{name}={importlib.metadata.version(name)}\0".encode())
         except importlib.metadata.PackageNotFoundError:
             digest.update(f"{name}=?\0".encode())
-    for base, pattern in ((_PACKAGE, "*.py"), (_TEMPLATES, "*.j2")):
+    # *.xz: the RouterOS command trees, which decide routeros-unsupported.
+    for base, pattern in ((_PACKAGE, "*.py"), (_PACKAGE, "*.xz"), (TEMPLATES, "*.j2")):
         for path in sorted(base.rglob(pattern)):
             digest.update(path.relative_to(base).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -134,6 +135,8 @@ class BuildCache:
 
     def load(self) -> BuildState | None:
         """The verified state of the build in ``out``, or None (never trusted blindly)."""
+        if not self.folder.is_dir():  # created by save(): a compile that fails leaves none
+            return None
         if not private_dir(self.folder):
             return None
         try:

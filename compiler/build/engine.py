@@ -4,8 +4,9 @@
 the whole build in memory: each instance is rendered, written into the stage folder and
 dropped (at 100k peers the artifacts are about 2 GB). Instances are independent (their
 artifacts depend on ``vpn.yaml``, their own folder, the secret and the compiler), so they are
-rendered by a pool of forked workers when there is enough work; the output is the same bytes
-in the same order as :func:`assemble` gives, whatever the number of workers.
+rendered by a pool of forked workers when there is enough work (and the platform can fork);
+the output is the same bytes in the same order as :func:`assemble` gives, whatever the number
+of workers.
 
 With a cache (:mod:`compiler.build.cache`), an instance whose inputs are unchanged is not
 rendered at all: its files are hard-linked from the previous build, which the cache has
@@ -23,11 +24,13 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from compiler.build import portable
 from compiler.build.assemble import OutFile, manifest_head, render_instance
 from compiler.build.cache import BuildState, InstanceState, entry
 from compiler.build.manifest import instance_fragment, manifest_text
@@ -39,6 +42,7 @@ from compiler.build.write import (
     link_file,
     prepare_stage,
     spare_of,
+    stage_of,
     swap_in,
     write_new,
 )
@@ -197,12 +201,14 @@ def _work(task: tuple[str, bool]) -> InstanceState | None:
 
 def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]],
              kept: set[str]) -> int:
+    if not portable.can_fork():
+        return 1  # see portable.can_fork: the same bytes, rendered here
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
     # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
     work = sum(len(views[n].peers) if render else 0 if n in kept else 10 for n, render in tasks)
-    cores = len(os.sched_getaffinity(0))
+    cores = portable.cpu_count()
     return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
 
 
@@ -216,11 +222,28 @@ def _pool(workers: int) -> Iterator[Any]:
     # Frozen, the inherited heap is never scanned by the workers' collector: scanning
     # writes to every object header, and each written page would be copied per worker.
     gc.freeze()
+    # Ctrl-C reaches the whole process group: workers must not each print a traceback.
+    # SIGINT stays blocked from before the fork until each worker ignores it; the parent
+    # alone handles it (and terminates the pool on the way out).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=gc.enable) as pool:
+        try:
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            raise
+        with pool:  # a Ctrl-C that came meanwhile lands here, and the pool is terminated
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             yield pool
     finally:
         gc.unfreeze()
+
+
+def _worker_init() -> None:
+    """A forked worker: collector on, Ctrl-C ignored (the parent stops the pool)."""
+    gc.enable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _map(pool: Any, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
@@ -291,8 +314,9 @@ class BuildJob:
         """Stop the workers and remove the stage; ``out`` is untouched."""
         global _JOB
         self.stack.close()
-        if self.stage is not None:
-            shutil.rmtree(self.stage, ignore_errors=True)
+        # Also when interrupted while the stage was being made, before it was recorded.
+        shutil.rmtree(self.stage if self.stage is not None else stage_of(self.out),
+                      ignore_errors=True)
         _JOB = None
 
     def finish(

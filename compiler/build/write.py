@@ -10,17 +10,15 @@ renames. An interrupted build leaves only a staging folder, removed next time.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import dataclasses
 import os
 import shutil
 from pathlib import Path
 
+from compiler.build import portable
 from compiler.build.assemble import Build
 from compiler.diagnostics import UsageError
 
-_RENAME_EXCHANGE = 2
 _STAGE_MARK = ".mvpn-stage-"
 _BACKUP_MARK = ".mvpn-old-"
 
@@ -35,22 +33,13 @@ class WriteStats:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux ``renameat2``); False where unsupported."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
-    if fn is None:
-        return False
-    at_fdcwd = -100
-    res = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    return bool(res == 0)
+    """Atomically swap two paths where the platform can; False where it cannot."""
+    return portable.exchange(a, b)
 
 
 def _dead(path: Path) -> bool:
     pid = path.name.rsplit("-", 1)[-1]
-    return not (pid.isdigit() and int(pid) != os.getpid() and Path(f"/proc/{pid}").exists())
+    return not (pid.isdigit() and int(pid) != os.getpid() and portable.alive(int(pid)))
 
 
 def _clean_stale(out: Path) -> None:
@@ -94,11 +83,71 @@ def check_output_dir(out: Path) -> None:
             f"output '{out}' is not empty and holds no mvpn manifest.json; "
             "refusing to replace it (choose another -o DIR)"
         )
+    if (out / "manifest.json").is_file() and not _looks_like_a_build(out):
+        raise UsageError(
+            f"output '{out}' holds a manifest.json that mvpn did not write; "
+            "refusing to replace it (choose another -o DIR)"
+        )
+
+
+#: How every manifest.json mvpn writes begins (see build.manifest).
+_MANIFEST_HEAD = b'{\n  "format": '
+
+
+def _looks_like_a_build(out: Path) -> bool:
+    """Whether ``out`` is an earlier mvpn build, which a compile may replace.
+
+    A web app's ``manifest.json`` must not make a project folder look like one (the swap
+    would delete it). The manifest's head says so; if it was damaged, the folder still
+    is a build when everything else in it is an instance folder with its VERSION file.
+    """
+    with contextlib.suppress(OSError):
+        with open(out / "manifest.json", "rb") as handle:
+            head = handle.read(256)
+        if head.startswith(_MANIFEST_HEAD) and b'"compiler": "mvpn ' in head:
+            return True
+        return all(p.name == "manifest.json" or (p.is_dir() and not p.is_symlink()
+                                                 and (p / "VERSION").is_file())
+                   for p in out.iterdir())
+    return False
+
+
+def check_output(out: Path, root: Path) -> None:
+    """Refuse an output folder mvpn must never build into, before anything is created.
+
+    The build is staged beside ``out`` and swapped in by renaming, and the cache lives
+    beside it too, so ``out`` must be a folder of its own inside a real parent: not ``/``,
+    not a mount point (a mount cannot be renamed), not a symlink (dangling or not: the
+    swap would replace the link, not its target), not the config tree or a folder inside
+    it or around it (every artifact would then be read as input: ``secret-in-repo``), and
+    not a folder that holds something other than an earlier mvpn build.
+    """
+    if out.is_symlink():
+        raise UsageError(f"output '{out}' is a symlink; give the folder it should be "
+                         "(a build is swapped in by renaming, which would replace the link)")
+    absolute = Path(os.path.abspath(out))
+    if absolute.parent == absolute:
+        raise UsageError(f"output '{out}' is the root folder; choose a folder of its own, "
+                         "e.g. -o build")
+    real = Path(os.path.realpath(absolute.parent)) / absolute.name
+    tree = Path(os.path.realpath(root))
+    if real == tree or tree.is_relative_to(real) or real.is_relative_to(tree):
+        raise UsageError(f"output '{out}' overlaps the config tree '{root}'; build outside "
+                         "it (artifacts hold keys, which must never be in the tree)")
+    if os.path.ismount(real):
+        raise UsageError(f"output '{out}' is a mount point; a build is swapped in by "
+                         f"renaming, so build into a folder inside it, e.g. {out}/build")
+    check_output_dir(out)
 
 
 def spare_of(out: Path) -> Path:
     """Where the build before the current one is kept, to be updated into the next one."""
     return out.parent / f".{out.name}.mvpn-spare"
+
+
+def stage_of(out: Path) -> Path:
+    """This process's stage for ``out`` (named by the pid: a dead one's is removed later)."""
+    return out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
 
 
 def prepare_stage(out: Path, base: Path | None = None) -> Path:
@@ -110,7 +159,7 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    stage = out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
+    stage = stage_of(out)
     shutil.rmtree(stage, ignore_errors=True)
     if base is not None:
         base.rename(stage)
@@ -123,11 +172,16 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
 def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
     """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
-        return os.fstat(fh.fileno())
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
+            return os.fstat(fh.fileno())
+    except OSError as exc:  # a full disk fails the write, which names no file: name it
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
+        raise
 
 
 def link_file(source: Path | str, target: Path | str) -> None:

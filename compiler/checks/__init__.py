@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from compiler.checks.graph import Graph, build_graph
+from compiler.checks.hub import check_hubs
 from compiler.checks.names import check_names
 from compiler.checks.peers import check_peers
 from compiler.checks.reach import check_assertions, check_shadowed, policies
@@ -17,6 +18,7 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
     graph = build_graph(estate)
     check_names(estate, graph, diags)
     check_peers(estate, graph, diags)
+    check_hubs(estate, diags)
     check_routes(estate, graph, diags)
     check_secrets(estate, diags)
     found = policies(estate, diags)
@@ -27,4 +29,21 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
     return graph
 
 
-__all__ = ["Graph", "build_graph", "run_checks"]
+def check_not_empty(estate: Estate, diags: Diagnostics) -> None:
+    """``tree-empty`` for a whole tree without instances.
+
+    Not part of :func:`run_checks`: an incremental compile checks partial estates that
+    hold only the instances that changed, often none.
+
+    It compiles to nothing, which is rarely meant (a wrong path, a typo in a folder name),
+    so it is said rather than passed silently; only when nothing else was found.
+    """
+    raw = estate.raw
+    if raw.instances or len(diags):  # a refused folder already says why it is no instance
+        return
+    where = raw.vpn.path if raw.vpn is not None else raw.root
+    diags.add("tree-empty", f"no instance in '{raw.root.name}': a folder per hub with an "
+              "instance.yaml (mvpn init DIR writes an example tree)", where)
+
+
+__all__ = ["Graph", "build_graph", "check_not_empty", "run_checks"]

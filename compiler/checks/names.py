@@ -10,8 +10,24 @@ from compiler.model.errors import did_you_mean
 from compiler.model.estate import Estate, InstanceNode
 
 
+def check_regions(estate: Estate, diags: Diagnostics) -> None:
+    """A region listed twice in vpn.yaml is a typo or a merge leftover: ``schema`` on the second."""
+    source = estate.org_source
+    if source is None:
+        return
+    first: dict[str, int] = {}
+    for i, region in enumerate(estate.org.regions):
+        if region in first:
+            source.report(diags, "schema",
+                          f"regions[{i}]: region '{region}' is already listed as "
+                          f"regions[{first[region]}]; remove one", ("regions", i))
+        else:
+            first[region] = i
+
+
 def check_names(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
-    """hostname-reserved, hostname-duplicate and region-unknown."""
+    """hostname-reserved, hostname-duplicate, region-unknown and regions listed twice."""
+    check_regions(estate, diags)
     reserved = estate.org.reserved()
     regions = estate.org.regions
     by_host: dict[str, list[InstanceNode]] = defaultdict(list)

@@ -8,9 +8,12 @@ A verdict follows a packet the way the real estate handles it: the sending peer'
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import ipaddress
+from collections import defaultdict
+from collections.abc import Sequence
 
-from compiler.checks.peers import hub_address
+from compiler.checks.peers import hub_address, pool_of
 from compiler.checks.policy import Policy, ResolvedRule, covers, is_route_all
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
@@ -29,6 +32,8 @@ class Verdict:
     decided_by: str
     file: SourceFile | None = None
     loc: tuple[str | int, ...] = ()
+    #: The sender has no tunnel address yet but its pool has one for it (`mvpn allocate`).
+    unallocated: bool = False
 
 
 def policies(estate: Estate, diags: Diagnostics | None = None) -> dict[str, Policy]:
@@ -81,8 +86,9 @@ def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
     start = f"{inst.name}/{peer.name} ({src})" if src else f"{inst.name}/{peer.name}"
     path = [start]
     if src is None:
+        pending = pool_of(policy.config, cfg.protocol, v6=dst.version == 6) is not None
         return Verdict(False, path, f"{peer.name} has no IPv{dst.version} address in the VPN",
-                       peer.source)
+                       peer.source, unallocated=pending)
     if isinstance(cfg, SitePeer) and covers(cfg.subnets, dst):
         return Verdict(False, path, f"{dst} is on the site's own LAN, not through the VPN",
                        peer.source, ("subnets",))
@@ -136,16 +142,49 @@ def explain(estate: Estate, src: str, dst: str, probe: str = "icmp") -> Verdict:
     return decide(policy, peer, ipaddress.ip_address(dst), *parse_probe(probe))
 
 
+def _broken(estate: Estate, test: Assertion) -> tuple[str, str] | None:
+    """When an assertion's peer (or instance) exists but its file has errors: (key, what)."""
+    inst_name, peer_name = test.from_
+    inst = estate.instances.get(inst_name)
+    if inst is None:
+        return None
+    if inst.config is None:
+        where = (inst.source.path if inst.source else inst.dir).relative_to(estate.root)
+        return inst_name, f"instance '{inst_name}', whose {where.as_posix()} has errors"
+    peer = estate.raw.instances[inst_name].peers.get(peer_name)
+    if peer is not None and peer_name not in inst.peers:
+        rel = peer.path.relative_to(estate.root).as_posix()
+        return f"{inst_name}/{peer_name}", f"peer '{inst_name}/{peer_name}', whose file {rel} " \
+            "has errors"
+    return None
+
+
 def check_assertions(estate: Estate, diags: Diagnostics,
                      found: dict[str, Policy]) -> None:
-    """``test-failed`` for every assertion of tests.yaml the model does not satisfy."""
+    """``test-failed`` for every assertion of tests.yaml the model does not satisfy.
+
+    An assertion about a peer whose file has errors is not evaluated: one ``reference-broken``
+    warning per such peer (at its first assertion), not a misleading ``reference-unknown``.
+    """
     source = estate.raw.tests
     if source is None:
         return
+    broken: dict[str, list[int]] = {}
+    what: dict[str, str] = {}
     for index, test in estate.tests:
         verdict = verdict_of(found, test)
         if isinstance(verdict, str):
+            bad = _broken(estate, test)
+            if bad is not None:
+                broken.setdefault(bad[0], []).append(index)
+                what[bad[0]] = bad[1]
+                continue
             source.report(diags, "reference-unknown", verdict, (index, "from"))
+            continue
+        if verdict.unallocated:
+            # The sender's `address-missing` error already says what to do; failing the
+            # assertion too would block `mvpn allocate`, the one command that fixes both.
+            # The assertion is evaluated once the address is there.
             continue
         got = "allow" if verdict.allowed else "deny"
         if got != test.expect:
@@ -153,6 +192,12 @@ def check_assertions(estate: Estate, diags: Diagnostics,
                           f"expected {test.expect}, but {'/'.join(test.from_)} -> {test.to} "
                           f"{_probe_text(test)} is {got}: {verdict.decided_by}"
                           f" (path: {' -> '.join(verdict.path)})", (index,))
+    for key, indexes in broken.items():
+        subject = "this assertion refers" if len(indexes) == 1 else \
+            f"this and {len(indexes) - 1} later assertion(s) refer"
+        source.report(diags, "reference-broken",
+                      f"{subject} to {what[key]}; not evaluated until that is fixed",
+                      (indexes[0], "from"))
 
 
 def _probe_text(test: Assertion) -> str:
@@ -193,6 +238,111 @@ def shadows(earlier: ResolvedRule, later: ResolvedRule) -> bool:
         earlier.destination, later.destination)
 
 
+#: Port ranges up to this wide are indexed port by port; wider ones are few (``1-1024``).
+_NARROW_RANGE = 256
+
+
+class _Endpoints:
+    """Earlier rules indexed by one endpoint (source or destination), for candidate lookup.
+
+    A rule whose endpoint covers network ``n`` holds a supernet of ``n`` (or is ``any``), so
+    the candidates for ``n`` are found by looking up ``n``'s at most 129 supernets.
+    """
+
+    def __init__(self) -> None:
+        self.any: list[int] = []
+        self.by_net: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+
+    def add(self, pos: int, nets: list[IPNetwork] | None) -> None:
+        if nets is None:
+            self.any.append(pos)
+            return
+        for net in set(nets):
+            self.by_net[_net_key(net, net.prefixlen)].append(pos)
+
+    def candidates(self, nets: list[IPNetwork] | None) -> list[list[int]] | None:
+        """Buckets that hold every rule covering ``nets`` (None: no restriction)."""
+        if nets is None:
+            return [self.any]
+        if not nets:
+            return None  # covered by every endpoint: all([]) in _contains
+        net = nets[0]
+        buckets = [self.any]
+        for length in range(net.prefixlen + 1):
+            bucket = self.by_net.get(_net_key(net, length))
+            if bucket:
+                buckets.append(bucket)
+        return buckets
+
+
+def _net_key(net: IPNetwork, length: int) -> tuple[int, int, int]:
+    bits = net.max_prefixlen
+    return (net.version, length, int(net.network_address) >> (bits - length))
+
+
+class _Ports:
+    """Earlier rules indexed by their port ranges: candidates covering a later rule's first."""
+
+    def __init__(self) -> None:
+        self.any: list[int] = []
+        self.by_port: dict[int, list[int]] = defaultdict(list)
+        self.wide: list[int] = []
+
+    def add(self, pos: int, ports: tuple[tuple[int, int], ...] | None) -> None:
+        if ports is None:
+            self.any.append(pos)
+            return
+        wide = False
+        for lo, hi in ports:
+            if hi - lo >= _NARROW_RANGE:
+                wide = True
+            else:
+                for port in range(lo, hi + 1):
+                    self.by_port[port].append(pos)
+        if wide:
+            self.wide.append(pos)
+
+    def candidates(self, ports: tuple[tuple[int, int], ...] | None) -> list[list[int]]:
+        if ports is None:
+            return [self.any]
+        return [self.any, self.by_port.get(ports[0][0], []), self.wide]
+
+
+def first_shadows(rules: Sequence[ResolvedRule]) -> list[int | None]:
+    """For each rule, the position of the first earlier rule that shadows it (or None).
+
+    The same answer as trying every earlier rule in order (:func:`shadows` on all pairs, the
+    old quadratic check), but each rule only tries the earlier rules that could shadow it:
+    those found in the most selective of four indexes (protocol, ports, source, destination).
+    """
+    protocols: dict[str, list[int]] = defaultdict(list)
+    ports, sources, destinations = _Ports(), _Endpoints(), _Endpoints()
+    out: list[int | None] = []
+    for pos, rule in enumerate(rules):
+        proto = rule.rule.protocol
+        options = [
+            [protocols["any"]] if proto == "any" else [protocols["any"], protocols[proto]],
+            ports.candidates(rule.rule.ports),
+            sources.candidates(rule.source),
+            destinations.candidates(rule.destination),
+        ]
+        narrowest = min((o for o in options if o is not None),
+                        key=lambda buckets: sum(map(len, buckets)))
+        # Buckets are filled in rule order, so a lazy merge tries candidates in rule order
+        # and stops at the first that shadows (usually the first one tried).
+        found = None
+        for cand in heapq.merge(*narrowest):
+            if shadows(rules[cand], rule):
+                found = cand
+                break
+        out.append(found)
+        protocols[proto].append(pos)
+        ports.add(pos, rule.rule.ports)
+        sources.add(pos, rule.source)
+        destinations.add(pos, rule.destination)
+    return out
+
+
 def check_shadowed(found: dict[str, Policy], diags: Diagnostics) -> None:
     """``rule-shadowed``: a rule that an earlier rule always pre-empts (aerleon's shade check)."""
     for policy in found.values():
@@ -200,13 +350,13 @@ def check_shadowed(found: dict[str, Policy], diags: Diagnostics) -> None:
         if source is None:
             continue
         rules = policy.rules
-        for j, later in enumerate(rules):
-            for earlier in rules[:j]:
-                if shadows(earlier, later):
-                    line, _ = source.pos(("firewall", "rules", earlier.index))
-                    source.report(diags, "rule-shadowed",
-                                  f"firewall rule {j + 1} can never match: rule "
-                                  f"{earlier.index + 1} (line {line}) matches everything it "
-                                  "does; remove it or move it up",
-                                  ("firewall", "rules", j))
-                    break
+        for j, first in enumerate(first_shadows(rules)):
+            if first is None:
+                continue
+            earlier = rules[first]
+            line, _ = source.pos(("firewall", "rules", earlier.index))
+            source.report(diags, "rule-shadowed",
+                          f"firewall rule {j + 1} can never match: rule "
+                          f"{earlier.index + 1} (line {line}) matches everything it "
+                          "does; remove it or move it up",
+                          ("firewall", "rules", j))

@@ -6,7 +6,8 @@ import re
 from typing import Final
 
 from compiler.diagnostics import Diagnostics
-from compiler.loader.source import SourceFile
+from compiler.loader.source import OtherFile, SourceFile
+from compiler.loader.yamlread import line_col, line_starts
 from compiler.model.estate import Estate
 
 _PEM: Final = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
@@ -22,16 +23,23 @@ _ADVICE = (
 )
 
 
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
 def scan(source: SourceFile, yaml_file: bool, diags: Diagnostics) -> None:
-    """Report PEM private keys and WireGuard-key-like values (positions only, never the key)."""
-    text = source.text
+    """Report PEM private keys and WireGuard-key-like values (positions only, never the key).
+
+    Another file's text is read here, one file at a time, and dropped after the scan.
+    """
+    text = source.read_text() if isinstance(source, OtherFile) else source.text
+    if "KEY-----" not in text and "=" not in text:
+        return
+    starts: list[int] = []
+
+    def _line_col(offset: int) -> tuple[int, int]:
+        if not starts:
+            starts.extend(line_starts(text))
+        return line_col(text, offset, starts)
+
     for match in _PEM.finditer(text):
-        line, col = _line_col(text, match.start())
+        line, col = _line_col(match.start())
         diags.add("secret-in-repo", f"a PEM private key block; {_ADVICE}", source.path, line, col)
     if "=" not in text:
         return
@@ -43,7 +51,7 @@ def scan(source: SourceFile, yaml_file: bool, diags: Diagnostics) -> None:
             continue  # `public_key:` legitimately holds a user's WireGuard public key
         if not yaml_file and not _PRIVATE_WORD.search(line_text):
             continue  # outside the config files only flag what calls itself private
-        line, col = _line_col(text, match.start())
+        line, col = _line_col(match.start())
         diags.add(
             "secret-in-repo", f"this looks like a WireGuard private key; {_ADVICE}",
             source.path, line, col,

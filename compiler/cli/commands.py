@@ -12,6 +12,7 @@ from compiler import api
 from compiler.cli.progress import ProgressBar
 from compiler.cli.progress import wanted as progress_wanted
 from compiler.keys import load_secret
+from compiler.keys.secret import secret_file_mode
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -19,10 +20,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
 
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
+    warn_secret_file(args.secret_file)
     bar = ProgressBar(sys.stderr, "compiling") if progress_wanted(sys.stderr) else None
     try:
         result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr,
-                                  cache=args.cache, progress=bar)
+                                  cache=args.cache, progress=bar, waiting=_waiting)
     finally:
         if bar is not None:
             bar.close()
@@ -39,6 +41,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
         f"{stats.unchanged} unchanged, {stats.removed} removed)"
     )
     return EXIT_OK
+
+
+def _waiting(folder: Path) -> None:
+    print(f"mvpn: waiting for another compile into {folder} to finish", file=sys.stderr,
+          flush=True)
+
+
+def warn_secret_file(path: str | None) -> None:
+    """Warn when other users may read or write the secret file (ssh refuses such keys)."""
+    if path is None:
+        return
+    mode = secret_file_mode(Path(path))
+    if mode is not None:
+        print(f"mvpn: warning: secret file {path} has mode {mode:04o}: other users can "
+              f"access it; restrict it with chmod 600 {path}", file=sys.stderr)
 
 
 def register(sub: Any) -> None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from compiler import api
+from compiler.cli.commands import warn_secret_file
 from compiler.cli.output import display_path
+from compiler.diagnostics import UsageError
 from compiler.keys import load_secret
+from compiler.repofiles import DEFAULT_ACTION
 
 DEFAULT_ROOT = "sites"
 
@@ -38,8 +42,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
     from compiler.plan.render import render_plan
 
+    base = args.base or default_base(os.environ)
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
-    result = api.plan(Path(args.root), args.base, secret)
+    warn_secret_file(args.secret_file)
+    result = api.plan(Path(args.root), base, secret)
     if not result.ok:
         for label, check in (("base", result.base), ("head", result.head)):
             if check is not None and not check.ok:
@@ -48,8 +54,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 print_diagnostics(check.diagnostics, "text", raw.sources() + raw.others)
         return EXIT_ERRORS
     assert result.diff is not None
-    sys.stdout.write(render_plan(result.diff, args.format))
+    text = render_plan(result.diff, args.format)
+    if args.comment_file:
+        from compiler.plan.render import fit_comment
+
+        Path(args.comment_file).write_text(fit_comment(render_plan(result.diff, "markdown")),
+                                           encoding="utf-8")
+    sys.stdout.write(text)
     return EXIT_OK
+
+
+def default_base(env: Mapping[str, str]) -> str:
+    """``--base`` when not given: the pull request's base branch in GitHub Actions."""
+    ref = env.get("GITHUB_BASE_REF", "")
+    if ref:
+        return f"origin/{ref}"
+    raise UsageError("plan needs --base REV (in a GitHub pull request it defaults to "
+                     "origin/<base branch>)")
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -71,7 +92,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from compiler.cli.main import EXIT_OK
     from compiler.scaffold import init_repo
 
-    written = init_repo(Path(args.dir))
+    written = init_repo(Path(args.dir), args.action)
     cwd = Path.cwd()
     for path in written:
         print(f"wrote {display_path(path.absolute(), cwd)}")
@@ -91,9 +112,13 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("plan", help="what a change does, compared with a git revision")
     _root(p)
-    p.add_argument("--base", required=True, metavar="REV",
-                   help="git revision to compare with (e.g. origin/main)")
+    p.add_argument("--base", metavar="REV",
+                   help="git revision to compare with, e.g. origin/main (default in a GitHub "
+                        "pull request: origin/$GITHUB_BASE_REF)")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--comment-file", metavar="FILE",
+                   help="also write the Markdown plan cut to fit a GitHub comment "
+                        "(65,536 characters; summary first, a note where it is cut)")
     p.add_argument("--secret-file", help="compare derived artifacts (default: $MVPN_SECRET; "
                    "without either, redacted ones); no secret is ever printed")
     p.set_defaults(func=cmd_plan)
@@ -104,5 +129,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("init", help="a new config repository with an example tree")
-    p.add_argument("dir", help="folder to create (must be absent or empty)")
+    p.add_argument("dir", help="folder to create (absent, empty or holding only .git)")
+    p.add_argument("--action", default=DEFAULT_ACTION, metavar="OWNER/REPO",
+                   help="GitHub repository of mvpn the workflows and pre-commit use, "
+                        f"pinned to this version's tag (default: {DEFAULT_ACTION})")
     p.set_defaults(func=cmd_init)

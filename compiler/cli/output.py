@@ -33,36 +33,6 @@ SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION: Final = "2.1.0"
 SRCROOT: Final = "%SRCROOT%"
 
-#: One-line descriptions of the codes, for SARIF rules (SPEC §3, "what").
-RULE_DESCRIPTIONS: Final[dict[str, str]] = {
-    "yaml-syntax": "File is not acceptable YAML (syntax, duplicate keys, encoding, "
-    "anchors, aliases or custom tags)",
-    "file-unsafe": "File refused without reading (symlink leaving the tree, special file "
-    "or larger than 1 MiB)",
-    "schema": "Missing field, wrong type, unknown key or bad enum value",
-    "name-invalid": "Instance folder or peer file name is not a safe identifier",
-    "file-unexpected": "YAML file where the tree layout has none",
-    "hostname-invalid": "Hostname is not a valid DNS label of 3-20 characters",
-    "hostname-reserved": "Hostname is reserved",
-    "hostname-duplicate": "Two instances share a hostname",
-    "region-unknown": "Region is not in the list of allowed regions",
-    "prefix-invalid": "Malformed prefix, or host bits set",
-    "route-overlap": "Prefixes advertised by two peers of one instance overlap",
-    "route-conflict": "Advertised subnet overlaps a tunnel network, a pushed route or a "
-    "reserved prefix",
-    "route-broad": "Route broader than the policy minimum without allow_broad",
-    "route-cross-instance": "Overlapping prefixes advertised by sites on different instances",
-    "address-invalid": "Tunnel address outside the instance network, or a reserved address",
-    "address-duplicate": "Two peers of one instance share a tunnel address",
-    "address-missing": "Peer has no tunnel address (run mvpn allocate)",
-    "peer-duplicate": "One site connected twice to the same instance",
-    "protocol-unavailable": "Peer uses a protocol its instance does not enable",
-    "egress-unavailable": "Route-all client on an instance without internet egress",
-    "secret-in-repo": "Private key material in the config tree",
-    "pool-exhausted": "No free tunnel address left in the instance network",
-    "test-failed": "Reachability assertion does not hold",
-}
-
 # --- neutralising hostile text -------------------------------------------------------
 
 #: Unicode categories never shown raw: controls (C0, DEL, C1), format characters (bidi
@@ -342,8 +312,9 @@ def _artifact_location(path: Path, cwd: Path) -> dict[str, str]:
 def _rule(code: str, severity: Severity) -> dict[str, Any]:
     return {
         "id": code,
-        "shortDescription": {"text": RULE_DESCRIPTIONS.get(code, code)},
-        "defaultConfiguration": {"level": CODES.get(code, severity).value},
+        "shortDescription": {"text": CODES[code].summary if code in CODES else code},
+        "defaultConfiguration": {
+            "level": (CODES[code].severity if code in CODES else severity).value},
     }
 
 

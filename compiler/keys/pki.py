@@ -181,16 +181,38 @@ def issue_server(
     return ca.issue(template, fqdn, key, serial_number(serial_material)), _key_pem(key)
 
 
+def client_common_name(peer: str, epoch: int) -> str:
+    """The CN of ``peer``'s certificate at ``epoch``, which is also its ccd file's name.
+
+    Epoch 1 is the bare peer name; later epochs append ``.epoch<N>`` (a dot never occurs
+    in a peer name, so no two peers or epochs share a CN). This is what makes a key
+    rotation cost O(1): the hub runs with ``ccd-exclusive``, so a certificate of *any*
+    earlier epoch presents a CN that has no ccd file and is refused, however many
+    rotations ago it was issued; the CRL only needs the epoch just replaced (see
+    :func:`make_crl`), not every epoch since 1.
+    """
+    return peer if epoch == 1 else f"{peer}.epoch{epoch}"
+
+
 def issue_client(
-    ca: Authority, peer: str, key_material: bytes, serial_material: bytes
+    ca: Authority, common_name: str, key_material: bytes, serial_material: bytes
 ) -> tuple[str, str]:
-    """Peer certificate ``CN=<peer>`` (the hub's ccd file name), EKU clientAuth; (cert, key) PEM."""
+    """Peer certificate ``CN=<common_name>``, EKU clientAuth; returns (cert, key) PEM.
+
+    The CN is the hub's ccd file name (see :func:`client_common_name`).
+    """
     key = private_key(key_material)
-    return ca.issue(ca.client_template, peer, key, serial_number(serial_material)), _key_pem(key)
+    cert = ca.issue(ca.client_template, common_name, key, serial_number(serial_material))
+    return cert, _key_pem(key)
 
 
 def make_crl(ca: Authority, serials: Iterable[int]) -> str:
     """CRL signed by ``ca`` revoking ``serials`` (reason: superseded), as PEM.
+
+    Callers list one certificate per rotated peer (the epoch just replaced), so the CRL
+    grows with the number of peers, never with their epochs: older certificates carry a
+    CN without a ccd file (:func:`client_common_name`). The listed one still gets the
+    clearest refusal in the hub's log ("certificate revoked"), at the TLS handshake.
 
     Entries are sorted so the output does not depend on the caller's order. There is no
     CRL number: a stateless build cannot keep one monotonic (a removed peer shrinks the

@@ -176,7 +176,7 @@ class KeyRing:
             )
         cert, key = pki.issue_client(
             self._authority(instance, instance_epoch),
-            peer,
+            pki.client_common_name(peer, peer_epoch),
             self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CLIENT_KEY, (instance, peer), peer_epoch),
             self._client_serial_material(instance, instance_epoch, peer, peer_epoch),
         )
@@ -194,13 +194,15 @@ class KeyRing:
         )
 
     def openvpn_crl(self, instance: str, epoch: int, peer_epochs: Mapping[str, int]) -> str:
-        """Return the PEM CRL of ``instance``'s CA, revoking earlier-epoch client certificates.
+        """Return the PEM CRL of ``instance``'s CA, revoking each peer's previous certificate.
 
         ``peer_epochs`` maps each OpenVPN peer of the instance to its current ``key_epoch``;
-        the certificates of epochs ``1..current-1`` (under the current CA) are revoked, so
-        a bump makes the hub refuse the old certificate. Certificates of earlier *instance*
-        epochs need no entry: they chain to a CA the hub no longer trusts. Removed peers
-        need none either: ``ccd-exclusive`` refuses a CN without a ccd file.
+        the certificate of epoch ``current-1`` (under the current CA) is revoked, so a bump
+        makes the hub refuse the old certificate. Older epochs need no entry (and listing
+        them all made ``key_epoch: 65535`` a 141 MB CRL): their CN names no ccd file and
+        ``ccd-exclusive`` refuses it (:func:`pki.client_common_name`). Certificates of
+        earlier *instance* epochs need no entry: they chain to a CA the hub no longer
+        trusts. Removed peers need none either: their CN has no ccd file.
         """
         check_name("instance", instance)
         check_epoch("instance", epoch)
@@ -208,13 +210,13 @@ class KeyRing:
             check_name("peer", peer)
             check_epoch("peer", peer_epoch)
         if self._deriver is None:
-            count = sum(peer_epoch - 1 for peer_epoch in peer_epochs.values())
+            count = sum(1 for peer_epoch in peer_epochs.values() if peer_epoch > 1)
             return redacted.pem(
                 "X509 CRL", f"openvpn CRL {instance} epoch {epoch} revoking {count} certificates"
             )
         serials = (
             pki.serial_number(self._client_serial_material(instance, epoch, peer, old))
             for peer, peer_epoch in sorted(peer_epochs.items())
-            for old in range(1, peer_epoch)
+            for old in range(max(1, peer_epoch - 1), peer_epoch)
         )
         return pki.make_crl(self._authority(instance, epoch), serials)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -80,3 +81,16 @@ def _decode(data: bytes, source: str) -> bytes:
             f"are required ({_HINT})"
         )
     return secret
+
+
+def secret_file_mode(path: Path) -> int | None:
+    """The permission bits of ``path`` when group or others have any access, else None.
+
+    ssh refuses a private key such a file holds; mvpn still reads it (a CI runner's
+    checkout may have it so), but says so.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    return mode if mode & 0o077 else None

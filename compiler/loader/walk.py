@@ -17,12 +17,23 @@ from pathlib import Path
 from typing import Final
 
 from compiler.diagnostics import Diagnostics
-from compiler.loader.source import SourceFile
+from compiler.loader.source import MAX_BYTES, OtherFile, SourceFile
 from compiler.loader.yamlread import YamlError, decode, parse
 from compiler.model.types import NAME_RE
 
-MAX_BYTES: Final = 1 << 20
 YAML_SUFFIXES: Final = (".yaml", ".yml")
+
+
+def shown(name: str) -> str:
+    """A file name safe to print on one line: control characters as escapes."""
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in name)
+
+
+def _name_ok(name: str) -> bool:
+    # fullmatch, not match: NAME_RE ends in `$`, which also matches before a final newline.
+    return NAME_RE.fullmatch(name) is not None
 
 
 @dataclasses.dataclass
@@ -44,6 +55,8 @@ class RawTree:
     vpn: SourceFile | None = None
     tests: SourceFile | None = None
     instances: dict[str, RawInstance] = dataclasses.field(default_factory=dict)
+    #: Files outside the layout, each an :class:`OtherFile`: stat'ed only, never kept in memory
+    #: (typed as their base class so they sit in one list with the YAML sources).
     others: list[SourceFile] = dataclasses.field(default_factory=list)
 
     def sources(self) -> list[SourceFile]:
@@ -60,13 +73,27 @@ def _is_yaml(name: str) -> bool:
     return name.endswith(YAML_SUFFIXES)
 
 
+def _follows_to_dir(entry: os.DirEntry[str]) -> bool:
+    """A directory, or a symlink that resolves to one (a symlink loop resolves to nothing)."""
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
 class _Walker:
+    """One walk of a tree; :func:`walk` is the entry point."""
+
     def __init__(self, root: Path, diags: Diagnostics, parse: bool = True,
                  skip: frozenset[str] = frozenset()) -> None:
         self.root = root
         self.diags = diags
         self.parse = parse
         self.skip = skip
+        #: Real paths of the folders being walked (root first): a symlink to one is a loop.
+        self.open: list[Path] = [root]
+        #: Real paths of folders already walked as "other" files: each is walked once.
+        self.seen: set[Path] = set()
 
     def _inside(self, path: Path) -> bool:
         return path == self.root or self.root in path.parents
@@ -79,39 +106,54 @@ class _Walker:
             if not self._inside(real) or not real.exists():
                 self.diags.add(
                     "file-unsafe",
-                    f"'{entry.name}' is a symlink that leaves the config tree (or dangles); "
-                    "replace it with the file itself",
+                    f"'{shown(entry.name)}' is a symlink that leaves the config tree "
+                    "(or dangles); replace it with the file itself",
+                    path,
+                )
+                return None
+            if real in self.open:
+                self.diags.add(
+                    "file-unsafe",
+                    f"'{shown(entry.name)}' is a symlink loop: it points to "
+                    f"'{shown(real.name)}', a folder that contains it; remove it",
                     path,
                 )
                 return None
             return real
         return path
 
-    def read_file(self, entry: os.DirEntry[str], parse_yaml: bool) -> SourceFile | None:
-        """Read a regular file of at most 1 MiB; refuse anything else without reading it."""
+    def _open(self, entry: os.DirEntry[str], real: Path) -> int | None:
+        """A read-only descriptor of a regular file of at most 1 MiB, else None (reported)."""
+        path = Path(entry.path)
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            self.diags.add("file-unsafe",
+                           f"cannot open '{shown(entry.name)}': {exc.strerror}", path)
+            return None
+        st = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = f"'{shown(entry.name)}' is not a regular file; it was not read"
+        elif st.st_size > MAX_BYTES:
+            problem = (f"'{shown(entry.name)}' is {st.st_size} bytes, over the 1 MiB limit; "
+                       "it was not read")
+        if problem is not None:
+            os.close(fd)
+            self.diags.add("file-unsafe", problem, path)
+            return None
+        return fd
+
+    def read_file(self, entry: os.DirEntry[str]) -> SourceFile | None:
+        """Read a YAML file of at most 1 MiB; refuse anything else without reading it."""
         path = Path(entry.path)
         real = self.safe_target(entry, path)
         if real is None:
             return None
-        try:
-            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError as exc:
-            self.diags.add("file-unsafe", f"cannot open '{entry.name}': {exc.strerror}", path)
+        fd = self._open(entry, real)
+        if fd is None:
             return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                self.diags.add(
-                    "file-unsafe", f"'{entry.name}' is not a regular file; it was not read", path
-                )
-                return None
-            if st.st_size > MAX_BYTES:
-                self.diags.add(
-                    "file-unsafe",
-                    f"'{entry.name}' is {st.st_size} bytes, over the 1 MiB limit; it was not read",
-                    path,
-                )
-                return None
             # os.read, not a buffered file object: this runs once per peer file.
             chunks = [os.read(fd, MAX_BYTES + 1)]
             while chunks[-1] and sum(map(len, chunks)) <= MAX_BYTES:
@@ -119,8 +161,6 @@ class _Walker:
             data = b"".join(chunks)
         finally:
             os.close(fd)
-        if not parse_yaml:
-            return SourceFile(path, data.decode("utf-8", errors="replace"))
         try:
             text = decode(data)
         except YamlError as exc:
@@ -134,51 +174,97 @@ class _Walker:
         return source
 
     def scan(self, directory: Path) -> list[os.DirEntry[str]]:
-        """Entries of a directory, hidden ones skipped, in name order."""
+        """Entries of a directory, hidden ones included, in name order."""
         try:
             with os.scandir(directory) as it:
-                entries = [e for e in it if not e.name.startswith(".")]
+                entries = list(it)
         except OSError as exc:
             self.diags.add(
-                "file-unsafe", f"cannot list '{directory.name}': {exc.strerror}", directory
+                "file-unsafe", f"cannot list '{shown(directory.name)}': {exc.strerror}",
+                directory,
             )
             return []
         return sorted(entries, key=lambda e: e.name)
 
-    def is_dir(self, entry: os.DirEntry[str]) -> bool:
-        """A directory we may descend into (an in-tree symlink to one counts)."""
-        if not entry.is_dir(follow_symlinks=True):
+    def is_dir(self, entry: os.DirEntry[str], report: bool = True) -> bool:
+        """A directory we may descend into (an in-tree symlink to one, not a loop, counts).
+
+        ``report=False`` only asks "is this a folder to treat as one?": it reports nothing and
+        says no to a loop, which the caller then hands to :meth:`other` to be reported.
+        """
+        if not _follows_to_dir(entry):
             return False
+        if not report and entry.is_symlink():
+            return Path(os.path.realpath(entry.path)) not in self.open
         return self.safe_target(entry) is not None
 
+    def _descend(self, entry: os.DirEntry[str]) -> Path | None:
+        """Enter a folder for :meth:`other`: its real path, or None when seen or refused."""
+        real = self.safe_target(entry)
+        if real is None:
+            return None
+        real = Path(os.path.realpath(real))
+        if real in self.seen:
+            return None  # reached again through an in-tree symlink: walked once is enough
+        self.seen.add(real)
+        return real
+
     def other(self, entry: os.DirEntry[str], tree: RawTree, where: str) -> None:
-        """A file outside the layout: a stray YAML file warns; everything is secret-scanned."""
-        if entry.is_dir(follow_symlinks=False) or (
-            entry.is_symlink() and entry.is_dir(follow_symlinks=True)
-        ):
-            if self.is_dir(entry):
-                for sub in self.scan(Path(entry.path)):
-                    self.other(sub, tree, where)
+        """A file outside the layout: a stray YAML file warns; the rest is secret-scanned.
+
+        Hidden folders (``.git``) are not entered; hidden files are treated like the others
+        (SPEC §2: "a YAML file in an unexpected place, hidden ones included, warns").
+        """
+        if _follows_to_dir(entry):
+            if entry.name.startswith("."):
+                return
+            real = self._descend(entry)
+            if real is not None:
+                self.open.append(real)
+                try:
+                    for sub in self.scan(Path(entry.path)):
+                        self.other(sub, tree, where)
+                finally:
+                    self.open.pop()
             return
         if _is_yaml(entry.name):
+            hidden = " (a hidden file)" if entry.name.startswith(".") else ""
             self.diags.add(
                 "file-unexpected",
-                f"'{entry.name}' is not part of the tree layout ({where}); it was ignored",
+                f"'{shown(entry.name)}'{hidden} is not part of the tree layout ({where}); "
+                "it was ignored",
                 Path(entry.path),
             )
         if entry.is_symlink():
             real = Path(os.path.realpath(entry.path))
-            if not self._inside(real):
+            if not self._inside(real) or not real.exists():
                 return  # never read outside ROOT; an ignored file needs no diagnostic
-        if entry.is_file(follow_symlinks=True):
-            src = self.read_file(entry, parse_yaml=False)
-            if src is not None:
-                tree.others.append(src)
+        else:
+            real = Path(entry.path)
+        try:
+            st = os.stat(real, follow_symlinks=False)
+        except OSError:
+            return
+        # Only regular files of at most 1 MiB are scanned for secrets, later and in bounded
+        # chunks; a big file (a PDF) is skipped: a leaked private key is a few hundred bytes.
+        if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_BYTES:
+            tree.others.append(OtherFile(Path(entry.path), real, st.st_size))
+
+    def once(self, found: SourceFile | None, entry: os.DirEntry[str], what: str) -> bool:
+        """Whether ``entry`` is the first of ``x.yaml``/``x.yml``; a second one is an error."""
+        if found is None:
+            return True
+        self.diags.add(
+            "name-invalid",
+            f"{what} is defined twice ({found.path.name} and {shown(entry.name)}); keep one",
+            Path(entry.path),
+        )
+        return False
 
     def instance(self, entry: os.DirEntry[str], tree: RawTree) -> None:
         """Load one instance folder: ``instance.yaml`` and ``peers/*.yaml``."""
         name = entry.name
-        ok = bool(NAME_RE.match(name))
+        ok = _name_ok(name)
         inst = RawInstance(name, Path(entry.path), ok)
         if name in self.skip:  # known unchanged (see compiler.incremental): not read
             tree.instances[name] = inst
@@ -186,52 +272,67 @@ class _Walker:
         if not ok:
             self.diags.add(
                 "name-invalid",
-                f"instance folder name '{name}' is not a safe identifier "
+                f"instance folder name '{shown(name)}' is not a safe identifier "
                 "(lower-case letters, digits and inner hyphens, 1-32 characters)",
                 inst.dir,
             )
-        for sub in self.scan(inst.dir):
-            if sub.name in ("instance.yaml", "instance.yml") and inst.source is None:
-                inst.source = self.read_file(sub, parse_yaml=True)
-            elif sub.name == "peers" and self.is_dir(sub):
-                self.peers(Path(sub.path), inst, tree)
-            else:
-                self.other(sub, tree, "expected instance.yaml and peers/")
+        self.open.append(Path(os.path.realpath(inst.dir)))
+        try:
+            for sub in self.scan(inst.dir):
+                if sub.name in ("instance.yaml", "instance.yml"):
+                    if self.once(inst.source, sub, f"instance '{shown(name)}'"):
+                        inst.source = self.read_file(sub)
+                elif sub.name == "peers" and _follows_to_dir(sub):
+                    if self.is_dir(sub):  # refuses a symlink that leaves the tree or loops
+                        self.peers(Path(sub.path), inst, tree)
+                elif sub.name == "peers":
+                    self.diags.add(
+                        "schema",
+                        "'peers' must be a folder holding one <peer>.yaml per peer, but it is "
+                        "not a folder; no peer of this instance was loaded",
+                        Path(sub.path),
+                    )
+                else:
+                    self.other(sub, tree, "expected instance.yaml and peers/")
+        finally:
+            self.open.pop()
         if inst.source is None and not any(
             (inst.dir / n).exists() for n in ("instance.yaml", "instance.yml")
         ):
             self.diags.add(
                 "schema",
-                f"instance folder '{name}' has no instance.yaml; add one (see `mvpn init`)",
+                f"instance folder '{shown(name)}' has no instance.yaml; add one "
+                "(see `mvpn init`)",
                 inst.dir,
             )
         tree.instances[name] = inst
 
     def peers(self, directory: Path, inst: RawInstance, tree: RawTree) -> None:
         """Load the peer files of one instance."""
-        for sub in self.scan(directory):
-            if not _is_yaml(sub.name) or sub.is_dir(follow_symlinks=False):
-                self.other(sub, tree, "peers/ holds one <peer>.yaml per peer")
-                continue
-            stem = sub.name.rsplit(".", 1)[0]
-            if not NAME_RE.match(stem):
-                self.diags.add(
-                    "name-invalid",
-                    f"peer file name '{stem}' is not a safe identifier "
-                    "(lower-case letters, digits and inner hyphens, 1-32 characters)",
-                    Path(sub.path),
-                )
-                continue
-            if stem in inst.peers:
-                self.diags.add(
-                    "name-invalid",
-                    f"peer '{stem}' is defined twice ({stem}.yaml and {stem}.yml); keep one",
-                    Path(sub.path),
-                )
-                continue
-            src = self.read_file(sub, parse_yaml=True)
-            if src is not None:
-                inst.peers[stem] = src
+        self.open.append(Path(os.path.realpath(directory)))
+        try:
+            for sub in self.scan(directory):
+                if (not _is_yaml(sub.name) or sub.name.startswith(".")
+                        or self.is_dir(sub, report=False)):
+                    self.other(sub, tree, "peers/ holds one <peer>.yaml per peer")
+                    continue
+                stem = sub.name.rsplit(".", 1)[0]
+                if not _name_ok(stem):
+                    self.diags.add(
+                        "name-invalid",
+                        f"peer file name '{shown(stem)}' is not a safe identifier "
+                        "(lower-case letters, digits and inner hyphens, 1-32 characters)",
+                        Path(sub.path),
+                    )
+                    continue
+                found = inst.peers.get(stem)
+                if not self.once(found, sub, f"peer '{stem}'"):
+                    continue
+                src = self.read_file(sub)
+                if src is not None:
+                    inst.peers[stem] = src
+        finally:
+            self.open.pop()
 
 
 def parse_source(source: SourceFile, diags: Diagnostics) -> None:
@@ -257,13 +358,15 @@ def walk(
     tree = RawTree(root)
     for entry in walker.scan(root):
         name = entry.name
-        if name in ("vpn.yaml", "vpn.yml") and tree.vpn is None:
-            tree.vpn = walker.read_file(entry, parse_yaml=True)
-        elif name in ("tests.yaml", "tests.yml") and tree.tests is None:
-            tree.tests = walker.read_file(entry, parse_yaml=True)
-        elif (entry.is_dir(follow_symlinks=True) and not entry.is_symlink()) or (
-            entry.is_symlink() and entry.is_dir(follow_symlinks=True)
-        ):
+        if name in ("vpn.yaml", "vpn.yml"):
+            if walker.once(tree.vpn, entry, "vpn.yaml"):
+                tree.vpn = walker.read_file(entry)
+        elif name in ("tests.yaml", "tests.yml"):
+            if walker.once(tree.tests, entry, "tests.yaml"):
+                tree.tests = walker.read_file(entry)
+        elif name.startswith("."):
+            walker.other(entry, tree, "ROOT holds vpn.yaml, tests.yaml and one folder per instance")
+        elif walker.is_dir(entry, report=False):
             if walker.safe_target(entry) is None:
                 continue
             path = Path(entry.path)

@@ -3,15 +3,23 @@
 The read path composes nodes in C (``CSafeLoader``) and converts them to plain
 Python values itself, refusing what a config tree must never contain: anchors,
 aliases, merge keys, custom tags and duplicate keys. Positions are *not* kept
-on the hot path: :func:`locate` re-composes a file when (rarely) a diagnostic
-needs a line and column, so a clean 100k-file tree pays nothing for them.
+on the hot path: a file is composed a second time, once, when (rarely) a
+diagnostic needs a line and column (see :class:`Positions`), so a clean
+100k-file tree pays nothing for them and a file with 10,000 diagnostics pays
+one extra pass, not 10,000.
+
+Line numbers are those editors and GitHub show: only LF, CRLF and
+CR end a line. YAML 1.1 (and so libyaml) also breaks lines at U+0085,
+U+2028 and U+2029, which would shift every later line number by one.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -22,6 +30,39 @@ except ImportError:  # pragma: no cover - only on a broken PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 _T = "tag:yaml.org,2002:"
+
+#: Deeper nesting is refused: a config file needs about six levels, and converting (then
+#: validating) a 500-level value would exhaust Python's recursion limit.
+MAX_DEPTH: Final = 64
+
+#: Line breaks of YAML 1.1 that editors and GitHub do not count as line breaks.
+_YAML_ONLY_BREAKS: Final = re.compile("[\u0085\u2028\u2029]")
+#: The line breaks editors and GitHub count.
+_BREAKS: Final = re.compile("\r\n|\r|\n")
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets where each line starts, counting only LF, CRLF and CR as breaks."""
+    return [0, *(m.end() for m in _BREAKS.finditer(text))]
+
+
+def line_col(text: str, offset: int, starts: list[int] | None = None) -> tuple[int, int]:
+    """1-based (line, column) of character ``offset`` as an editor shows it."""
+    starts = line_starts(text) if starts is None else starts
+    line = bisect.bisect_right(starts, offset)
+    return line, offset - starts[line - 1] + 1
+
+
+def mark_pos(text: str, mark: Any, starts: list[int] | None = None) -> tuple[int, int]:
+    """1-based (line, column) of a libyaml mark, recounted when the text has YAML-only breaks.
+
+    libyaml's ``index`` is a character offset into the text, so it maps back exactly.
+    """
+    if mark is None:
+        return (1, 1)
+    if _YAML_ONLY_BREAKS.search(text) is None:
+        return (mark.line + 1, mark.column + 1)
+    return line_col(text, mark.index, starts)
 
 
 class YamlFloat(float):
@@ -43,6 +84,7 @@ class YamlError(Exception):
         self.message = message
         self.line = line
         self.column = column
+        self.mark: Any = None  # a libyaml mark (C or pure-Python type)
 
 
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
@@ -69,10 +111,14 @@ _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
 
 def _err(message: str, node: Node) -> YamlError:
     mark = node.start_mark
-    return YamlError(message, mark.line + 1, mark.column + 1)
+    err = YamlError(message, mark.line + 1, mark.column + 1)
+    err.mark = mark  # recounted by parse(), which has the text
+    return err
 
 
-def _convert(node: Node) -> Any:
+def _convert(node: Node, depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise _err(f"nesting deeper than {MAX_DEPTH} levels is not allowed", node)
     if isinstance(node, ScalarNode):
         conv = _SCALARS.get(node.tag)
         if conv is None:
@@ -91,12 +137,12 @@ def _convert(node: Node) -> Any:
             key = key_node.value
             if key in out:
                 raise _err(f"duplicate key {key!r}; each key may appear once", key_node)
-            out[key] = _convert(value_node)
+            out[key] = _convert(value_node, depth + 1)
         return out
     if isinstance(node, SequenceNode):
         if node.tag != _T + "seq":
             raise _err(f"custom tag {node.tag!r} is not allowed; remove the tag", node)
-        return [_convert(item) for item in node.value]
+        return [_convert(item, depth + 1) for item in node.value]
     raise _err("unsupported YAML node", node)  # pragma: no cover - composer yields only these
 
 
@@ -109,8 +155,7 @@ def _refuse_anchors(text: str) -> None:
             what = "anchors ('&name')"
         else:
             continue
-        mark = event.start_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, column = mark_pos(text, event.start_mark)
         raise YamlError(f"{what} are not allowed; write the value out", line, column)
 
 
@@ -118,16 +163,13 @@ def _compose(text: str) -> Node | None:
     try:
         return yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, col = mark_pos(text, exc.problem_mark or exc.context_mark)
         problem = exc.problem or exc.context or "invalid YAML"
         if "expected a single document" in str(exc):
             problem = "only one YAML document per file is allowed"
         raise YamlError(problem, line, col) from None
     except yaml.reader.ReaderError as exc:
-        before = text[: exc.position]
-        line = before.count("\n") + 1
-        column = exc.position - (before.rfind("\n") + 1) + 1
+        line, column = line_col(text, exc.position)
         raise YamlError(
             f"control character U+{exc.character:04X} is not allowed in YAML", line, column
         ) from None
@@ -162,23 +204,44 @@ def parse(text: str) -> Any:
     node = _compose(text)
     if node is None:
         return None
-    return _convert(node)
+    try:
+        return _convert(node)
+    except YamlError as exc:
+        if exc.mark is not None:
+            exc.line, exc.column = mark_pos(text, exc.mark)
+        raise
 
 
-def _find(node: Node, path: Sequence[str | int], key: bool) -> Node:
-    """Descend ``path``; stop at the deepest node that exists (a missing key → its mapping)."""
+#: A mapping node's keys → (key node, value node), built once per mapping when looked up.
+KeyIndex = dict[int, dict[str, tuple[Node, Node]]]
+
+
+def _keys(node: MappingNode, index: KeyIndex | None) -> dict[str, tuple[Node, Node]]:
+    if index is None:
+        return {k.value: (k, v) for k, v in reversed(node.value)}
+    found = index.get(id(node))
+    if found is None:
+        # reversed: the first of duplicate keys wins, as a linear search would find it.
+        found = index[id(node)] = {k.value: (k, v) for k, v in reversed(node.value)}
+    return found
+
+
+def _find(node: Node, path: Sequence[str | int], key: bool, index: KeyIndex | None = None
+          ) -> Node:
+    """Descend ``path``; stop at the deepest node that exists (a missing key → its mapping).
+
+    ``index`` caches each mapping's keys, so 10,000 lookups in a 10,000-key mapping stay linear.
+    """
     current = node
     for depth, part in enumerate(path):
         last = depth == len(path) - 1
         if isinstance(current, MappingNode):
-            for key_node, value_node in current.value:
-                if key_node.value == str(part):
-                    if last and key:
-                        return key_node  # type: ignore[no-any-return]
-                    current = value_node
-                    break
-            else:
+            pair = _keys(current, index).get(str(part))
+            if pair is None:
                 return current
+            if last and key:
+                return pair[0]
+            current = pair[1]
         elif isinstance(current, SequenceNode) and isinstance(part, int):
             if not 0 <= part < len(current.value):
                 return current
@@ -188,13 +251,38 @@ def _find(node: Node, path: Sequence[str | int], key: bool) -> Node:
     return current
 
 
+class Positions:
+    """Lines and columns of the nodes of one file, from a single compose of its text.
+
+    Built on the first diagnostic of a file and kept: every further diagnostic of that file is
+    a walk down its path (a dict lookup per mapping level), not another pass over the text.
+    """
+
+    composes = 0  # how many texts were composed for positions (a test counts the passes)
+
+    def __init__(self, text: str) -> None:
+        Positions.composes += 1
+        self._text = text
+        self._exact = _YAML_ONLY_BREAKS.search(text) is None  # libyaml's lines are right
+        self._starts: list[int] | None = None
+        self._index: KeyIndex = {}
+        try:
+            self._root: Node | None = yaml.compose(text, Loader=_Loader)
+        except yaml.YAMLError:
+            self._root = None
+
+    def locate(self, path: Sequence[str | int], key: bool = False) -> tuple[int, int]:
+        """1-based (line, column) of the node at ``path`` (of its key when ``key``)."""
+        if self._root is None:
+            return (1, 1)
+        mark = _find(self._root, path, key, self._index).start_mark
+        if self._exact:
+            return (mark.line + 1, mark.column + 1)
+        if self._starts is None:
+            self._starts = line_starts(self._text)
+        return line_col(self._text, mark.index, self._starts)
+
+
 def locate(text: str, path: Sequence[str | int], key: bool = False) -> tuple[int, int]:
     """1-based (line, column) of the node at ``path`` (of its key when ``key``)."""
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return (1, 1)
-    if node is None:
-        return (1, 1)
-    found = _find(node, path, key)
-    return (found.start_mark.line + 1, found.start_mark.column + 1)
+    return Positions(text).locate(path, key)

@@ -11,7 +11,14 @@ from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, mod
 from pydantic_core import PydanticCustomError
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import NAME_RE, IPAddress, IPNetwork, _parse_prefix
+from compiler.model.types import (
+    NAME_RE,
+    Description,
+    IPAddress,
+    IPNetwork,
+    _parse_prefix,
+    parse_address,
+)
 
 Action = Literal["allow", "deny"]
 L4 = Literal["tcp", "udp", "icmp", "any"]
@@ -107,12 +114,13 @@ Ports = Annotated[
 class Rule(ConfigModel):
     """One forwarding rule of the hub; the first rule that matches decides."""
 
-    action: Action
-    protocol: L4 = "any"
-    ports: Ports | None = None
+    action: Action = Field(description="allow or deny")
+    protocol: L4 = Field("any", description="tcp, udp, icmp or any")
+    ports: Ports | None = Field(None, description='tcp/udp ports, e.g. "22,3389" or '
+                                '"8000-8100" (default: all)')
     source: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
     destination: RuleTarget = Field(default_factory=lambda: Target("class", "any"))
-    description: str | None = Field(None, max_length=200)
+    description: Description | None = Field(None, description="free text, one line")
 
     @model_validator(mode="after")
     def _ports_need_a_port_protocol(self) -> Rule:
@@ -124,8 +132,9 @@ class Rule(ConfigModel):
 class Firewall(ConfigModel):
     """The hub's forwarding policy for traffic from and to its peers."""
 
-    default: Action = "allow"
-    rules: list[Rule] = Field(default_factory=list)
+    default: Action = Field("allow", description="what traffic no rule matches meets")
+    rules: list[Rule] = Field(default_factory=list,
+                              description="in order; the first rule that matches decides")
 
 
 # ------------------------------------------------------------------ tests.yaml
@@ -155,7 +164,8 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
     """``acme-eu/alice`` → ("acme-eu", "alice")."""
     text = value.strip() if isinstance(value, str) else ""
     inst, _, peer = text.partition("/")
-    if not (NAME_RE.match(inst) and _SITE_ID_RE.match(peer)):
+    # fullmatch: the patterns end in `$`, which also matches before a final newline
+    if not (NAME_RE.fullmatch(inst) and _SITE_ID_RE.fullmatch(peer)):
         raise PydanticCustomError(
             "value_error", "'{value}' is not INSTANCE/PEER (a peer name or site id)",
             {"value": value})
@@ -165,10 +175,11 @@ def parse_peer_ref(value: Any) -> tuple[str, str]:
 def _host(value: Any) -> IPAddress:
     text = value.strip() if isinstance(value, str) else ""
     try:
-        return ipaddress.ip_address(text)
+        ipaddress.ip_address(text)
     except ValueError:
         raise PydanticCustomError(
             "address-invalid", "'{value}' is not an IP address", {"value": value}) from None
+    return parse_address(text)  # refuses zone ids and IPv4-mapped forms, like every address
 
 
 PeerRef = Annotated[
@@ -183,8 +194,9 @@ Host = Annotated[IPAddress, PlainValidator(_host), PlainSerializer(str, return_t
 class Assertion(ConfigModel):
     """One line of ``tests.yaml``: whether ``from`` reaches ``to`` (on ``port``) via the VPN."""
 
-    from_: PeerRef = Field(alias="from")
-    to: Host
-    port: Probe = ("icmp", None)
-    expect: Action
-    description: str | None = Field(None, max_length=200)
+    from_: PeerRef = Field(alias="from", description="INSTANCE/PEER the packet starts from")
+    to: Host = Field(description="destination address")
+    port: Probe = Field(("icmp", None), description="PORT/PROTO like 443/tcp, or icmp",
+                        json_schema_extra={"default": "icmp"})  # as written in YAML
+    expect: Action = Field(description="allow or deny: what the packet should meet")
+    description: Description | None = Field(None, description="free text, one line")

@@ -1,47 +1,95 @@
-"""``<instance>/instance.yaml``: one hub."""
+"""``<instance>/instance.yaml``: one hub.
+
+Numbers and booleans are strict (``strict=True``): YAML's ``true`` is not port 1 and
+``"yes"`` is not a boolean; what the file says is what the hub gets.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from compiler.model.access import Firewall
 from compiler.model.base import ConfigModel
-from compiler.model.types import Address, Description, DnsName, Hostname, Prefix, PrefixV4, PrefixV6
+from compiler.model.types import (
+    Address,
+    Description,
+    DnsName,
+    Hostname,
+    IPNetwork,
+    Prefix,
+    PrefixV4,
+    PrefixV6,
+)
 
 Port = int
+
+#: The smallest tunnel networks a daemon can serve. OpenVPN 2.6 refuses `server` on a /30 or
+#: /31 ("must define a subnet of 255.255.255.248 (/29) or lower", checked with the binary);
+#: WireGuard needs the hub (first host) and at least one peer: a v4 /30, a v6 /126.
+MAX_PREFIXLEN: Final = {("WireGuard", 4): 30, ("WireGuard", 6): 126, ("OpenVPN", 4): 29}
+
+
+def _room(daemon: str, net: IPNetwork) -> IPNetwork:
+    longest = MAX_PREFIXLEN[(daemon, net.version)]
+    if net.prefixlen > longest:
+        raise PydanticCustomError(
+            "prefix-invalid",
+            "{net} is too small for {daemon}: it needs a /{longest} or larger network "
+            "(the hub takes the first host address, peers the ones after it)",
+            {"net": str(net), "daemon": daemon, "longest": longest})
+    return net
 
 
 class WireGuardHub(ConfigModel):
     """WireGuard on the hub (present = enabled)."""
 
-    port: int = Field(51820, ge=1, le=65535)
+    port: int = Field(51820, ge=1, le=65535, strict=True,
+                      description="UDP port the hub listens on")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
     network6: PrefixV6 | None = Field(None, description="optional IPv6 tunnel network")
+
+    @field_validator("network", "network6")
+    @classmethod
+    def _fits_hub_and_a_peer(cls, value: IPNetwork | None) -> IPNetwork | None:
+        return value if value is None else _room("WireGuard", value)
 
 
 class OpenVPNHub(ConfigModel):
     """OpenVPN on the hub (present = enabled)."""
 
-    port: int = Field(1194, ge=1, le=65535)
-    transport: Literal["udp", "tcp"] = "udp"
+    port: int = Field(1194, ge=1, le=65535, strict=True,
+                      description="port the hub listens on")
+    transport: Literal["udp", "tcp"] = Field("udp", description="udp or tcp")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
+
+    @field_validator("network")
+    @classmethod
+    def _fits_openvpn_server(cls, value: IPNetwork) -> IPNetwork:
+        return _room("OpenVPN", value)
 
 
 class Routing(ConfigModel):
     """What the hub routes for its peers."""
 
-    pushed_routes: list[Prefix] = Field(default_factory=list)
-    egress: Literal["nat", "none"] = "nat"
+    pushed_routes: list[Prefix] = Field(
+        default_factory=list, description="networks behind the hub, routed to every peer")
+    egress: Literal["nat", "none"] = Field(
+        "nat", description="nat: route-all clients reach the internet through the hub "
+        "(NATed to its address); none: they reach only the VPN")
 
 
 class Dns(ConfigModel):
     """DNS pushed to client peers."""
 
-    servers: list[Address] = Field(default_factory=list)
-    domains: list[DnsName] = Field(default_factory=list)
-    split: bool = Field(False, description="clients resolve only `domains` through the VPN")
+    servers: list[Address] = Field(default_factory=list,
+                                   description="DNS servers pushed to clients")
+    domains: list[DnsName] = Field(default_factory=list,
+                                   description="domains resolved through the VPN")
+    split: bool = Field(False, strict=True,
+                        description="clients resolve only `domains` through the VPN")
     records: dict[DnsName, Address] = Field(
         default_factory=dict, description="names the hub's resolver answers itself")
 
@@ -49,12 +97,18 @@ class Dns(ConfigModel):
 class Instance(ConfigModel):
     """One cloud hub (``instance.yaml``)."""
 
-    hostname: Hostname
-    region: str
-    description: Description | None = None
-    wireguard: WireGuardHub | None = None
-    openvpn: OpenVPNHub | None = None
-    routing: Routing = Field(default_factory=Routing)
-    dns: Dns = Field(default_factory=Dns)
-    firewall: Firewall = Field(default_factory=Firewall)
-    key_epoch: int = Field(1, ge=1, le=65535)
+    hostname: Hostname = Field(description="DNS label of 3-20 characters, unique in the "
+                               "tree; the hub is <hostname>.<domain>")
+    region: str = Field(description="region id, one of vpn.yaml's regions")
+    description: Description | None = Field(
+        None, description="free text, one line (goes into artifact comments)")
+    wireguard: WireGuardHub | None = Field(None, description="WireGuard on the hub; "
+                                           "absent: disabled")
+    openvpn: OpenVPNHub | None = Field(None, description="OpenVPN on the hub; absent: disabled")
+    routing: Routing = Field(default_factory=Routing,
+                             description="what the hub routes for its peers")
+    dns: Dns = Field(default_factory=Dns, description="DNS pushed to clients")
+    firewall: Firewall = Field(default_factory=Firewall, description="the hub's forwarding "
+                               "rules: first match wins, then the default")
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True,
+                           description="bump to rotate the hub's keys")

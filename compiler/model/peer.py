@@ -1,10 +1,14 @@
-"""``<instance>/peers/<peer>.yaml``: a site router or a user's device."""
+"""``<instance>/peers/<peer>.yaml``: a site router or a user's device.
+
+Numbers and booleans are strict, as in :mod:`compiler.model.instance`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from compiler.model.access import AccessTarget
 from compiler.model.base import ConfigModel
@@ -21,36 +25,60 @@ from compiler.model.types import (
 
 Protocol = Literal["wireguard", "openvpn"]
 
+# Editor hover texts shared by both peer kinds.
+_PROTOCOL = "wireguard or openvpn; the instance must enable it"
+_ADDRESS = "IPv4 tunnel address (`mvpn allocate` fills in the lowest free one)"
+_ADDRESS6 = "IPv6 tunnel address, on an instance with network6 (`mvpn allocate` fills it in)"
+_DESCRIPTION = "free text, one line (goes into artifact comments)"
+_KEY_EPOCH = "bump to rotate this peer's keys"
+
 
 class SitePeer(ConfigModel):
     """A MikroTik branch router that advertises its LAN subnets."""
 
-    type: Literal["site"]
+    type: Literal["site"] = Field(description="site: a router that advertises LAN subnets")
     site: SiteId = Field(description="SDX site id")
-    protocol: Protocol = "wireguard"
-    subnets: list[Prefix] = Field(default_factory=list)
-    address: AddressV4 | None = None
-    address6: AddressV6 | None = None
-    allow_broad: bool = False
-    routeros: RouterOSVersion | None = None
-    description: Description | None = None
-    key_epoch: int = Field(1, ge=1, le=65535)
+    protocol: Protocol = Field("wireguard", description=_PROTOCOL)
+    subnets: list[Prefix] = Field(default_factory=list,
+                                  description="LAN prefixes behind the router, advertised")
+    address: AddressV4 | None = Field(None, description=_ADDRESS)
+    address6: AddressV6 | None = Field(None, description=_ADDRESS6)
+    allow_broad: bool = Field(False, strict=True, description="true: may advertise a route "
+                              "shorter than vpn.yaml's policy allows")
+    routeros: RouterOSVersion | None = Field(
+        None, description="RouterOS version of its script (default: vpn.yaml defaults)")
+    description: Description | None = Field(None, description=_DESCRIPTION)
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True, description=_KEY_EPOCH)
 
 
 class ClientPeer(ConfigModel):
     """One user's device with a downloadable profile."""
 
-    type: Literal["client"]
-    user: User
-    protocol: Protocol = "wireguard"
-    route_all: bool = False
-    address: AddressV4 | None = None
-    address6: AddressV6 | None = None
-    public_key: WgPublicKey | None = None
+    type: Literal["client"] = Field(description="client: one user's device with a profile")
+    user: User = Field(description="who uses the device (e-mail or user id)")
+    protocol: Protocol = Field("wireguard", description=_PROTOCOL)
+    route_all: bool = Field(False, strict=True, description="true: all traffic through the "
+                            "hub; false: only the VPN's networks (split tunnel)")
+    address: AddressV4 | None = Field(None, description=_ADDRESS)
+    address6: AddressV6 | None = Field(None, description=_ADDRESS6)
+    public_key: WgPublicKey | None = Field(
+        None, description="the device's own WireGuard public key (its private key never "
+        "leaves it); default: derived from the organisation secret")
     access: list[AccessTarget] | None = Field(
         None, description="sites or prefixes this client may reach (default: all)")
-    description: Description | None = None
-    key_epoch: int = Field(1, ge=1, le=65535)
+    description: Description | None = Field(None, description=_DESCRIPTION)
+    key_epoch: int = Field(1, ge=1, le=65535, strict=True, description=_KEY_EPOCH)
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key_is_wireguard_only(cls, value: str | None, info: ValidationInfo
+                                      ) -> str | None:
+        # An OpenVPN client authenticates with a certificate: the key would be silently unused.
+        if value is not None and info.data.get("protocol") == "openvpn":
+            raise PydanticCustomError(
+                "schema", "an OpenVPN client has no WireGuard key (it gets a certificate); "
+                "remove 'public_key' or use protocol wireguard")
+        return value
 
 
 Peer = Annotated[SitePeer | ClientPeer, Field(discriminator="type")]

@@ -3,6 +3,14 @@
 Each validator raises :class:`PydanticCustomError` whose *type* is a diagnostic
 code (``prefix-invalid``, ``address-invalid``, ``hostname-invalid``), so the
 model layer reports SPEC §3 codes directly rather than a generic ``schema``.
+
+Addresses and prefixes are held to the plain textual forms only: Python's
+``ipaddress`` accepts an IPv6 zone id (``fe80::1%eth0``) with almost any
+characters after the ``%`` (newlines included) and keeps it in ``str()``,
+which would carry the text into every artifact; and an IPv4-mapped IPv6
+address (``::ffff:10.0.0.1``) would slip an IPv4 host past the IPv4 checks.
+Free text (descriptions) is one line without control or bidirectional
+formatting characters, which would reorder what a reviewer sees.
 """
 
 from __future__ import annotations
@@ -10,12 +18,14 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+import unicodedata
 from typing import Annotated, Any, Final
 
 from pydantic import PlainSerializer, PlainValidator, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from compiler.loader.yamlread import YamlFloat
+from compiler.routeros.tree import command_tree
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -25,6 +35,14 @@ _LABEL_RE: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 _ROUTEROS_RE: Final = re.compile(r"^7\.\d{1,2}(\.\d{1,2})?$")
 _WG_KEY_RE: Final = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
 _USER_RE: Final = re.compile(r"^[A-Za-z0-9._%+-]+(@[A-Za-z0-9.-]+)?$")
+#: Every character an address or prefix is printed with (``ipaddress`` text, zone ids refused).
+ADDRESS_RE: Final = re.compile(r"[0-9A-Fa-f:./]+")
+#: ``::ffff:0:0/96``: IPv4-mapped IPv6 addresses (RFC 4291 §2.5.5.2).
+_V4_MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")
+#: Bidirectional formatting characters (Unicode TR9): they reorder how text is displayed.
+BIDI_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def _text(value: Any, what: str) -> str:
@@ -33,8 +51,30 @@ def _text(value: Any, what: str) -> str:
     raise PydanticCustomError("string_type", "{what} must be a string", {"what": what})
 
 
+def _plain_form(text: str, code: str, what: str) -> None:
+    """Refuse what ``ipaddress`` accepts but no artifact may hold (see the module docstring)."""
+    if "%" in text:
+        raise PydanticCustomError(
+            code, "'{value}' has an IPv6 zone id ('%...'); write the {what} without it",
+            {"value": text, "what": what})
+
+
+def _not_mapped(net: IPNetwork, text: str, code: str, what: str) -> None:
+    if net.version == 6 and net.subnet_of(_V4_MAPPED):
+        raise PydanticCustomError(
+            code, "'{value}' is an IPv4-mapped IPv6 {what}; write the IPv4 {what} instead",
+            {"value": text, "what": what})
+
+
 def _parse_prefix(value: Any, family: int | None) -> IPNetwork:
     text = _text(value, "a prefix")
+    _plain_form(text, "prefix-invalid", "prefix")
+    net = _parse_prefix_text(text, family)
+    _not_mapped(net, text, "prefix-invalid", "prefix")
+    return net
+
+
+def _parse_prefix_text(text: str, family: int | None) -> IPNetwork:
     try:  # the common case, a valid prefix, parses once
         net = ipaddress.ip_network(text)
     except ValueError:
@@ -78,6 +118,7 @@ def _prefix_v6(value: Any) -> IPNetwork:
 
 def _address(value: Any, family: int | None) -> IPAddress:
     text = _text(value, "an address")
+    _plain_form(text, "address-invalid", "IP address")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -91,6 +132,7 @@ def _address(value: Any, family: int | None) -> IPAddress:
             "address-invalid", "'{value}' is not an IPv{family} address",
             {"value": text, "family": family},
         )
+    _not_mapped(ipaddress.ip_network(addr), text, "address-invalid", "address")
     return addr
 
 
@@ -148,11 +190,22 @@ def _routeros(value: Any) -> str:
         text = str(value)
     else:
         text = _text(value, "a RouterOS version")
-    if not _ROUTEROS_RE.match(text):
+    if not _ROUTEROS_RE.match(text) or any(p != str(int(p)) for p in text.split(".")):
         raise PydanticCustomError(
             "value_error",
             "RouterOS version '{value}' is not a v7 version like \"7.16\"",
             {"value": text},
+        )
+    data = command_tree()
+    newest = data.minor(len(data.versions) - 1)
+    if int(text.split(".")[1]) > int(newest.split(".")[1]):
+        # Older versions are refused by `mvpn check` (routeros-unsupported): they exist, but
+        # lack what the scripts need; a newer one is unknown to mvpn's command-tree data.
+        raise PydanticCustomError(
+            "value_error",
+            "RouterOS {value} is newer than {newest}, the newest version mvpn knows the "
+            "commands of",
+            {"value": text, "newest": newest},
         )
     return text
 
@@ -175,11 +228,28 @@ def _description(value: Any) -> str:
             "value_error", "description is {n} characters long; at most 200 are allowed",
             {"n": len(value)},
         )
-    if any(ch < " " or "\x7f" <= ch <= "\x9f" or ch in "\u2028\u2029" for ch in value):
+    bad = first_unprintable(value)
+    if bad in BIDI_CONTROLS:
+        raise PydanticCustomError(
+            "value_error", "description has the bidirectional formatting character {char}, "
+            "which reorders how the text is shown; remove it", {"char": f"U+{ord(bad):04X}"})
+    if bad is not None:
         raise PydanticCustomError(
             "value_error", "description must be one line of printable text (no control characters)"
         )
     return value
+
+
+def first_unprintable(text: str) -> str | None:
+    """The first control, line-separator, bidi or surrogate character of ``text``, if any."""
+    if text.isascii():  # the common case: only C0 controls and DEL to look for
+        if text.isprintable():
+            return None
+        return next(ch for ch in text if not ch.isprintable())
+    for ch in text:
+        if ch in BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            return ch
+    return None
 
 
 def _user(value: Any) -> str:

@@ -2,7 +2,9 @@
 
 ``git archive`` streams the tree of one commit (only the ROOT folder) into a temporary
 directory; the working tree, the index and HEAD are never read or written. The archive
-is unpacked with tarfile's ``data`` filter, so no member can leave the directory.
+is unpacked with tarfile's ``data`` filter, so no member can leave the directory; a member
+the filter refuses (a symlink to an absolute path or out of the tree) is skipped and named
+in ``refused``, so the caller reports it as a diagnostic at ``REV:path`` like ``check`` does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import subprocess
 import tarfile
 import tempfile
@@ -63,8 +66,12 @@ def resolve(root: Path, rev: str) -> Revision:
 
 
 @contextlib.contextmanager
-def materialise(rev: Revision) -> Iterator[Path]:
-    """A temporary copy of ROOT at ``rev`` (an empty folder if ROOT did not exist then)."""
+def materialise(rev: Revision, refused: list[Path] | None = None) -> Iterator[Path]:
+    """A temporary copy of ROOT at ``rev`` (an empty folder if ROOT did not exist then).
+
+    Members the ``data`` filter refuses are not extracted; their would-be paths under the
+    copy are appended to ``refused``.
+    """
     with tempfile.TemporaryDirectory(prefix="mvpn-plan-") as tmp:
         base = Path(tmp) / "tree"
         target = base / rev.root
@@ -75,6 +82,14 @@ def materialise(rev: Revision) -> Iterator[Path]:
             if out.returncode != 0:
                 raise UsageError(f"git archive failed for {rev.label}: "
                                  f"{out.stderr.decode(errors='replace').strip()}")
+            def data(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+                try:
+                    return tarfile.data_filter(member, dest)
+                except tarfile.FilterError:
+                    if refused is not None:
+                        refused.append(Path(os.path.realpath(base)) / member.name)
+                    return None
+
             with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tar:
-                tar.extractall(base, filter="data")
+                tar.extractall(base, filter=data)
         yield target

@@ -210,3 +210,40 @@ RENDERERS: Final[dict[str, Callable[[PlanDiff], str]]] = {
 def render_plan(d: PlanDiff, fmt: str) -> str:
     """Render the plan in ``fmt`` (text, markdown or json)."""
     return RENDERERS[fmt](d)
+
+
+#: GitHub refuses a comment body longer than this many characters.
+GITHUB_COMMENT_LIMIT: Final = 65_536
+_CUT_NOTE: Final = ("**The plan is longer than a GitHub comment allows: {cut} cut here.** "
+                    "The full plan is in this workflow run (its job summary, and the "
+                    "`mvpn-plan` artifact).")
+
+
+def fit_comment(markdown: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """``markdown`` cut to at most ``limit`` characters at a line, with a note saying so.
+
+    The plan puts its summary first, so a cut keeps what a reviewer reads first. A cut
+    never leaves a Mermaid block or a ``<details>`` element open (GitHub would render the
+    rest of the comment as code or hide it): an open fence is dropped with its block, an
+    open ``<details>`` is closed.
+    """
+    if len(markdown) <= limit:
+        return markdown
+    lines = markdown.split("\n")
+    reserve = len(_CUT_NOTE) + 64  # the note, its counts and a closing </details>
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit - reserve:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    fences = [i for i, line in enumerate(kept) if line.startswith("```")]
+    if len(fences) % 2:  # inside a code block: drop the block
+        del kept[fences[-1]:]
+    opened = sum(line.startswith("<details>") for line in kept)
+    closed = sum(line.startswith("</details>") for line in kept)
+    tail = ["</details>", ""] if opened > closed else []
+    cut = len(lines) - len(kept)
+    note = _CUT_NOTE.format(cut=f"{cut} line{'' if cut == 1 else 's'}")
+    return "\n".join([*kept, *tail, "", note, ""])  # a blank line ends an open table

@@ -18,6 +18,7 @@ from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.types import IPAddress, IPNetwork
+from compiler.render.env import addr
 
 WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
@@ -228,8 +229,11 @@ class InstanceView:
 
     @cached_property
     def network_texts(self) -> list[str]:
-        """:attr:`networks` as text (``str(net)``), worked out once per instance."""
-        return [str(net) for net in self.networks]
+        """:attr:`networks` as text, worked out (and checked: :func:`addr`) once per instance.
+
+        Every route line of every artifact is built from these strings outside a template.
+        """
+        return [addr(net) for net in self.networks]
 
     @cached_property
     def all_indices(self) -> list[int]:
@@ -275,7 +279,7 @@ class InstanceView:
     @cached_property
     def network_masks(self) -> list[str]:
         """IPv4 networks in OpenVPN's ``address netmask`` form (empty for IPv6)."""
-        return [f"{n.network_address} {n.netmask}" if n.version == 4 else ""
+        return [f"{addr(n.network_address)} {addr(n.netmask)}" if n.version == 4 else ""
                 for n in self.networks]
 
     @cached_property

@@ -4,6 +4,15 @@ Values from the config tree are validated on input (names are identifiers,
 descriptions are one printable line); the filters below are the second wall:
 whatever reaches an artifact is escaped for that artifact's language, so no
 value can add a directive, a command or a line.
+
+Text is escaped per language (``rsc_str``, ``ovpn_arg``, ``line`` for comments).
+Values that are never escaped are checked instead, and a value outside its alphabet
+raises (it is never passed through): ``addr``/``addrs`` for addresses and prefixes
+(``[0-9A-Fa-f:./]``), ``num`` for integers, ``name`` for instance, peer and site
+names, ``host`` for DNS names, ``word`` for keywords, ``token`` for keys. Those
+alphabets hold no metacharacter of any output language (wg-quick, OpenVPN,
+nftables, dnsmasq, RouterOS, ``#`` comments), so one check serves them all; a
+template prints no value from the tree without one of these filters.
 """
 
 from __future__ import annotations
@@ -11,26 +20,24 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 import jinja2
 
-from compiler.model.types import IPNetwork
+from compiler.model.types import ADDRESS_RE, BIDI_CONTROLS, IPNetwork
 
 
 def _templates() -> Path:
-    """``templates/`` of the source tree, or where a wheel installed it (``share/mvpn``)."""
-    source = Path(__file__).resolve().parents[2] / "templates"
-    if source.is_dir():
-        return source
-    for scheme in (sysconfig.get_default_scheme(), *sysconfig.get_scheme_names()):
-        installed = Path(sysconfig.get_path("data", scheme)) / "share" / "mvpn" / "templates"
-        if installed.is_dir():
-            return installed
-    return source  # not found: the first render names the missing template
+    """The templates: package data of an installed wheel, else ``templates/`` of the checkout.
+
+    The wheel's copy comes first: an installed package's ``parents[2]`` is site-packages,
+    where another distribution's ``templates`` folder may sit.
+    """
+    package = Path(__file__).resolve().parents[1]
+    shipped = package / "templates"
+    return shipped if shipped.is_dir() else package.parent / "templates"
 
 
 TEMPLATES: Final = _templates()
@@ -40,11 +47,15 @@ VERSION_SLOT: Final = "\x1fMVPN-VERSION\x1f"
 
 
 def line_text(value: object) -> str:
-    """Text for a ``#`` comment: one line, control characters shown, never a line break."""
+    """Text for a ``#`` comment: one line, control characters shown, never a line break.
+
+    Bidirectional formatting characters are shown too (they are refused on input; here they
+    could reorder how the rest of the line reads).
+    """
     out = []
     for ch in str(value):
         code = ord(ch)
-        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\u0085":
+        if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\u0085" or ch in BIDI_CONTROLS:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
             out.append(ch)
@@ -120,10 +131,76 @@ def token(value: object) -> str:
     return text
 
 
+class UnsafeValueError(ValueError):
+    """A value outside the alphabet of where it is printed: a bug upstream, never output."""
+
+
+def addr(value: object) -> str:
+    """An address or prefix, refused unless it is only ``[0-9A-Fa-f:./]`` (no zone id, no text)."""
+    text = str(value)
+    if ADDRESS_RE.fullmatch(text) is None:
+        raise UnsafeValueError(f"not an address or prefix: {text!r}")
+    return text
+
+
+def addrs(values: Iterable[object], sep: str = ", ") -> str:
+    """Addresses or prefixes joined by ``sep``, each checked like :func:`addr`."""
+    return sep.join(map(addr, values))
+
+
+_ADDRS_TEXT: Final = re.compile(r"[0-9A-Fa-f:./, ]*")
+#: An nftables rule line as :mod:`compiler.render.firewall` writes it (no ``;``, quote or newline).
+_NFT_LINE: Final = re.compile(r"[A-Za-z0-9 :./,{}!=@_#-]*")
+
+
+def addrs_text(text: str) -> str:
+    """Addresses or prefixes already joined (by ``, ``, ``,`` or a space), checked as a whole."""
+    return _checked(_ADDRS_TEXT, text, "a list of addresses")
+
+
+def nft_line(text: str) -> str:
+    """One line of the ``access`` chain (built from checked addresses, names and keywords)."""
+    return _checked(_NFT_LINE, text, "an nftables rule")
+
+
+def num(value: object) -> str:
+    """An integer (a port, a length, a count); a bool or anything else is refused."""
+    if type(value) is not int:
+        raise UnsafeValueError(f"not an integer: {value!r}")
+    return str(value)
+
+
+_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_HOST: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})")
+_WORD: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def name(value: object) -> str:
+    """An instance, peer or site name: a lower-case DNS label."""
+    return _checked(_NAME, value, "a name")
+
+
+def host(value: object) -> str:
+    """A DNS name (``hub.vpn.example.net``)."""
+    return _checked(_HOST, value, "a DNS name")
+
+
+def word(value: object) -> str:
+    """A keyword chosen from a fixed set (``udp``, ``wireguard``, ``7.16``)."""
+    return _checked(_WORD, value, "a keyword")
+
+
+def _checked(pattern: re.Pattern[str], value: object, what: str) -> str:
+    text = str(value)
+    if pattern.fullmatch(text) is None:
+        raise UnsafeValueError(f"not {what}: {text!r}")
+    return text
+
+
 def netmask(net: IPNetwork) -> str:
     """``10.20.0.0 255.255.255.0`` (OpenVPN's v4 route syntax)."""
     assert isinstance(net, ipaddress.IPv4Network)
-    return f"{net.network_address} {net.netmask}"
+    return f"{addr(net.network_address)} {addr(net.netmask)}"
 
 
 def of_family(nets: Iterable[IPNetwork], family: int) -> list[IPNetwork]:
@@ -145,7 +222,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         line=line_text, rsc_str=rsc_str, ovpn_arg=ovpn_arg, token=token, netmask=netmask,
-        of_family=of_family,
+        of_family=of_family, addr=addr, addrs=addrs, num=num, name=name, host=host, word=word,
+        addrs_text=addrs_text, nft_line=nft_line,
     )
     return env
 

@@ -2,7 +2,9 @@
 
 The rules come from :class:`compiler.checks.policy.Policy` in its order (access lists, then
 firewall rules, then the default), the same order `mvpn check` evaluates ``tests.yaml`` in.
-Only addresses, ports and keywords reach the ruleset; no free text from the tree.
+Only addresses, ports and keywords reach the ruleset; no free text from the tree. Addresses
+go through :func:`compiler.render.env.addr` and names through ``name`` (they raise on anything
+else), and the template checks every line again (``nft_line``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from compiler.checks.policy import Policy, ResolvedRule, peer_nets
 from compiler.model.access import ports_text
 from compiler.model.peer import ClientPeer
 from compiler.model.types import IPNetwork
+from compiler.render.env import addr, name
 
 _VERDICT = {"allow": "accept", "deny": "drop"}
 _ICMP = {4: "icmp", 6: "ipv6-icmp"}
 
 
 def _set(nets: list[IPNetwork]) -> str:
-    return "{ " + ", ".join(str(n) for n in nets) + " }"
+    return "{ " + ", ".join(map(addr, nets)) + " }"
 
 
 def _match(ip: str, field: str, nets: list[IPNetwork] | None, family: int) -> str | None:
@@ -58,7 +61,7 @@ def access_chain(policy: Policy) -> list[str]:
             if not own:
                 continue
             fam_allowed = [n for n in allowed if n.version == family]
-            lines.append(f"# access list of {peer.name}")
+            lines.append(f"# access list of {name(peer.name)}")
             rest = f"{ip} daddr != {_set(fam_allowed)} " if fam_allowed else ""
             lines.append(f"{ip} saddr {_set(own)} {ip} daddr @instance{family} {rest}drop")
     for rule in policy.rules:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from compiler.keys.pki import client_common_name
 from compiler.render.artifact import Artifact
 from compiler.render.context import OVPN_IFACE, InstanceView
 from compiler.render.env import render
@@ -30,8 +31,10 @@ def render_hub(inst: InstanceView) -> Iterator[Artifact]:
             False, "hub",
         )
         for peer in inst.peers_of("openvpn"):
+            # Named by the certificate's CN, which carries the epoch after a rotation.
+            cn = client_common_name(peer.name, peer.config.key_epoch)
             yield Artifact(
-                f"hub/openvpn/ccd/{peer.name}", render("hub/ccd.j2", inst=inst, peer=peer),
+                f"hub/openvpn/ccd/{cn}", render("hub/ccd.j2", inst=inst, peer=peer, cn=cn),
                 False, "hub",
             )
         ring, epoch = inst.ring, cfg.key_epoch

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 
 from compiler.render.context import InstanceView, PeerView, without
-from compiler.render.env import render, rsc_str
+from compiler.render.env import addr, num, render, rsc_str, word
 from compiler.render.names import fit_comment, listen_port, ovpn_user, routeros_ifname
 
 #: The interface list every mvpn tunnel joins; the operator's firewall allows it by name.
@@ -136,12 +136,12 @@ def _wireguard(s: _Script) -> list[Managed]:
     keepalive = f"{org.defaults.keepalive}s"
     out = [
         s.managed("/interface wireguard", "comment~$tag",
-                  f"name={s.q_iface} listen-port={port} private-key={rsc_str(key)}",
+                  f"name={s.q_iface} listen-port={num(port)} private-key={rsc_str(key)}",
                   f"WireGuard interface {s.iface}", s.iface, port, peer.public_key),
         s.managed("/interface wireguard peers", "comment~$tag",
                   f"interface={s.q_iface} public-key={rsc_str(hub_key)} "
-                  f"endpoint-address={rsc_str(inst.fqdn)} endpoint-port={wg.port} "
-                  f"allowed-address={allowed} persistent-keepalive={keepalive}",
+                  f"endpoint-address={rsc_str(inst.fqdn)} endpoint-port={num(wg.port)} "
+                  f"allowed-address={allowed} persistent-keepalive={num(org.defaults.keepalive)}s",
                   "WireGuard peer (the hub)",
                   s.iface, hub_key, inst.fqdn, wg.port, allowed, keepalive),
     ]
@@ -155,8 +155,8 @@ def _openvpn(s: _Script, ca_name: str, cert_name: str) -> list[Managed]:
     user = ovpn_user(peer.name)
     # GCM is an AEAD cipher: it authenticates itself, and RouterOS wants auth=null with it
     # (MikroTik's OpenVPN manual). The hub's `auth SHA256` only applies to its CBC fallback.
-    args = (f"name={s.q_iface} connect-to={rsc_str(inst.fqdn)} port={ovpn.port} "
-            f"protocol={ovpn.transport} mode=ip user={rsc_str(user)} "
+    args = (f"name={s.q_iface} connect-to={rsc_str(inst.fqdn)} port={num(ovpn.port)} "
+            f"protocol={word(ovpn.transport)} mode=ip user={rsc_str(user)} "
             f"certificate={rsc_str(cert_name)} verify-server-certificate=yes "
             "cipher=aes256-gcm auth=null add-default-route=no route-nopull=yes")
     client = s.managed("/interface ovpn-client", "comment~$tag", args,
@@ -168,7 +168,7 @@ def _address(s: _Script) -> list[Managed]:
     inst, peer = s.inst, s.peer
     net = peer.tunnel
     out = [s.managed("/ip address", "comment~$tag",
-                     f"address={peer.address}/{net.prefixlen} interface={s.q_iface}",
+                     f"address={addr(peer.address)}/{num(net.prefixlen)} interface={s.q_iface}",
                      "tunnel address", peer.address, net.prefixlen, s.iface)]
     wg = inst.config.wireguard
     six = peer.config.address6
@@ -176,7 +176,8 @@ def _address(s: _Script) -> list[Managed]:
         assert wg.network6 is not None
         length = wg.network6.prefixlen
         out.append(s.managed("/ipv6 address", "comment~$tag",
-                             f"address={six}/{length} interface={s.q_iface} advertise=no",
+                             f"address={addr(six)}/{num(length)} interface={s.q_iface} "
+                             "advertise=no",
                              "tunnel IPv6 address", six, length, s.iface))
     return out
 
@@ -222,7 +223,8 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     servers = [a for a in inst.dns_servers(proto) if a.version == 4]
     names = inst.split_names if servers else []
     dns = [s.managed("/ip dns static", f"comment~$tag and name={rsc_str(n)}",
-                     f"name={rsc_str(n)} type=FWD forward-to={servers[0]} match-subdomain=yes",
+                     f"name={rsc_str(n)} type=FWD forward-to={addr(servers[0])} "
+                     "match-subdomain=yes",
                      f"DNS forwarder {n}", n, servers[0]) for n in names]
     return render(
         "routeros/site.rsc.j2",

@@ -1,0 +1,80 @@
+"""The build's platform-dependent calls, each with a fallback where the platform lacks it.
+
+``os.sched_getaffinity`` (Linux), ``renameat2`` (Linux libc) and the ``fork`` start method
+(not on Windows; not the default on macOS) are only there on some platforms, and
+``malloc_trim`` only in glibc. Every caller
+goes through here, and every fallback gives the same output bytes: only speed and the
+atomicity of the final swap differ (see :mod:`compiler.build.write`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import multiprocessing
+import os
+from pathlib import Path
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+#: Where Linux lists processes (a variable so tests can take it away).
+PROC = Path("/proc")
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked: they inherit the checked estate instead of unpickling
+    it, so without ``fork`` the build renders in this process (same bytes, one core)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False where unsupported."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return False
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    res = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(res == 0)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (``/proc`` on Linux, signal 0 on other POSIX systems).
+
+    Where neither works, every process counts as alive: a stale stage is then left behind
+    (harmless, removed by hand) rather than a running build's stage removed.
+    """
+    if PROC.is_dir() and (PROC / "self").exists():
+        return (PROC / str(pid)).exists()
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the system (glibc's ``malloc_trim``); elsewhere nothing
+    to do: other allocators return pages themselves or keep them, and the output is the same."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # no libc by that name, or not glibc
+        return
+    trim(0)
