@@ -1,12 +1,20 @@
 """Generate a valid, realistic estate for benchmarks (SPEC §9).
 
-    python -m benchmarks.generate OUT --instances N --peers M --seed S
+    python -m benchmarks.generate OUT --instances N --peers M --seed S [--no-aggregates]
 
 ``M`` peers in total, spread over ``N`` instances: 80 % site peers advertising 1-3
 subnets (IPv4, some IPv6), 20 % client peers (split tunnel and route-all); both
 protocols; a third of the instances have an IPv6 WireGuard network. Every address
-and subnet is handed out from disjoint pools, so the tree checks clean: no errors,
-no warnings. The same arguments always give byte-identical files.
+and subnet is handed out from disjoint pools, so the tree checks without errors (and, with
+aggregates, without warnings). The same arguments always give byte-identical files.
+
+By default each instance declares ``routing.aggregates`` (an IPv4 /14 and an IPv6 /48) and
+numbers its sites' LANs from them with gaps (about one block in four is skipped, as real
+address plans have), the shape SPEC §9 asks for. The IPv4 aggregates come from 10.0.0.0/8
+and then, synthetic but valid, from further /8s (64 /14s per /8). ``--no-aggregates`` gives
+the other shape: no aggregates, LANs handed out contiguously from 10.0.0.0/8 and
+192.168.0.0/16 (the exact routes then reach every site and profile of the instance, and
+large profiles get `qr-too-large` warnings).
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from compiler.model.org import BUILTIN_REGIONS
 
 SCHEMA = "# yaml-language-server: $schema=../../../schemas/peer.schema.json\n"
 ROUTEROS = ("7.12", "7.14", "7.16", "7.18")
+#: First octets of the /8s the IPv4 aggregates come from (10/8 first; then synthetic space).
+AGGREGATE_SPACE = (10, 11, 12, 13, 14, 15, 16, 17)
+
 PLACES = ("berlin", "hamburg", "munich", "paris", "lyon", "madrid", "milan", "vienna",
           "zurich", "warsaw", "prague", "oslo", "dublin", "lisbon", "austin", "denver")
 
@@ -59,8 +70,14 @@ def _tunnel_len(hosts: int, max_len: int) -> int:
 class Estate:
     """One generated estate, written file by file."""
 
-    def __init__(self, out: Path, instances: int, peers: int, seed: int) -> None:
+    def __init__(self, out: Path, instances: int, peers: int, seed: int,
+                 aggregates: bool = True) -> None:
         self.out = out
+        self.aggregates = aggregates
+        self.aggregate_pools = [Pool(f"{first}.0.0.0/8") for first in AGGREGATE_SPACE]
+        self.aggregates6 = Pool("2001:db8::/32")
+        #: The current instance's aggregate pools (IPv4, IPv6), when it has aggregates.
+        self.lans: tuple[Pool, Pool] | None = None
         self.rng = random.Random(seed)
         self.instances = instances
         self.peers = peers
@@ -71,6 +88,7 @@ class Estate:
         self.tunnels6 = Pool("fd00::/16")
         self.lans6 = Pool("2001:db8::/32")
         self.site_ids = 0
+        self.assertions: list[str] = []
 
     def write(self, rel: str, text: str) -> None:
         """Write one file of the tree."""
@@ -86,6 +104,8 @@ class Estate:
         base, extra = divmod(self.peers, self.instances)
         for i in range(self.instances):
             self.instance(i, base + (1 if i < extra else 0))
+        self.write("tests.yaml", "# reachability assertions, proven by `mvpn check`\n"
+                   + "".join(self.assertions))
 
     def instance(self, i: int, count: int) -> None:
         """One instance folder with ``count`` peers."""
@@ -122,27 +142,52 @@ class Estate:
             next(ovpn_hosts)
         pushed = [self.pushed.take(22)]
         lines += ["routing:\n", f"  pushed_routes: [{pushed[0]}]\n",
-                  f"  egress: {'nat' if nat else 'none'}\n",
-                  "dns:\n", f"  servers: [{pushed[0].network_address + 53}]\n",
+                  f"  egress: {'nat' if nat else 'none'}\n"]
+        self.lans = None
+        if self.aggregates:
+            while not self.aggregate_pools[0].room(14):
+                self.aggregate_pools.pop(0)
+            agg4, agg6 = self.aggregate_pools[0].take(14), self.aggregates6.take(48)
+            self.lans = (Pool(str(agg4)), Pool(str(agg6)))
+            lines += [f"  aggregates: [{agg4}, {agg6}]\n", "  allow_broad: true\n"]
+        lines += ["dns:\n", f"  servers: [{pushed[0].network_address + 53}]\n",
                   "  domains: [corp.example]\n", "key_epoch: 1\n"]
         self.write(f"{name}/instance.yaml", "".join(lines))
+        lan: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+        user: tuple[str, bool] | None = None
         for j, (kind, proto) in enumerate(zip(kinds, protos, strict=True)):
             addr = next(wg_hosts if proto == "wireguard" else ovpn_hosts)
             addr6 = next(wg6_hosts) if v6 and proto == "wireguard" else None
             if kind == "site":
-                self.site(name, j, proto, addr, addr6)
+                first_lan = self.site(name, j, proto, addr, addr6)
+                lan = lan or first_lan
             else:
-                self.client(name, j, proto, addr, addr6, nat)
+                made = self.client(name, j, proto, addr, addr6, nat)
+                user = user or made
+        if lan is not None and user is not None:
+            # tests.yaml: a client reaches a site's LAN; the internet only if it is route-all.
+            self.assertions += [
+                f"- {{from: {name}/{user[0]}, to: {lan.network_address + 1}, expect: allow}}\n",
+                f"- {{from: {name}/{user[0]}, to: 198.51.100.10, port: 443/tcp, "
+                f"expect: {'allow' if user[1] else 'deny'}}}\n"]
 
-    def site(self, inst: str, j: int, proto: str, addr: object, addr6: object | None) -> None:
-        """One site peer: a branch router with 1-3 LAN subnets."""
+    def site(self, inst: str, j: int, proto: str, addr: object,
+             addr6: object | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        """One site peer: a branch router with 1-3 LAN subnets; returns its first IPv4 LAN."""
         rng = self.rng
         place = PLACES[rng.randrange(len(PLACES))]
         self.site_ids += 1
         site = f"{place}-{self.site_ids:06d}"
         subnets: list[str] = []
         for _ in range(rng.choice((1, 1, 2, 2, 3))):
-            if rng.random() < 0.1:
+            if self.lans is not None:  # from the instance's aggregates, with gaps
+                v6 = rng.random() < 0.1
+                pool, length = (self.lans[1], 64) if v6 else (
+                    self.lans[0], rng.choice((24, 25, 26, 26, 27, 27, 28)))
+                if rng.random() < 0.25:
+                    pool.take(length)  # a block left free (a gap in the address plan)
+                subnets.append(str(pool.take(length)))
+            elif rng.random() < 0.1:
                 subnets.append(str(self.lans6.take(64)))
             elif rng.random() < 0.05 and self.lans4b.room(28):
                 subnets.append(str(self.lans4b.take(28)))
@@ -159,10 +204,11 @@ class Estate:
             lines.append(f'routeros: "{rng.choice(ROUTEROS)}"\n')
         lines.append(f"key_epoch: {1 if rng.random() < 0.9 else 2}\n")
         self.write(f"{inst}/peers/{site}.yaml", "".join(lines))
+        return next((n for n in map(ipaddress.ip_network, subnets) if n.version == 4), None)
 
     def client(self, inst: str, j: int, proto: str, addr: object, addr6: object | None,
-               nat: bool) -> None:
-        """One client peer: a user's device, split tunnel or route-all."""
+               nat: bool) -> tuple[str, bool]:
+        """One client peer: a user's device, split tunnel or route-all; (name, route-all)."""
         rng = self.rng
         user = f"user{j:05d}.{inst}"
         lines = [SCHEMA, "type: client\n", f"user: {user}@example.com\n"]
@@ -175,6 +221,7 @@ class Estate:
             lines.append(f"address6: {addr6}\n")
         lines.append("key_epoch: 1\n")
         self.write(f"{inst}/peers/u{j:05d}-{inst}.yaml", "".join(lines))
+        return f"u{j:05d}-{inst}", route_all
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,12 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=10)
     parser.add_argument("--peers", type=int, default=1000, help="peers in total")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-aggregates", action="store_true",
+                        help="no routing.aggregates; LANs numbered contiguously")
     args = parser.parse_args(argv)
     if args.instances < 1 or args.peers < 0:
         parser.error("--instances must be at least 1 and --peers at least 0")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out} exists and is not empty")
-    Estate(args.out, args.instances, args.peers, args.seed).run()
+    Estate(args.out, args.instances, args.peers, args.seed, not args.no_aggregates).run()
     return 0
 
 

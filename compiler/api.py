@@ -11,14 +11,16 @@ from pathlib import Path
 
 from compiler import allocate as allocation
 from compiler.allocate import Assignment
+from compiler.allocate import subnets as subnet_allocation
+from compiler.allocate.subnets import SubnetAssignment
 from compiler.build import Build, WriteStats, assemble, portable
 from compiler.build.assemble import Progress
-from compiler.build.cache import BuildCache
+from compiler.build.cache import BuildCache, BuildState
 from compiler.build.engine import BuildJob, StreamedBuild
 from compiler.build.lock import output_lock
 from compiler.build.write import check_output
 from compiler.checks import Graph, check_not_empty, run_checks
-from compiler.checks.reach import Verdict
+from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
 from compiler.keys import KeyRing
@@ -60,14 +62,17 @@ def check(root: Path) -> CheckResult:
     with gc_paused():
         _raw, estate = _load(root, diags)
         graph = _run_checks(estate, diags)
-        check_not_empty(estate, diags)
     return CheckResult(estate, diags, graph)
 
 
 def _run_checks(estate: Estate, diags: Diagnostics) -> Graph:
-    """The checks of the model, then of the site scripts it renders (SPEC §11)."""
+    """The checks of a whole tree: the model, the site scripts it renders (SPEC §11).
+
+    And that it is not empty, which the partial estates of an incremental compile often are.
+    """
     graph = run_checks(estate, diags)
     check_routeros(estate, diags)
+    check_not_empty(estate, diags)
     return graph
 
 
@@ -169,7 +174,7 @@ def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, ca
         job = BuildJob(views, ring, qr, out, previous, fast.reuse.__contains__, fast.keys)
         summaries = fast.summaries
     else:
-        result, started = _check_and_start(root, out, ring, qr, store)
+        result, started = _check_and_start(root, out, ring, qr, store, previous=previous)
         if started is None:
             return CompileResult(result)
         job = started
@@ -194,13 +199,17 @@ def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, ca
 
 
 def _check_and_start(
-    root: Path, out: Path, ring: KeyRing, qr: bool, store: BuildCache | None,
+    root: Path, out: Path, ring: KeyRing, qr: bool, store: BuildCache | None, *,
+    previous: BuildState | None = None,
 ) -> tuple[CheckResult, BuildJob | None]:
     """The full check; the build is planned, and started early where workers can render.
 
     Rendering needs only validated files, so with worker processes it starts before the
     graph checks run (and uses the core the checks leave idle); when they find an error
     the started build is dropped unseen: nothing is swapped in before the checks pass.
+    An instance whose input key is the one of the verified ``previous`` build is kept from
+    it, not rendered again (a tree with ``tests.yaml`` or warnings is always checked in full,
+    but its unchanged instances need no rendering: their artifacts depend only on their key).
     """
     diags = Diagnostics()
     with gc_paused():
@@ -208,19 +217,24 @@ def _check_and_start(
     job = None
     if diags.errors == 0:
         keys = instance_keys(raw, store.context) if store is not None else {}
-        job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+
+        def unchanged(name: str) -> bool:
+            old = previous.instances.get(name) if previous is not None else None
+            return old is not None and keys.get(name) == old.key
+
+        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged, keys)
         try:
             job.start(parallel_only=True)
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
-            job = BuildJob(instance_views(estate, ring), ring, qr, out, keys=keys)
+            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged,
+                           keys)
         except BaseException:  # Ctrl-C while the stage and the workers were being made
             job.abort()
             raise
     try:
         with gc_paused():
             graph = _run_checks(estate, diags)
-            check_not_empty(estate, diags)
         result = CheckResult(estate, diags, graph)
         if not result.ok:
             if job is not None:
@@ -251,6 +265,7 @@ class AllocateResult:
     check: CheckResult
     diagnostics: Diagnostics
     assignments: list[Assignment]
+    subnets: list[SubnetAssignment] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -259,20 +274,43 @@ class AllocateResult:
 
 
 def allocate(root: Path) -> AllocateResult:
-    """Fill every missing ``address``/``address6`` under ``root`` with the lowest free one.
+    """Fill in every missing address and every ``auto/N`` site subnet under ``root``.
 
-    Refuses (assigning nothing) when the tree has errors other than ``address-missing``,
-    which are then the result's diagnostics, or when a pool is full (``pool-exhausted``).
+    Addresses get the lowest free one of their pool; ``auto/N`` subnets the lowest free /N of
+    the instance's aggregates (:mod:`compiler.allocate.subnets`). Refuses (assigning nothing)
+    when the tree has errors other than ``address-missing``, which are then the result's
+    diagnostics, or when a pool is full (``pool-exhausted``). Subnets are written first (the
+    peers they belong to only validate then); if anything after that fails, those files are
+    put back as they were.
     """
     result = check(root)
+    blocking = _blocking(result)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    wanted_subnets = subnet_allocation.plan(result.estate, policies(result.estate), blocking)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    numbered, old = allocation.apply_subnets(wanted_subnets, blocking)
+    if blocking.errors:
+        return AllocateResult(result, blocking, [])
+    if numbered:
+        result = check(root)
+        blocking = _blocking(result)
+        if blocking.errors:
+            allocation.restore(old)
+            return AllocateResult(result, blocking, [])
+    wanted = allocation.plan(result.estate, result.graph, blocking)
+    assigned = allocation.apply(wanted, blocking) if not blocking.errors else []
+    if blocking.errors:
+        allocation.restore(old)
+        return AllocateResult(result, blocking, [])
+    return AllocateResult(result, blocking, assigned, numbered)
+
+
+def _blocking(result: CheckResult) -> Diagnostics:
     blocking = Diagnostics()
     blocking.extend(d for d in result.diagnostics if d.code != "address-missing")
-    if blocking.errors:
-        return AllocateResult(result, blocking, [])
-    wanted = allocation.plan(result.estate, result.graph, blocking)
-    if blocking.errors:
-        return AllocateResult(result, blocking, [])
-    return AllocateResult(result, blocking, allocation.apply(wanted, blocking))
+    return blocking
 
 
 @dataclasses.dataclass

@@ -230,9 +230,28 @@ CODES: Final[dict[str, Code]] = {
         Example({_BERLIN: _site("berlin", "10.255.0.10", "10.20.0.0/24") + 'routeros: "7.8"\n'})),
     "tree-empty": Code(
         _W, "The config tree has no instance",
-        "Check the path you gave (mvpn finds the tree like git finds .git: the folder with "
-        "vpn.yaml or sites/), or add an instance folder with an instance.yaml.",
-        Example({_INST: None, _ALICE: None, _BERLIN: None})),
+        "Check the path (mvpn check finds the tree from a folder inside it), or start one with "
+        "mvpn init DIR; an instance is a folder with an instance.yaml.",
+        Example({"vpn.yaml": "domain: vpn.example.net\n", _INST: None, _ALICE: None,
+                 _BERLIN: None})),
+    # SPEC §10: routing at scale.
+    "route-unaggregated": Code(
+        _W, "Site subnet outside every aggregate of its instance",
+        "Number the site's LAN from one of the instance's routing.aggregates, or add an "
+        "aggregate that covers it; until then its route is given to every other site and "
+        "split-tunnel profile.",
+        Example({_INST: _INSTANCE.replace("routing: {egress: nat}",
+                                          "routing: {egress: nat, aggregates: [10.30.0.0/16]}"),
+                 _BERLIN: _site("berlin", "10.255.0.10", "10.20.0.0/24")})),
+    "qr-too-large": Code(
+        _W, "WireGuard profile too large for a QR code (no .svg written)",
+        "Declare routing.aggregates on the instance (or fewer pushed_routes) so the profile's "
+        "AllowedIPs get shorter; the .conf itself is still written.",
+        Example({_INST: _INSTANCE.replace(
+            "routing: {egress: nat}",
+            "routing:\n  egress: nat\n  pushed_routes: ["
+            + ", ".join(f"10.{64 + i // 128}.{(i % 128) * 2}.0/24" for i in range(200)) + "]"),
+                 _ALICE: _CLIENT + "address: 10.255.0.11\n"})),
 }
 
 

@@ -143,9 +143,8 @@ GITIGNORE: Final = """\
 /build/
 # the compile cache (safe to delete)
 /.mvpn-cache/
-# the previous build kept for the next compile, staging folders and locks of a compile
+# the previous build kept for the next compile, and the stage of a running one
 /.build.mvpn-*
-*.mvpn-lock
 # an organisation secret must never be committed (store it as the MVPN_SECRET CI secret)
 *.b64
 """

@@ -46,6 +46,11 @@ openvpn:                           # remove this block to disable OpenVPN
 routing:
   pushed_routes: [10.0.0.0/16]     # networks behind the hub, pushed to every peer
   egress: nat                      # nat | none: how route-all clients reach the internet
+  # The address space the sites' LANs are numbered from: routers and clients route these
+  # summaries, so adding a site changes only the hub and that site. The hub drops traffic
+  # to the parts no site advertises.
+  aggregates: [10.16.0.0/12]
+  allow_broad: true                # an aggregate shorter than /16 (policy) is intended
 dns:
   servers: [10.0.0.53]             # pushed to clients
   domains: [corp.example]
@@ -60,7 +65,7 @@ type: site
 site: main-office                  # SDX site id
 description: Main office router
 protocol: wireguard                # wireguard | openvpn
-subnets: [10.20.0.0/24]            # LANs behind the router
+subnets: [10.20.0.0/24]            # LANs behind the router (inside the aggregates)
 allow_broad: false                 # true to advertise a route shorter than policy allows
 key_epoch: 1                       # bump to rotate this router's keys
 """

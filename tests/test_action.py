@@ -78,13 +78,13 @@ def test_init_writes_the_repository_files(demo: Path) -> None:
         ".pre-commit-config.yaml", ".vscode/settings.json", "README.md"]
     assert "sites/tests.yaml" in names
     ignored = (demo / ".gitignore").read_text().splitlines()
-    for entry in ("/build/", "/.mvpn-cache/", "/.build.mvpn-*", "*.mvpn-lock"):
+    for entry in ("/build/", "/.mvpn-cache/", "/.build.mvpn-*", "*.b64"):
         assert entry in ignored
 
 
 def test_gitignore_covers_what_a_compile_leaves_beside_the_tree(demo: Path) -> None:
     for name in ("build/manifest.json", ".mvpn-cache/build-x.json",
-                 ".build.mvpn-spare/VERSION", ".build.mvpn-stage-123/x", "build.mvpn-lock"):
+                 ".build.mvpn-spare/VERSION", ".build.mvpn-stage-123/x", "org-secret.b64"):
         proc = subprocess.run(["git", "check-ignore", "-q", "--no-index", name], cwd=demo,
                               check=False)
         assert proc.returncode == 0, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tempfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from compiler.allocate.splice import SpliceError, insert_keys
+from compiler.allocate.subnets import _Taken
 from compiler.api import allocate, check
 from compiler.cli import main
 from tests.support.trees import INSTANCE, build_file_tree, client, estate, site
@@ -282,3 +284,102 @@ def test_a_test_about_a_new_peer_does_not_block_allocate(
         "10.99.0.5 icmp is deny: the profile of carol does not route 10.99.0.5 into the "
         "tunnel (path: acme-eu/carol (10.255.0.2))\n")
     assert "sites/tests.yaml:1:" not in out
+
+
+# ------------------------------------------------------------------ auto/N subnets (SPEC §10)
+
+AGGREGATED = {**INSTANCE, "routing": {"pushed_routes": ["10.0.0.0/16"],
+                                      "aggregates": ["10.20.0.0/22"]}}
+
+
+def test_auto_subnets_are_numbered_from_the_aggregates_never_reusing_a_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = estate(**{
+        "vpn_DOT_yaml": {"domain": "vpn.example.net", "regions": ["fra", "iad"]},
+        # a pushed route inside the aggregate is taken too
+        "acme-eu__instance_DOT_yaml": {**AGGREGATED, "routing": {
+            "pushed_routes": ["10.0.0.0/16", "10.20.2.0/25"], "aggregates": ["10.20.0.0/22"]}},
+        # berlin holds 10.20.0.0/24 (from estate()); another instance uses 10.20.1.128/25
+        "acme-us__instance_DOT_yaml": {**INSTANCE, "hostname": "acme-us", "region": "iad"},
+        "acme-us__peers__chicago_DOT_yaml": site("chicago", "10.255.0.10", ["10.20.1.128/25"]),
+        "acme-eu__peers__munich_DOT_yaml": (
+            "type: site\nsite: munich\nsubnets: [ auto/24 ,  auto/26 ]  # two LANs\n"),
+    })
+    build_file_tree(tmp_path / "sites", files)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
+    before = check(tmp_path / "sites")
+    assert [(d.code, d.line, d.column, d.message) for d in before.diagnostics.sorted()] == [
+        ("address-missing", 3, 12, "subnets[0]: subnet 'auto/24' is not numbered yet; run "
+         "`mvpn allocate` to take a free /24 from the instance's aggregates"),
+        ("address-missing", 3, 23, "subnets[1]: subnet 'auto/26' is not numbered yet; run "
+         "`mvpn allocate` to take a free /26 from the instance's aggregates"),
+    ]
+    assert main(["allocate"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "sites/acme-eu/peers/munich.yaml:3: subnet 10.20.3.0/24",
+        "sites/acme-eu/peers/munich.yaml:3: subnet 10.20.1.0/26",
+        "sites/acme-eu/peers/munich.yaml:4: address 10.255.0.2",
+    ]
+    # Only the placeholders changed (spacing and comment kept); the address was added.
+    assert (tmp_path / "sites/acme-eu/peers/munich.yaml").read_text() == (
+        "type: site\nsite: munich\nsubnets: [ 10.20.3.0/24 ,  10.20.1.0/26 ]  # two LANs\n"
+        "address: 10.255.0.2\n")
+    after = check(tmp_path / "sites")
+    assert after.ok, [d.message for d in after.diagnostics]
+    assert list(after.diagnostics) == []  # chicago's /25 and the pushed /25 were skipped
+
+
+def test_auto_subnet_without_room_refuses_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = estate(**{
+        "acme-eu__instance_DOT_yaml": AGGREGATED,
+        "acme-eu__peers__munich_DOT_yaml": "type: site\nsite: munich\nsubnets: [auto/24]\n",
+        "acme-eu__peers__paris_DOT_yaml": "type: site\nsite: paris\nsubnets: [auto/16]\n",
+        "acme-eu__peers__lyon_DOT_yaml": "type: site\nsite: lyon\nsubnets: [auto/64]\n",
+        "acme-eu__peers__carol_DOT_yaml": {"type": "client", "user": "carol@example.com"},
+    })
+    root = build_file_tree(tmp_path / "sites", files)  # type: ignore[arg-type]
+    texts = {p: p.read_bytes() for p in root.rglob("*.yaml")}
+    monkeypatch.chdir(tmp_path)
+    assert main(["allocate"]) == 1
+    captured = capsys.readouterr()
+    assert [line for line in captured.out.splitlines() if "error[" in line] == [
+        "sites/acme-eu/peers/lyon.yaml:3:11: error[pool-exhausted] no free /64 left for "
+        "'auto/64' in the IPv6 aggregates of instance 'acme-eu' (none declared); add or "
+        "enlarge routing.aggregates in acme-eu/instance.yaml",
+        "sites/acme-eu/peers/paris.yaml:3:11: error[pool-exhausted] no free /16 left for "
+        "'auto/16' in the IPv4 aggregates of instance 'acme-eu' (10.20.0.0/22); add or "
+        "enlarge routing.aggregates in acme-eu/instance.yaml",
+    ]
+    assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == texts
+
+
+def test_a_failed_address_allocation_puts_the_numbered_subnets_back(tmp_path: Path) -> None:
+    instance = {**AGGREGATED, "wireguard": {"port": 51820, "network": "10.255.0.0/30"}}
+    files = estate(**{
+        "acme-eu__instance_DOT_yaml": instance,
+        "acme-eu__peers__berlin_DOT_yaml": site("berlin", "10.255.0.2", ["10.20.0.0/24"]),
+        "acme-eu__peers__alice_DOT_yaml": None,
+        "acme-eu__peers__munich_DOT_yaml": "type: site\nsite: munich\nsubnets: [auto/24]\n",
+    })
+    root = build_file_tree(tmp_path / "sites", files)  # type: ignore[arg-type]
+    texts = {p: p.read_bytes() for p in root.rglob("*.yaml")}
+    result = allocate(root)
+    assert [d.code for d in result.diagnostics] == ["pool-exhausted"]  # no tunnel address
+    assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 255), st.integers(24, 32)), max_size=12),
+       st.integers(24, 30))
+def test_first_free_block_matches_a_brute_force_search(
+        used: list[tuple[int, int]], length: int) -> None:
+    within = ipaddress.ip_network("10.0.0.0/24")
+    nets = [ipaddress.ip_network((int(within.network_address) + (v >> (32 - n) << (32 - n)), n))
+            for v, n in used]
+    got = _Taken(nets).first_free(within, length)
+    expected = next((b for b in within.subnets(new_prefix=length)
+                     if not any(b.overlaps(n) for n in nets)), None)
+    assert got == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 from benchmarks.generate import main as generate
@@ -17,7 +18,7 @@ def digest(root: Path) -> dict[str, str]:
 
 def test_generated_estate_checks_clean_with_a_realistic_mix(tmp_path: Path) -> None:
     root = tmp_path / "estate"
-    assert generate([str(root), "--instances", "4", "--peers", "400", "--seed", "3"]) == 0
+    assert generate([str(root), "--instances", "4", "--peers", "400", "--seed", "4"]) == 0
     result = check(root)
     assert result.diagnostics.sorted() == []
     peers = [p for inst in result.estate.instances.values() for p in inst.peers.values()]
@@ -48,3 +49,32 @@ def test_diagnostics_benchmark_trees(tmp_path: Path) -> None:
     assert check(diagnostics.tree(tmp_path, bad=False, lines=300)).diagnostics.sorted() == []
     found = check(diagnostics.tree(tmp_path, bad=True, lines=300)).diagnostics.sorted()
     assert [(d.code, d.line) for d in found] == [("prefix-invalid", 5 + i) for i in range(300)]
+
+
+def test_default_shape_numbers_sites_from_aggregates_with_gaps(tmp_path: Path) -> None:
+    root = tmp_path / "estate"
+    assert generate([str(root), "--instances", "2", "--peers", "2000", "--seed", "2"]) == 0
+    result = check(root)
+    assert result.diagnostics.sorted() == []  # no route-unaggregated either
+    assert len(result.estate.tests) == 4  # tests.yaml: two assertions per instance
+    for inst in result.estate.instances.values():
+        assert inst.config is not None
+        aggregates = inst.config.routing.aggregates
+        assert [a.version for a in aggregates] == [4, 6]
+        lans = sorted((n for p in inst.peers.values() if isinstance(p.config, SitePeer)
+                       for n in p.config.subnets if n.version == 4),
+                      key=lambda n: int(n.network_address))
+        assert len(inst.peers) == 1000 and all(n.subnet_of(aggregates[0]) for n in lans)  # type: ignore[arg-type]
+        gaps = sum(1 for a, b in itertools.pairwise(lans)
+                   if int(b.network_address) > int(a.broadcast_address) + 1)
+        assert gaps > len(lans) // 10  # not contiguous
+
+
+def test_no_aggregates_shape(tmp_path: Path) -> None:
+    root = tmp_path / "estate"
+    assert generate([str(root), "--instances", "2", "--peers", "300", "--no-aggregates"]) == 0
+    result = check(root)
+    # Without aggregates every profile routes every LAN of its hub: some outgrow a QR code.
+    assert {d.code for d in result.diagnostics} <= {"qr-too-large"}
+    assert all(i.config is not None and i.config.routing.aggregates == []
+               for i in result.estate.instances.values())

@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import segno
 
 from compiler import incremental
 from compiler.api import compile_tree
 from compiler.build import assemble
 from compiler.build import cache as cache_mod
+from compiler.build import engine as engine_mod
 from compiler.build.manifest import instance_fragment, manifest_text
 from compiler.cli.main import main
 from compiler.keys import KeyRing
+from compiler.render import qr as qrcode
 from tests.support.trees import (
     TEST_SECRET,
     TEST_SECRET_B64,
@@ -310,20 +311,20 @@ def test_qr_codes_are_made_only_for_profiles_that_changed(
 ) -> None:
     root = tree(tmp_path / "src")
     made: list[str] = []
-    real = segno.make
+    real = qrcode.matrix
 
-    def make(content: str, **kw: object) -> object:
+    def make(content: str) -> list[bytes] | None:
         made.append(content)
-        return real(content, **kw)  # type: ignore[arg-type]
+        return real(content)
 
-    monkeypatch.setattr(segno, "make", make)
+    monkeypatch.setattr(qrcode, "matrix", make)
 
     def compile_counting() -> int:
         made.clear()
         assert compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=True, cache=True).build
         return len(made)
 
-    assert compile_counting() == 3  # alice, bob, dave: WireGuard clients of acme-eu
+    assert compile_counting() == 2  # alice, bob: WireGuard clients of acme-eu (dave: own key)
     assert compile_counting() == 0
     edit(root / "acme-eu/peers/alice.yaml", "split tunnel", "split tunnel, new laptop")
     assert compile_counting() == 1  # acme-eu is rendered again, but only alice's QR is new
@@ -356,3 +357,33 @@ def test_the_spare_build_is_verified_before_it_is_updated_in_place(
     assert cached_equals_uncached(root, tmp_path) == ["acme-eu"]
     edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")
     assert cached_equals_uncached(root, tmp_path) == ["acme-us"]
+
+
+def test_with_tests_yaml_unchanged_instances_are_not_rendered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests.yaml forces the full check, but an instance whose key is unchanged is kept."""
+    root = tree(tmp_path / "src")
+    (root / "tests.yaml").write_text(
+        "- {from: acme-eu/alice, to: 10.20.0.5, port: 443/tcp, expect: allow}\n")
+    rendered: list[str] = []
+    real = engine_mod.render_instance  # type: ignore[attr-defined]
+
+    def counting(inst: Any, *args: Any, **kwargs: Any) -> Any:
+        rendered.append(inst.name)
+        return real(inst, *args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "render_instance", counting)
+
+    def compile_counting() -> list[str]:
+        rendered.clear()
+        assert compile_tree(root, tmp_path / "cached", TEST_SECRET, qr=True, cache=True).build
+        return sorted(rendered)
+
+    assert compile_counting() == ["acme-eu", "acme-us"]
+    assert compile_counting() == []
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.1.0/24")
+    assert compile_counting() == ["acme-us"]
+    fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
+    assert fresh.build is not None
+    assert snapshot(tmp_path / "cached") == snapshot(tmp_path / "fresh")

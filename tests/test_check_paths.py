@@ -87,7 +87,7 @@ def test_an_empty_tree_is_a_warning(
     monkeypatch.chdir(tmp_path / "empty")
     assert main(["check", "."]) == 0
     assert capsys.readouterr().out == (
-        ".:1:1: warning[tree-empty] no instance in 'empty': a folder per hub with an "
+        ".:1:1: warning[tree-empty] no instance in this tree: a folder per hub with an "
         "instance.yaml (mvpn init DIR writes an example tree)\n\nFound 1 warning.\n")
     assert main(["check", ".", "--strict"]) == 1
     capsys.readouterr()

@@ -95,6 +95,45 @@ def test_seven_thousand_rules_are_not_compared_pairwise(monkeypatch: pytest.Monk
     assert calls <= 2 * len(rules), calls
 
 
+def test_a_shared_first_port_does_not_make_it_pairwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule opens 22 and one other port: the rarest port is looked up, not the first."""
+    calls = 0
+    real = reach.shadows
+
+    def counting(a: ResolvedRule, b: ResolvedRule) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(a, b)
+
+    monkeypatch.setattr(reach, "shadows", counting)
+    sites = [ipaddress.ip_network(f"10.{20 + i}.0.0/24") for i in range(20)]
+    rules = [ResolvedRule(i, Rule.model_validate({"action": "allow", "protocol": "tcp",
+                                                  "ports": f"22,{2000 + i}"}), None, sites)
+             for i in range(5000)]
+    assert first_shadows(rules) == [None] * 5000
+    assert calls <= 2 * len(rules), calls
+
+
+def test_a_shared_first_prefix_does_not_make_it_pairwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule reaches one shared LAN and one host of its own: the host is looked up."""
+    calls = 0
+    real = reach.shadows
+
+    def counting(a: ResolvedRule, b: ResolvedRule) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(a, b)
+
+    monkeypatch.setattr(reach, "shadows", counting)
+    lan = ipaddress.ip_network("10.20.0.0/24")
+    rules = [ResolvedRule(i, Rule.model_validate({"action": "allow"}), None,
+                          [lan, ipaddress.ip_network(f"192.168.{i // 256}.{i % 256}/32")])
+             for i in range(5000)]
+    assert first_shadows(rules) == [None] * 5000
+    assert calls <= 2 * len(rules), calls
+
+
 def test_shadowed_rule_is_reported_with_both_lines(tmp_path: Path) -> None:
     rules = [{"action": "deny", "protocol": "tcp", "ports": "22", "destination": "10.20.0.0/16"},
              {"action": "allow", "protocol": "udp", "destination": "10.20.0.0/16"},

@@ -409,7 +409,7 @@ _COMMON_RSC = _pairs(
 _WG_RSC = _COMMON_RSC | _pairs(
     "interface/wireguard add,interface/wireguard find,interface/wireguard get,"
     "interface/wireguard set,interface/wireguard/peers add,interface/wireguard/peers find,"
-    "interface/wireguard/peers get,interface/wireguard/peers set,"
+    "interface/wireguard/peers get,interface/wireguard/peers set,ipv6/route add,"
     "ipv6/address add,ipv6/address find,ipv6/address get,ipv6/address set,"
     "interface/ovpn-client find,interface/ovpn-client remove"
 )

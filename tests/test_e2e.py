@@ -415,3 +415,66 @@ def test_split_dns_only_serves_the_vpn_names(small: tuple[Path, Lab]) -> None:
     other = alice.run("dig", "+time=2", "+tries=1", "@10.255.0.1", "example.org",
                       check=False).stdout
     assert "status: REFUSED" in other, other
+
+
+# ------------------------------------------------------------------ issue 14: aggregates
+
+
+def aggregate_estate(**changes: dict[str, object] | None) -> dict[str, object]:
+    """The lab estate with ``routing.aggregates`` holding both sites' LANs."""
+    files = lab_estate(**changes)
+    instance = cast("dict[str, object]", files["acme-eu/instance.yaml"])
+    files["acme-eu/instance.yaml"] = {**instance, "routing": {
+        "pushed_routes": ["10.0.0.0/16"], "egress": "nat",
+        "aggregates": ["10.16.0.0/12", "2001:db8:20::/48"], "allow_broad": True}}
+    return files
+
+
+def test_aggregates_route_sites_and_clients_and_the_hub_drops_the_rest(
+        small: tuple[Path, Lab]) -> None:
+    """Sites and a split client reach each other's LANs through the aggregate alone; a route-all
+    client's packet to unassigned aggregate space dies at the hub (it is not NATed out to the
+    internet host that has that address); a third site needs only a hub reload."""
+    tmp, made = small
+    v1 = compiled(tmp, "agg1", aggregate_estate())
+    files = aggregate_estate()
+    files["acme-eu/peers/munich.yaml"] = site("munich-office", "10.255.0.20", ["10.22.0.0/24"],
+                                              address6="fd00:255::20")
+    v2 = compiled(tmp, "agg2", files)
+    inst1, inst2 = v1 / "acme-eu", v2 / "acme-eu"
+    # No per-site route on either router, nor in the split client's profile.
+    berlin_conf = (inst1 / "sites/berlin.conf").read_text()
+    assert "10.16.0.0/12" in berlin_conf and "10.21.0." not in berlin_conf
+    assert "10.20.0." not in (inst1 / "hub/openvpn/ccd/hamburg").read_text()
+    assert "10.21.0." not in (inst1 / "clients/alice.conf").read_text()
+    unchanged = ["sites/berlin.conf", "sites/berlin.rsc", "sites/hamburg.ovpn",
+                 "sites/hamburg.rsc", "clients/alice.conf", "clients/bob.conf",
+                 "clients/carol.ovpn", "clients/dave.ovpn", "clients/erin.conf"]
+    assert [rel for rel in unchanged
+            if (inst1 / rel).read_bytes() != (inst2 / rel).read_bytes()] == []
+
+    vpn = VpnLab(made, v1, "acme-eu", FQDN)
+    vpn.start_hub()
+    berlin = vpn.site("berlin", "192.0.2.10", "10.20.0.0/24", "2001:db8:20::/64")
+    hamburg = vpn.site("hamburg", "192.0.2.11", "10.21.0.0/24")
+    vpn.expect_reach(berlin, "10.21.0.5", seen_as="10.20.0.5")    # WireGuard -> OpenVPN
+    vpn.expect_reach(hamburg, "10.20.0.5", seen_as="10.21.0.5")   # and back
+    alice, _ = vpn.client("alice", "192.0.2.20")
+    vpn.expect_reach(alice, "10.21.0.5", seen_as="10.255.0.11")
+    assert vpn.route_dev(alice, "10.21.0.5").startswith("wg")
+
+    # An unassigned address of the aggregate exists on the internet host ...
+    made.address(vpn.inet, "eth0", "10.22.0.9/32")
+    vpn.wan.route("10.22.0.9/32", "via", INTERNET_HOST)
+    assert vpn.seen_as(vpn.wan, "10.22.0.9") == "198.51.100.1"
+    bob, _ = vpn.client("bob", "192.0.2.21")
+    vpn.expect_reach(bob, INTERNET_HOST, seen_as=HUB_PUBLIC)  # bob's NAT path works ...
+    assert vpn.seen_as(bob, "10.22.0.9", bound=3.0) is None   # ... but not into the aggregate
+
+    # A third site: only the hub is reloaded; everyone else keeps their artifacts.
+    vpn.reload_hub(v2)
+    munich = vpn.site("munich", "192.0.2.12", "10.22.0.0/24")
+    assert vpn.seen_as(berlin, "10.22.0.5", bound=30) == "10.20.0.5", made.report()
+    assert vpn.seen_as(hamburg, "10.22.0.5", bound=30) == "10.21.0.5", made.report()
+    assert vpn.seen_as(alice, "10.22.0.5", bound=30) == "10.255.0.11", made.report()
+    vpn.expect_reach(munich, "10.20.0.5", seen_as="10.22.0.5")

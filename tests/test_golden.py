@@ -102,7 +102,7 @@ def test_every_artifact_family_is_covered() -> None:
         "acme-eu/clients/alice.conf", "acme-eu/clients/alice.svg",
         "acme-eu/clients/bob.conf", "acme-eu/clients/bob.svg",
         "acme-eu/clients/carol.ovpn",
-        "acme-eu/clients/dave.conf", "acme-eu/clients/dave.svg",
+        "acme-eu/clients/dave.conf",  # no QR code: dave brings his own key
         "acme-us/VERSION", "acme-us/hub/VERSION",
         "acme-us/hub/openvpn/server.conf",
         "acme-us/hub/openvpn/ccd/chicago", "acme-us/hub/openvpn/ccd/erin",
@@ -114,4 +114,5 @@ def test_every_artifact_family_is_covered() -> None:
         "acme-us/clients/erin.ovpn",
     }
     assert files == expected
-    assert set(_files(GOLDEN / "redacted")) == expected
+    # A redacted build has no QR codes (placeholder keys in a code that looks real).
+    assert set(_files(GOLDEN / "redacted")) == {f for f in expected if not f.endswith(".svg")}

@@ -86,6 +86,11 @@ TREE: dict[str, Any] = {
         "type": "client", "user": "carol@example.com", "protocol": "openvpn",
         "route_all": True, "address": "10.254.0.11",
     },
+    "acme-eu/peers/dave.yaml": {  # brings their own WireGuard key: it reaches wg0.conf as is
+        "type": "client", "user": "dave@example.com", "address": "10.255.0.13",
+        "address6": "fd00:255::13",
+        "public_key": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    },
     "acme-us/instance.yaml": {
         "hostname": "acme-us", "region": "iad",
         "wireguard": {"port": 51820, "network": "10.253.0.0/24"},
@@ -118,7 +123,7 @@ class Field(NamedTuple):
 
     rel: str
     path: tuple[str | int, ...]
-    kind: str  # addr, prefix, host, name, text, word, int, bool, ports, probe, ref
+    kind: str  # addr, prefix, host, name, text, user, word, token, int, bool, ports, probe, ref
 
     def __str__(self) -> str:
         return f"{self.rel}:{'.'.join(map(str, self.path))}"
@@ -132,9 +137,11 @@ def _fields() -> list[Field]:
         ("vpn.yaml", ("domain",), "host"),
         ("vpn.yaml", ("reserved_prefixes", 0), "prefix"),
         ("vpn.yaml", ("policy", "min_prefix_v4"), "int"),
+        ("vpn.yaml", ("policy", "min_prefix_v6"), "int"),
         ("vpn.yaml", ("defaults", "routeros"), "word"),
         ("vpn.yaml", ("defaults", "keepalive"), "int"),
         (eu, ("hostname",), "host"),
+        (eu, ("region",), "word"),
         (eu, ("description",), "text"),
         (eu, ("wireguard", "port"), "int"),
         (eu, ("wireguard", "network"), "prefix"),
@@ -162,6 +169,7 @@ def _fields() -> list[Field]:
         (us, ("dns", "records", "intranet.us.corp.example"), "addr"),
         (us, ("dns", "records", "v6.us.corp.example"), "addr"),
         (berlin, ("site",), "name"),
+        (berlin, ("protocol",), "word"),
         (berlin, ("subnets", 0), "prefix"),
         (berlin, ("subnets", 1), "prefix"),
         (berlin, ("address",), "addr"),
@@ -170,6 +178,7 @@ def _fields() -> list[Field]:
         (berlin, ("routeros",), "word"),
         (berlin, ("description",), "text"),
         (berlin, ("key_epoch",), "int"),
+        (hamburg, ("site",), "name"),
         (hamburg, ("subnets", 0), "prefix"),
         (hamburg, ("address",), "addr"),
         (hamburg, ("description",), "text"),
@@ -184,9 +193,11 @@ def _fields() -> list[Field]:
         (carol, ("user",), "user"),
         (carol, ("address",), "addr"),
         (carol, ("route_all",), "bool"),
+        ("acme-eu/peers/dave.yaml", ("public_key",), "token"),
         ("tests.yaml", (0, "from"), "ref"),
         ("tests.yaml", (0, "to"), "addr"),
         ("tests.yaml", (0, "port"), "probe"),
+        ("tests.yaml", (0, "expect"), "word"),
         ("tests.yaml", (0, "description"), "text"),
     ]
     return [Field(*item) for item in spec]
@@ -356,8 +367,10 @@ def _ccd(text: str) -> object:
     for line in text.splitlines():
         params = openvpn_parse_line(line)
         if params:
-            # A pushed option is parsed again by the client: compare its own tokens too.
-            out.append([params, openvpn_parse_line(params[1])] if params[0] == "push" else params)
+            # A pushed option is parsed again by the client, after the server joined them
+            # with commas into one PUSH_REPLY: compare what the client would split and parse.
+            out.append([params, *(openvpn_parse_line(opt) for opt in params[1].split(","))]
+                       if params[0] == "push" else params)
     return out
 
 

@@ -289,3 +289,41 @@ def test_positions_are_kept_for_recent_files_only() -> None:
         assert src.pos(("a",), key=True) == (1, 1)  # the same file again: no second compose
     assert Positions.composes - before == 200
     assert len(source_module._RECENT) <= 64  # memory stays bounded in a tree of warnings
+
+
+@pytest.mark.parametrize(("text", "line", "column"), [
+    ('a: "x\u2028y"\nb: \x01\n', 2, 4),  # a line separator before it
+    ("\u00e9\u00e9: \x01\n", 1, 5),  # libyaml counts bytes here; columns are characters
+    ('a: "x\u2028y"\nb: &x 1\n', 2, 4),
+])
+def test_reader_and_anchor_errors_after_odd_characters(text: str, line: int, column: int) -> None:
+    from compiler.loader.yamlread import YamlError, parse
+
+    with pytest.raises(YamlError) as info:
+        parse(text)
+    assert (info.value.line, info.value.column) == (line, column)
+
+
+def test_invalid_utf8_position_in_a_cr_only_file() -> None:
+    from compiler.loader.yamlread import YamlError, decode
+
+    with pytest.raises(YamlError) as info:
+        decode("a: 1\rb: \u00e9\u00e9".encode() + b"\xff\r")
+    assert (info.value.line, info.value.column) == (2, 6)
+
+
+def test_other_files_are_scanned_one_at_a_time(tmp_path: Path) -> None:
+    import tracemalloc
+
+    files = estate(**{f"docs__blob{i}_DOT_txt": b"x" * (1 << 20) for i in range(24)})
+    build_file_tree(tmp_path, files)  # type: ignore[arg-type]
+    check(tmp_path)  # first: lazy imports and caches, which are not what is measured
+    tracemalloc.start()
+    try:
+        result = check(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(result.estate.raw.others) == 24 and result.ok
+    # 24 MiB of other files: never more than a few of them in memory at once (was all 24)
+    assert peak < 8 << 20, peak

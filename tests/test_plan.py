@@ -83,15 +83,11 @@ def test_plan_names_exactly_the_changes_of_a_pr(
     assert doc["dns"] == []
     arts = {(a["kind"], f"{a['instance']}/{a['path']}") for a in doc["artifacts"]}
     assert arts == {
-        # the new site: its scripts, its hub peer, firewall, and its LAN routed to the others
+        # the new site, inside acme-eu's aggregates: its own scripts, its hub peer and the
+        # hub's firewall; no other router's script and no other profile (SPEC §10)
         ("added", "acme-eu/sites/munich.rsc"), ("added", "acme-eu/sites/munich.conf"),
         ("added", "acme-eu/sites/munich.uninstall.rsc"),
         ("changed", "acme-eu/hub/wireguard/wg0.conf"), ("changed", "acme-eu/hub/nftables.conf"),
-        ("changed", "acme-eu/sites/berlin.rsc"), ("changed", "acme-eu/sites/berlin.conf"),
-        ("changed", "acme-eu/sites/hamburg.rsc"), ("changed", "acme-eu/hub/openvpn/ccd/hamburg"),
-        # split-tunnel clients now also route the new LAN (carol's access list keeps her to
-        # Berlin, so her ccd does not change)
-        ("changed", "acme-eu/clients/dave.conf"),
         # alice: route-all profile
         ("changed", "acme-eu/clients/alice.conf"),
         # erin: profile and certificate gone, CCD and hub config without her; the firewall's
@@ -102,13 +98,10 @@ def test_plan_names_exactly_the_changes_of_a_pr(
     assert [(a["kind"], a["key"], a["who"]) for a in doc["hubs"]] == [
         ("changed", "acme-eu", "acme-eu"), ("changed", "acme-us", "acme-us")]
     assert [(a["kind"], a["key"], a["artifacts"]) for a in doc["routers"]] == [
-        ("changed", "acme-eu/berlin", ["sites/berlin.rsc"]),
-        ("changed", "acme-eu/hamburg", ["sites/hamburg.rsc"]),
         ("added", "acme-eu/munich", ["sites/munich.rsc"]),
     ]
     assert [(a["kind"], a["key"], a["who"]) for a in doc["profiles"]] == [
-        ("changed", "acme-eu/alice", "alice@example.com"),
-        ("changed", "acme-eu/dave", "dave@example.com"),
+        ("changed", "acme-eu/alice", "alice@example.com"),  # route-all, not munich
     ]
     assert [(a["kind"], a["key"], a["who"]) for a in doc["retired"]] == [
         ("removed", "acme-us/erin", "erin@example.com")]
@@ -129,8 +122,8 @@ def test_plan_text_and_markdown(repo: Path, capsys: pytest.CaptureFixture[str]) 
                            "  - acme-us/erin  client erin@example.com, openvpn  "
                            "(sites/acme-us/peers/erin.yaml)\nRoutes\n"
                            "  + acme-eu 10.22.0.0/24 (munich)\n")
-    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 14 artifacts change; "
-                         "3 routers to re-run; 2 new profiles to hand out.\n")
+    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 9 artifacts change; "
+                         "1 router to re-run; 1 new profile to hand out.\n")
     assert main(["plan", "--base", "main", "--format", "markdown"]) == 0
     md = capsys.readouterr().out
     assert md.startswith(MARKDOWN_MARKER + "\n## mvpn plan for <code>sites</code>\n")

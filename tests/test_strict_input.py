@@ -252,7 +252,23 @@ def test_control_and_bidi_characters_are_refused_in_every_free_text(
     assert rows(tmp_path, estate(**files)) == [("schema", "error", *expected)]
 
 
+def test_reserved_hostnames_are_dns_labels(tmp_path: Path) -> None:
+    files = estate(**{"vpn_DOT_yaml": {"reserved_hostnames": ["db", "Intranet", "x\n#y"]}})
+    assert rows(tmp_path, files) == [("schema", "error", "vpn.yaml", 4, 3, "reserved_hostnames[2]: "
+                                      "'x\n#y' is not a DNS label: use letters, digits and "
+                                      "inner hyphens")]
+
+
 def test_other_unicode_text_is_kept(tmp_path: Path) -> None:
     files = estate(**{"acme-eu__peers__alice_DOT_yaml": client(
         "alice@example.com", "10.255.0.11", description="Zoë's \u05e2\u05d1 \U0001f600 \u200b")})
     assert [r for r in rows(tmp_path, files) if r[1] == "error"] == []
+
+
+def test_explain_refuses_a_zone_id_before_reading_the_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(tmp_path / "absent"), "--explain", "acme-eu/alice",
+                 "fd00::5%eth0"]) == 2
+    assert ("--explain: 'fd00::5%eth0' has an IPv6 zone id ('%...'); write the IP address "
+            "without it") in capsys.readouterr().err

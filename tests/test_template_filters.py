@@ -60,6 +60,9 @@ def test_filters_pass_valid_values_unchanged() -> None:
     assert env.addrs([ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("fd00::1")],
                      ",") == "10.0.0.1,fd00::1"
     assert env.addrs_text("10.0.0.0/8, fd00::/8") == "10.0.0.0/8, fd00::/8"
+    assert env.mask_text("10.20.0.0 255.255.255.0") == "10.20.0.0 255.255.255.0"
+    with pytest.raises(UnsafeValueError):  # a comma would end the pushed option at the client
+        env.mask_text("10.20.0.0 255.255.255.0,redirect-gateway")
     assert env.num(51820) == "51820"
     assert env.name("berlin-office") == "berlin-office"
     assert env.host("acme-eu.vpn.example.net") == "acme-eu.vpn.example.net"
@@ -83,7 +86,7 @@ def test_addr_output_is_always_in_the_address_alphabet(text: str) -> None:
 
 #: Filters that escape (text) or check (everything else) what they print.
 SAFE_FILTERS = frozenset({"addr", "addrs", "addrs_text", "num", "name", "host", "word", "token",
-                          "line", "rsc_str", "ovpn_arg", "netmask", "nft_line"})
+                          "line", "rsc_str", "ovpn_arg", "netmask", "nft_line", "mask_text"})
 #: Names the templates print that hold no value from the tree, and why.
 INTERNAL = {
     "version": "the version slot (a constant replaced after hashing)",

@@ -18,7 +18,9 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from compiler.allocate import subnets
 from compiler.allocate.splice import SpliceError, insert_keys
+from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks.graph import Graph, peers_of
 from compiler.checks.peers import assignable, pool_of
 from compiler.diagnostics import Diagnostics, EnvironmentFailureError
@@ -186,6 +188,12 @@ def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]
                                                                           strict=True))
     if diags.errors:
         return []
+    _write_all(edits)
+    return done
+
+
+def _write_all(edits: list[tuple[Path, str]]) -> None:
+    """:func:`_commit`, with a failure as :class:`EnvironmentFailureError` (exit 2)."""
     try:
         _commit(edits)
     except OSError as exc:
@@ -193,4 +201,38 @@ def apply(assignments: list[Assignment], diags: Diagnostics) -> list[Assignment]
             f"cannot write a peer file: {exc.strerror or exc}; no file was changed",
             exc.filename,
         ) from None
-    return done
+
+
+def apply_subnets(wanted: list[SubnetAssignment],
+                  diags: Diagnostics) -> tuple[list[SubnetAssignment], dict[Path, str]]:
+    """Write the ``auto/N`` replacements; returns them with their lines, and the old texts.
+
+    Nothing is written when any file cannot be edited. The old texts let the caller put
+    every file back if the rest of the allocation fails.
+    """
+    by_file: dict[Path, list[SubnetAssignment]] = {}
+    for a in wanted:
+        by_file.setdefault(a.source.path, []).append(a)
+    edits: list[tuple[Path, str]] = []
+    done: list[SubnetAssignment] = []
+    for group in by_file.values():
+        source = group[0].source
+        try:
+            text, lines = subnets.splice(source, group)
+        except SpliceError as exc:
+            source.report(diags, "schema", f"cannot number the subnets of this file: {exc}; "
+                          "write them by hand")
+            continue
+        edits.append((Path(os.path.realpath(source.path)), text))
+        done.extend(dataclasses.replace(a, line=line) for a, line in zip(group, lines,
+                                                                          strict=True))
+    if diags.errors:
+        return [], {}
+    old = {Path(os.path.realpath(a.source.path)): a.source.text for a in wanted}
+    _write_all(edits)
+    return done, old
+
+
+def restore(old: dict[Path, str]) -> None:
+    """Put files back as they were before :func:`apply_subnets`."""
+    _write_all(list(old.items()))

@@ -36,7 +36,7 @@ from compiler.render.env import TEMPLATES
 CACHE_DIR = ".mvpn-cache"
 FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parents[1]
-_DEPENDENCIES = ("jinja2", "cryptography", "segno", "pydantic", "PyYAML")
+_DEPENDENCIES = ("jinja2", "cryptography", "zxing-cpp", "pydantic", "PyYAML")
 
 
 class Entry(NamedTuple):

@@ -6,6 +6,7 @@ from compiler.checks.graph import Graph, build_graph
 from compiler.checks.hub import check_hubs
 from compiler.checks.names import check_names
 from compiler.checks.peers import check_peers
+from compiler.checks.qr import check_qr
 from compiler.checks.reach import check_assertions, check_shadowed, policies
 from compiler.checks.routes import check_routes
 from compiler.checks.secrets import check_secrets
@@ -26,6 +27,7 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
         _ = policy.rules, policy.access  # resolving reports unknown names
     check_shadowed(found, diags)
     check_assertions(estate, diags, found)
+    check_qr(found, estate.org, diags)
     return graph
 
 
@@ -42,7 +44,7 @@ def check_not_empty(estate: Estate, diags: Diagnostics) -> None:
     if raw.instances or len(diags):  # a refused folder already says why it is no instance
         return
     where = raw.vpn.path if raw.vpn is not None else raw.root
-    diags.add("tree-empty", f"no instance in '{raw.root.name}': a folder per hub with an "
+    diags.add("tree-empty", "no instance in this tree: a folder per hub with an "
               "instance.yaml (mvpn init DIR writes an example tree)", where)
 
 

@@ -3,8 +3,9 @@
 The ruleset the hub runs and the verdicts of ``tests.yaml`` / ``--explain`` come from the same
 :class:`Policy`, in the same order, so what `mvpn check` says is what the hub does:
 
-1. topology: peers reach the instance's networks; route-all clients also the internet; anything
-   else from a peer stops at the hub;
+1. topology: peers reach the instance's networks; aggregate space that no peer advertises is
+   dropped (never NATed out); route-all clients also reach the internet; anything else from a
+   peer stops at the hub;
 2. a client's ``access`` list (only within the instance's networks);
 3. the firewall rules, first match wins;
 4. the firewall's default.
@@ -17,6 +18,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 
+from compiler.checks.routeset import RouteSet, inside_any, spans_of
 from compiler.loader.source import SourceFile
 from compiler.model.access import Rule, Target
 from compiler.model.errors import did_you_mean
@@ -126,19 +128,60 @@ class Policy:
         """Tunnel addresses of route-all clients, as host prefixes."""
         return sorted_nets(n for p in self.peers if is_route_all(p) for n in peer_nets(p))
 
-    def reachable(self, peer: PeerNode) -> list[IPNetwork]:
-        """Every network of the instance ``peer`` routes into the tunnel (not its own)."""
-        own = set(peer.config.subnets) if isinstance(peer.config, SitePeer) else set()
-        nets = [n for n in self.networks if n not in own]
-        if peer.config.protocol == "openvpn":
-            nets = [n for n in nets if n.version == 4]
+    @cached_property
+    def aggregates(self) -> list[IPNetwork]:
+        """``routing.aggregates``: the address space this hub's sites are numbered from."""
+        return sorted_nets(self.config.routing.aggregates)
+
+    @cached_property
+    def aggregate_spans(self) -> list[tuple[int, int, int]]:
+        """:attr:`aggregates` as ``(version, first, last)``."""
+        return spans_of(self.aggregates)
+
+    def aggregated(self, net: IPNetwork) -> bool:
+        """``net`` lies inside a declared aggregate (so it needs no route of its own)."""
+        return inside_any(net, self.aggregate_spans)
+
+    def aggregate_of(self, addr: IPAddress) -> IPNetwork | None:
+        """The aggregate ``addr`` lies in, if any."""
+        return next((a for a in self.aggregates if addr.version == a.version and addr in a),
+                    None)
+
+    @cached_property
+    def unaggregated(self) -> list[IPNetwork]:
+        """Site subnets outside every aggregate: each is routed on its own, everywhere."""
+        return [n for n in self.site_subnets if not self.aggregated(n)]
+
+    @cached_property
+    def routes(self) -> RouteSet:
+        """What peers route into the tunnel (SPEC §10), summarised."""
+        return RouteSet([*self.aggregates, *self.config.routing.pushed_routes, *self.tunnels,
+                         *self.unaggregated])
+
+    def own_routes(self, peer: PeerNode) -> list[IPNetwork]:
+        """The peer's subnets that are routes of their own (it must not route them itself)."""
+        cfg = peer.config
+        if not isinstance(cfg, SitePeer):
+            return []
+        return [n for n in cfg.subnets if not self.aggregated(n)]
+
+    def limited(self, peer: PeerNode, nets: list[IPNetwork]) -> list[IPNetwork]:
+        """``nets`` cut down to what a client's access list allows (if it has one).
+
+        Kept: the routes overlapping an allowed prefix, and the tunnel (the hub's resolver).
+        """
         access = self.access.get(peer.name)
-        if access is not None:
-            # Only what the client may reach (and the tunnel, for the hub's resolver).
-            nets = [n for n in nets if n in self.tunnels or any(
-                n.version == a.version and (n.subnet_of(a) or a.subnet_of(n))  # type: ignore[arg-type]
-                for a in access)]
-        return nets
+        if access is None:
+            return nets
+        wanted = [*access, *self.tunnels]
+        return [n for n in nets if any(
+            n.version == a.version and (n.subnet_of(a) or a.subnet_of(n))  # type: ignore[arg-type]
+            for a in wanted)]
+
+    def reachable(self, peer: PeerNode) -> list[IPNetwork]:
+        """Every prefix ``peer`` routes into the tunnel (not its own subnets)."""
+        nets = self.routes.nets(self.own_routes(peer), v6=peer.config.protocol != "openvpn")
+        return self.limited(peer, nets)
 
     # ------------------------------------------------------------------ resolution
 

@@ -101,10 +101,19 @@ def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
         why = " (its access list; the hub enforces it too)" if limited else ""
         return Verdict(False, path, f"the profile of {peer.name} does not route {dst} into "
                        f"the tunnel{why}", peer.source, ("access",) if limited else ())
-    path.append(f"hub {inst.name}")
+    aggregate = policy.aggregate_of(dst)
+    # A profile that reaches dst through an aggregate has no route of its own for it.
+    via = f" (via aggregate {aggregate})" if aggregate is not None and not is_route_all(
+        peer) else ""
+    path.append(f"hub {inst.name}{via}")
     if any(dst == hub_address(n) for n in policy.tunnels if dst.version == n.version):
         return Verdict(True, [*path[:-1], f"hub {inst.name} itself"], "the hub's own address")
     inside = covers(policy.networks, dst)
+    if not inside and aggregate is not None:
+        index = policy.config.routing.aggregates.index(aggregate)
+        return Verdict(False, path, f"{dst} is in aggregate {aggregate}, which no peer "
+                       "advertises there: the hub drops it", inst.source,
+                       ("routing", "aggregates", index))
     if not inside:
         if not (is_route_all(peer) and policy.config.routing.egress == "nat"):
             return Verdict(False, path, "traffic from a peer to outside the instance's "
@@ -240,6 +249,8 @@ def shadows(earlier: ResolvedRule, later: ResolvedRule) -> bool:
 
 #: Port ranges up to this wide are indexed port by port; wider ones are few (``1-1024``).
 _NARROW_RANGE = 256
+#: How many of a rule's prefixes (or port ranges) are looked up to find the rarest.
+_TRIED = 8
 
 
 class _Endpoints:
@@ -261,12 +272,19 @@ class _Endpoints:
             self.by_net[_net_key(net, net.prefixlen)].append(pos)
 
     def candidates(self, nets: list[IPNetwork] | None) -> list[list[int]] | None:
-        """Buckets that hold every rule covering ``nets`` (None: no restriction)."""
+        """Buckets that hold every rule covering ``nets`` (None: no restriction).
+
+        Every net must be covered, so the buckets of any one of them will do: the smallest
+        of the first few (a class like ``sites`` can resolve to hundreds of nets).
+        """
         if nets is None:
             return [self.any]
         if not nets:
             return None  # covered by every endpoint: all([]) in _contains
-        net = nets[0]
+        return min((self._covering(net) for net in nets[:_TRIED]),
+                   key=lambda buckets: sum(map(len, buckets)))
+
+    def _covering(self, net: IPNetwork) -> list[list[int]]:
         buckets = [self.any]
         for length in range(net.prefixlen + 1):
             bucket = self.by_net.get(_net_key(net, length))
@@ -305,7 +323,9 @@ class _Ports:
     def candidates(self, ports: tuple[tuple[int, int], ...] | None) -> list[list[int]]:
         if ports is None:
             return [self.any]
-        return [self.any, self.by_port.get(ports[0][0], []), self.wide]
+        # Each range must be covered: look up the rarest of the first few range starts.
+        narrow = min((self.by_port.get(lo, []) for lo, _hi in ports[:_TRIED]), key=len)
+        return [self.any, narrow, self.wide]
 
 
 def first_shadows(rules: Sequence[ResolvedRule]) -> list[int | None]:

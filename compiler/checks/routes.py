@@ -8,6 +8,7 @@ from pathlib import Path
 
 from compiler.checks.graph import Graph, peers_of
 from compiler.checks.overlap import overlapping_pairs
+from compiler.checks.routeset import inside_any, spans_of
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
 from compiler.model.estate import Estate, InstanceNode, PeerNode
@@ -20,7 +21,7 @@ class Route:
     """A prefix with the place it was written and who owns it."""
 
     net: IPNetwork
-    kind: str  # subnet | tunnel | pushed | reserved
+    kind: str  # subnet | tunnel | pushed | reserved | aggregate
     source: SourceFile | None
     loc: tuple[str | int, ...]
     what: str  # how a message names the owner (for a peer: see ``label``)
@@ -71,6 +72,9 @@ def _hub_routes(estate: Estate, inst: InstanceNode) -> list[Route]:
     for i, net in enumerate(cfg.routing.pushed_routes):
         out.append(Route(net, "pushed", inst.source, ("routing", "pushed_routes", i),
                          f"a pushed route of instance '{inst.name}'"))
+    for i, net in enumerate(cfg.routing.aggregates):
+        out.append(Route(net, "aggregate", inst.source, ("routing", "aggregates", i),
+                         f"aggregate {net} of instance '{inst.name}'"))
     for i, net in enumerate(estate.org.reserved_prefixes):
         out.append(Route(net, "reserved", estate.org_source, ("reserved_prefixes", i),
                          "a reserved prefix in vpn.yaml"))
@@ -87,7 +91,9 @@ def _check_instance(estate: Estate, inst: InstanceNode, graph: Graph, diags: Dia
     routes = subnets + _hub_routes(estate, inst)
     for a, b in overlapping_pairs([r.net for r in routes]):
         ra, rb = routes[a], routes[b]
-        if ra.kind == "subnet" and rb.kind == "subnet":
+        if "aggregate" in (ra.kind, rb.kind):
+            _check_aggregate(diags, ra, rb)
+        elif ra.kind == "subnet" and rb.kind == "subnet":
             if ra.peer is rb.peer:
                 continue  # one peer's own list: redundant, not a conflict between peers
             _report(diags, "route-overlap", ra,
@@ -107,6 +113,45 @@ def _check_instance(estate: Estate, inst: InstanceNode, graph: Graph, diags: Dia
                     f"{second.net} overlaps {first.label} ({first.net}); "
                     "tunnel networks and pushed routes must be disjoint")
     _check_broad(estate, subnets, diags)
+    _check_aggregates(estate, inst, subnets, diags)
+
+
+def _check_aggregate(diags: Diagnostics, ra: Route, rb: Route) -> None:
+    """An aggregate holds site subnets (its purpose) and may hold pushed routes; not tunnels."""
+    agg, other = (ra, rb) if ra.kind == "aggregate" else (rb, ra)
+    if other.kind in ("tunnel", "reserved"):
+        # A tunnel network inside an aggregate would send the hub's own peers' addresses to
+        # the drop rule for unadvertised aggregate space; a reserved prefix is not ours.
+        _report(diags, "route-conflict", agg,
+                f"aggregate {agg.net} overlaps {other.label} ({other.net}); "
+                "an aggregate must hold only site subnets (and pushed routes)")
+
+
+def _check_aggregates(estate: Estate, inst: InstanceNode, subnets: Sequence[Route],
+                      diags: Diagnostics) -> None:
+    """``route-broad`` for an aggregate; ``route-unaggregated`` for a subnet outside them all."""
+    cfg = inst.config
+    assert cfg is not None
+    aggregates = cfg.routing.aggregates
+    if not aggregates:
+        return
+    policy = estate.org.policy
+    for i, net in enumerate(aggregates):
+        minimum = policy.min_prefix_v4 if net.version == 4 else policy.min_prefix_v6
+        if net.prefixlen < minimum and not cfg.routing.allow_broad and inst.source is not None:
+            kind = "a default route" if net.prefixlen == 0 else "broader than the policy"
+            inst.source.report(diags, "route-broad",
+                               f"aggregate {net} is {kind} (shorter than /{minimum}); set "
+                               "'allow_broad: true' under 'routing' if it is intended",
+                               ("routing", "aggregates", i))
+    spans = spans_of(aggregates)
+    shown = ", ".join(str(a) for a in aggregates)
+    for route in subnets:
+        if not inside_any(route.net, spans):
+            _report(diags, "route-unaggregated", route,
+                    f"{route.net} lies outside every aggregate of instance '{inst.name}' "
+                    f"({shown}): every other site and client gets a route for it; number "
+                    "the site from an aggregate or add one that covers it")
 
 
 def _check_broad(estate: Estate, subnets: Sequence[Route], diags: Diagnostics) -> None:

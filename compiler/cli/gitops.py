@@ -30,9 +30,11 @@ def cmd_allocate(args: argparse.Namespace) -> int:
         print("mvpn: no address was assigned", file=sys.stderr)
         return EXIT_ERRORS
     cwd = Path.cwd()
+    for s in result.subnets:
+        print(f"{display_path(s.source.path, cwd)}:{s.line}: subnet {s.prefix}")
     for a in result.assignments:
         print(f"{display_path(a.peer.source.path, cwd)}:{a.line}: {a.field} {a.address}")
-    if not result.assignments:
+    if not result.assignments and not result.subnets:
         print("nothing to allocate: every peer has its addresses")
     return EXIT_OK
 

@@ -201,9 +201,14 @@ def _group_by_file(diags: Sequence[Diagnostic]) -> list[Diagnostic]:
     return [d for group in groups.values() for d in group]
 
 
-def _render_text_one(diag: Diagnostic, cwd: Path, lines: LineSource, color: bool) -> list[str]:
+def _render_text_one(diag: Diagnostic, cwd: Path, lines: LineSource, color: bool,
+                     paths: dict[Path, str] | None = None) -> list[str]:
     sev_style = _RED if diag.severity is Severity.ERROR else _YELLOW
-    where = neutralize(f"{display_path(diag.file, cwd)}:{diag.line}:{diag.column}:")
+    if paths is None:
+        paths = {}
+    if diag.file not in paths:  # once per file: 10,000 diagnostics of one file, one lookup
+        paths[diag.file] = display_path(diag.file, cwd)
+    where = neutralize(f"{paths[diag.file]}:{diag.line}:{diag.column}:")
     label = f"{diag.severity.value}[{neutralize(diag.code)}]"
     out = [
         f"{_paint(where, _BOLD, color)} {_paint(label, sev_style, color)} "
@@ -226,8 +231,9 @@ def render_text(diags: Sequence[Diagnostic], *, cwd: Path, lines: LineSource, co
     if not diags:
         return ""
     out: list[str] = []
+    paths: dict[Path, str] = {}
     for diag in _group_by_file(diags):
-        out.extend(_render_text_one(diag, cwd, lines, color))
+        out.extend(_render_text_one(diag, cwd, lines, color, paths))
         out.append("")
     out.append(_paint(summary(*_counts(diags)), _BOLD, color))
     return "\n".join(out) + "\n"

@@ -169,7 +169,9 @@ def _compose(text: str) -> Node | None:
             problem = "only one YAML document per file is allowed"
         raise YamlError(problem, line, col) from None
     except yaml.reader.ReaderError as exc:
-        line, column = line_col(text, exc.position)
+        # libyaml's reader counts bytes of UTF-8 here, not characters
+        offset = len(text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore"))
+        line, column = line_col(text, offset)
         raise YamlError(
             f"control character U+{exc.character:04X} is not allowed in YAML", line, column
         ) from None
@@ -187,9 +189,8 @@ def decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        before = data[: exc.start].decode("utf-8")  # valid up to the first bad byte
+        line, column = line_col(before, len(before))
         raise YamlError("file is not valid UTF-8", line, column) from None
     return text.removeprefix("\ufeff")
 

@@ -79,6 +79,13 @@ class Routing(ConfigModel):
     egress: Literal["nat", "none"] = Field(
         "nat", description="nat: route-all clients reach the internet through the hub "
         "(NATed to its address); none: they reach only the VPN")
+    aggregates: list[Prefix] = Field(
+        default_factory=list,
+        description="the address space this hub's sites are numbered from; sites and clients "
+                    "route these instead of every other site's subnets")
+    allow_broad: bool = Field(
+        False, strict=True,
+        description="allow aggregates broader than the policy minimum (min_prefix_v4/v6)")
 
 
 class Dns(ConfigModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Final
 from pydantic import Field, StringConstraints
 
 from compiler.model.base import ConfigModel
-from compiler.model.types import DnsName, Prefix, RouterOSVersion
+from compiler.model.types import DnsLabel, DnsName, Prefix, RouterOSVersion
 
 #: Region ids allowed when ``vpn.yaml`` names none (airport codes of common cloud regions).
 BUILTIN_REGIONS: Final[tuple[str, ...]] = (
@@ -54,7 +54,7 @@ class OrgConfig(ConfigModel):
     regions: list[RegionId] = Field(default_factory=lambda: list(BUILTIN_REGIONS),
                                description="region ids instances may use (default: airport "
                                "codes of common cloud regions)")
-    reserved_hostnames: list[str] = Field(
+    reserved_hostnames: list[DnsLabel] = Field(
         default_factory=list, description="hostnames no instance may take, besides the "
         "built-in ones (www, api, vpn, ...)")
     reserved_prefixes: list[Prefix] = Field(default_factory=list,

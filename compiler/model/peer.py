@@ -5,9 +5,18 @@ Numbers and booleans are strict, as in :mod:`compiler.model.instance`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from compiler.model.access import AccessTarget
@@ -16,11 +25,12 @@ from compiler.model.types import (
     AddressV4,
     AddressV6,
     Description,
-    Prefix,
+    IPNetwork,
     RouterOSVersion,
     SiteId,
     User,
     WgPublicKey,
+    _prefix_any,
 )
 
 Protocol = Literal["wireguard", "openvpn"]
@@ -32,6 +42,26 @@ _ADDRESS6 = "IPv6 tunnel address, on an instance with network6 (`mvpn allocate` 
 _DESCRIPTION = "free text, one line (goes into artifact comments)"
 _KEY_EPOCH = "bump to rotate this peer's keys"
 
+#: ``auto/24``: a LAN that `mvpn allocate` numbers from the instance's aggregates (SPEC §10).
+AUTO_SUBNET_RE: Final = re.compile(r"^auto/(\d{1,3})$")
+
+
+def _subnet(value: Any) -> IPNetwork:
+    """A site subnet: a prefix; ``auto/N`` is not one yet (it waits for `mvpn allocate`)."""
+    if isinstance(value, str) and (auto := AUTO_SUBNET_RE.match(value.strip())):
+        raise PydanticCustomError(
+            "address-missing",
+            "subnet '{value}' is not numbered yet; run `mvpn allocate` to take a free "
+            "/{length} from the instance's aggregates", {"value": value.strip(),
+                                                        "length": auto.group(1)})
+    return _prefix_any(value)
+
+
+#: A prefix, or ``auto/N`` before allocation.
+Subnet = Annotated[IPNetwork, PlainValidator(_subnet), PlainSerializer(str, return_type=str),
+                   WithJsonSchema({"type": "string", "anyOf": [
+                       {"format": "ip-prefix"}, {"pattern": AUTO_SUBNET_RE.pattern}]})]
+
 
 class SitePeer(ConfigModel):
     """A MikroTik branch router that advertises its LAN subnets."""
@@ -39,8 +69,9 @@ class SitePeer(ConfigModel):
     type: Literal["site"] = Field(description="site: a router that advertises LAN subnets")
     site: SiteId = Field(description="SDX site id")
     protocol: Protocol = Field("wireguard", description=_PROTOCOL)
-    subnets: list[Prefix] = Field(default_factory=list,
-                                  description="LAN prefixes behind the router, advertised")
+    subnets: list[Subnet] = Field(
+        default_factory=list, description="LAN prefixes behind the router, advertised; "
+        "`auto/24` is numbered by `mvpn allocate` from the instance's aggregates")
     address: AddressV4 | None = Field(None, description=_ADDRESS)
     address6: AddressV6 | None = Field(None, description=_ADDRESS6)
     allow_broad: bool = Field(False, strict=True, description="true: may advertise a route "

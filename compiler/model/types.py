@@ -171,6 +171,15 @@ def _hostname(value: Any) -> str:
     return text
 
 
+def _dns_label(value: Any) -> str:
+    text = _text(value, "a DNS label")
+    if len(text) > 63 or not _LABEL_RE.match(text):
+        raise PydanticCustomError(
+            "value_error", "'{value}' is not a DNS label: use letters, digits and inner hyphens",
+            {"value": text})
+    return text
+
+
 def _dns_name(value: Any) -> str:
     text = _text(value, "a domain name").rstrip(".")
     labels = text.split(".")
@@ -280,6 +289,8 @@ AddressV4 = Annotated[IPAddress, PlainValidator(_address_v4), _to_str, _str_sche
 AddressV6 = Annotated[IPAddress, PlainValidator(_address_v6), _to_str, _str_schema("ipv6")]
 Hostname = Annotated[str, PlainValidator(_hostname), _str_schema(pattern=_LABEL_RE.pattern)]
 DnsName = Annotated[str, PlainValidator(_dns_name), _str_schema("hostname")]
+#: One label of a DNS name, any case (``reserved_hostnames`` entries).
+DnsLabel = Annotated[str, PlainValidator(_dns_label), _str_schema(pattern=_LABEL_RE.pattern)]
 RouterOSVersion = Annotated[
     str,
     PlainValidator(_routeros),

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 
-import segno
-
+from compiler.render import qr as qrcode
 from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import VERSION_SLOT, render
+from compiler.render.env import VERSION_SLOT, name, render
 
 
-def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str:
-    """The profile as a QR code (SVG) for the WireGuard mobile apps."""
-    buf = io.BytesIO()
-    # The QR code encodes the profile without its version header line.
-    body = profile.split("\n", 1)[1]
-    segno.make(body, error="l", micro=False).save(
-        buf, kind="svg", xmldecl=False, svgns=True, scale=4, border=4,
-    )
-    header = f"<!-- mvpn {inst.name} clients/{peer.name}.svg version {VERSION_SLOT} -->\n"
-    return header + buf.getvalue().decode("ascii") + "\n"
+def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str | None:
+    """The profile as a QR code (SVG) for the WireGuard mobile apps; ``None`` if too large."""
+    rows = qrcode.matrix(qrcode.payload(profile))
+    if rows is None:
+        return None
+    # Names are checked like every template value: nothing can close the XML comment.
+    header = (f"<!-- mvpn {name(inst.name)} clients/{name(peer.name)}.svg"
+              f" version {VERSION_SLOT} -->\n")
+    return header + qrcode.svg(rows) + "\n"
 
 
 #: Looks up an unchanged profile's QR code: (peer name, profile text) -> SVG text or None.
@@ -32,8 +29,8 @@ def render_clients(inst: InstanceView, qr: bool = True,
                    reuse: QrReuse | None = None) -> Iterator[Artifact]:
     """The profile of every client peer of one instance.
 
-    A QR code costs ~18 ms: with ``reuse``, one whose profile did not change is taken from
-    the previous build instead of being made again.
+    With ``reuse``, the QR code of a profile that did not change is taken from the previous
+    build instead of being made again.
     """
     cfg = inst.config
     for peer in inst.peers:
@@ -44,11 +41,14 @@ def render_clients(inst: InstanceView, qr: bool = True,
                           org=inst.org)
             secret = peer.private_key is not None
             yield Artifact(f"clients/{peer.name}.conf", text, secret, "clients")
-            if qr:
+            # No QR code without the private key (the user's own key) or with a placeholder
+            # one (a redacted build): a code that looks real but cannot connect.
+            if qr and secret and not inst.ring.redacted:
                 svg = reuse(peer.name, text) if reuse is not None else None
-                yield Artifact(f"clients/{peer.name}.svg",
-                               svg if svg is not None else qr_svg(inst, peer, text), secret,
-                               "clients")
+                if svg is None:
+                    svg = qr_svg(inst, peer, text)  # None: too large (`qr-too-large`)
+                if svg is not None:
+                    yield Artifact(f"clients/{peer.name}.svg", svg, secret, "clients")
         else:
             ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch)
             text = render("clients/client.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn, ca=ca)

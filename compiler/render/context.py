@@ -6,9 +6,7 @@ secrets logic and a redacted build differs from a real one only in key values.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-from collections.abc import Sequence
 from functools import cached_property
 
 from compiler.checks.peers import hub_address
@@ -18,29 +16,9 @@ from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.types import IPAddress, IPNetwork
-from compiler.render.env import addr
 
 WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
-
-
-def without(base: list[int], drop: Sequence[int]) -> list[int]:
-    """``base`` (ascending) without the values in ``drop`` (ascending).
-
-    ``base`` itself is returned when nothing is dropped: callers must not modify the result.
-    """
-    out: list[int] = []
-    start = 0
-    for value in drop:
-        pos = bisect.bisect_left(base, value, start)
-        if pos < len(base) and base[pos] == value:
-            out += base[start:pos]
-            start = pos + 1
-    if start == 0:
-        return base
-    out += base[start:]
-    return out
-
 
 
 @dataclasses.dataclass(eq=False)
@@ -118,43 +96,58 @@ class PeerView:
             self.inst.name, self.inst.config.key_epoch, self.name, self.config.key_epoch
         )
 
-    def reach_indices(self, v6: bool = True) -> list[int]:
-        """Indices into ``inst.networks`` of what this peer routes into the tunnel.
-
-        Every site's script lists every other network of its instance, so this runs
-        for each site over all networks: it removes the peer's own few subnets from a
-        precomputed index list (C-level slices) instead of testing every network.
-        """
-        inst = self.inst
-        base = inst.all_indices if v6 and self.config.protocol != "openvpn" else inst.v4_indices
-        if self.name in inst.policy.access:
-            # A client with an access list routes only what it may reach (rare: slow path).
-            allowed = inst.policy.reachable(self.node)
-            return [i for i in base if inst.networks[i] in allowed]
-        return without(base, self.own_indices)
-
     @cached_property
-    def own_indices(self) -> list[int]:
-        """Indices of the peer's own subnets in ``inst.networks``, ascending."""
-        return sorted({self.inst.network_index[n] for n in self.subnets})
-
-    def reachable(self, v6: bool = True) -> list[IPNetwork]:
-        """Every network of the instance this peer should route into the tunnel."""
-        return list(map(self.inst.networks.__getitem__, self.reach_indices(v6)))
+    def own_routes(self) -> list[IPNetwork]:
+        """The peer's subnets that are routes of the instance (outside every aggregate)."""
+        return self.inst.policy.own_routes(self.node)
 
     @property
-    def tunnel_index(self) -> int:
-        """Position of this peer's tunnel network in ``inst.networks``."""
-        return self.inst.network_index[self.tunnel]
+    def limited(self) -> bool:
+        """A client with an access list: it routes only what it may reach."""
+        return self.name in self.inst.policy.access
 
-    def route_masks(self) -> list[str]:
-        """IPv4 networks pushed to this OpenVPN peer (``address netmask``), tunnel excluded."""
-        masks, tunnel = self.inst.network_masks, self.tunnel_index
-        return [masks[i] for i in self.reach_indices(v6=False) if i != tunnel]
+    def route_texts(self, v6: bool = True) -> list[str]:
+        """What this peer routes into the tunnel, as text (SPEC §10); may be shared, read-only.
+
+        Every peer without subnets of its own outside the aggregates gets the instance's one
+        list; a site's own LAN is cut out of the few blocks that hold it.
+        """
+        inst = self.inst
+        v6 = v6 and self.config.protocol != "openvpn"
+        if self.limited:  # rare: the slow path
+            return [str(n) for n in self.reachable(v6)]
+        return inst.policy.routes.text(self.own_routes, v6)
+
+    def reachable(self, v6: bool = True) -> list[IPNetwork]:
+        """What this peer routes into the tunnel (SPEC §10)."""
+        policy = self.inst.policy
+        v6 = v6 and self.config.protocol != "openvpn"
+        return policy.limited(self.node, policy.routes.nets(self.own_routes, v6))
 
     def reachable_text(self, sep: str, v6: bool = True) -> str:
-        """:meth:`reachable` as text, joined by ``sep``."""
-        return sep.join(map(self.inst.network_texts.__getitem__, self.reach_indices(v6)))
+        """:meth:`route_texts` joined by ``sep``."""
+        return sep.join(self.route_texts(v6))
+
+    def route_masks(self) -> list[str]:
+        """IPv4 routes pushed to this OpenVPN peer (``address netmask``), its tunnel excluded.
+
+        The tunnel network is connected through the interface (``topology subnet``).
+        """
+        if self.limited:
+            nets = [n for n in self.reachable(v6=False) if n != self.tunnel]
+            return [f"{n.network_address} {n.netmask}" for n in nets]
+        tunnel = f"{self.tunnel.network_address} {self.tunnel.netmask}"
+        return [m for m in self.inst.policy.routes.netmasks(self.own_routes) if m != tunnel]
+
+    def router_routes(self) -> tuple[list[str], list[str]]:
+        """IPv4 and IPv6 routes of a site router, without the connected tunnel networks."""
+        v4 = self.route_texts(v6=False)
+        full = self.route_texts(v6=True)
+        skip = {str(self.tunnel)}
+        wg = self.inst.config.wireguard
+        if wg is not None and wg.network6 is not None:
+            skip.add(str(wg.network6))
+        return ([t for t in v4 if t not in skip], [t for t in full[len(v4):] if t not in skip])
 
     @property
     def route_all(self) -> bool:
@@ -222,65 +215,10 @@ class InstanceView:
         """The instance's networks: tunnels, pushed routes and every site subnet."""
         return self.policy.networks
 
-    @cached_property
-    def network_index(self) -> dict[IPNetwork, int]:
-        """Position of each network in :attr:`networks`."""
-        return {net: i for i, net in enumerate(self.networks)}
-
-    @cached_property
-    def network_texts(self) -> list[str]:
-        """:attr:`networks` as text, worked out (and checked: :func:`addr`) once per instance.
-
-        Every route line of every artifact is built from these strings outside a template.
-        """
-        return [addr(net) for net in self.networks]
-
-    @cached_property
-    def all_indices(self) -> list[int]:
-        """``0 .. len(networks) - 1``."""
-        return list(range(len(self.networks)))
-
-    @cached_property
-    def v4_indices(self) -> list[int]:
-        """Indices of the IPv4 networks in :attr:`networks`."""
-        return [i for i, net in enumerate(self.networks) if net.version == 4]
-
-    def route_indices(self, tunnel: int) -> tuple[list[int], list[int]]:
-        """IPv4 and IPv6 network indices a site script routes, before its own subnets go.
-
-        The site's tunnel network (``tunnel``) and the IPv6 tunnel network are connected
-        through the interface addresses, so they are no routes.
-        """
-        found = self._route_indices.get(tunnel)
-        if found is None:
-            skip = {tunnel}
-            wg = self.config.wireguard
-            if wg is not None and wg.network6 is not None:
-                skip.add(self.network_index[wg.network6])
-            nets = self.networks
-            found = ([i for i in self.v4_indices if i not in skip],
-                     [i for i in self.all_indices if nets[i].version == 6 and i not in skip])
-            self._route_indices[tunnel] = found
-        return found
-
-    @cached_property
-    def _route_indices(self) -> dict[int, tuple[list[int], list[int]]]:
-        return {}
-
-    def route_prefixes(self, family: int) -> list[str]:
-        """``/ip route add dst-address=<net>`` (or ``/ipv6 route``) for every network."""
-        return self._route_prefixes[family]
-
-    @cached_property
-    def _route_prefixes(self) -> dict[int, list[str]]:
-        return {family: [f"{menu} add dst-address={text}" for text in self.network_texts]
-                for family, menu in ((4, "/ip route"), (6, "/ipv6 route"))}
-
-    @cached_property
-    def network_masks(self) -> list[str]:
-        """IPv4 networks in OpenVPN's ``address netmask`` form (empty for IPv6)."""
-        return [f"{addr(n.network_address)} {addr(n.netmask)}" if n.version == 4 else ""
-                for n in self.networks]
+    @property
+    def aggregates(self) -> list[IPNetwork]:
+        """``routing.aggregates`` (SPEC §10)."""
+        return self.policy.aggregates
 
     @cached_property
     def peer_networks(self) -> list[IPNetwork]:

@@ -8,8 +8,9 @@ value can add a directive, a command or a line.
 Text is escaped per language (``rsc_str``, ``ovpn_arg``, ``line`` for comments).
 Values that are never escaped are checked instead, and a value outside its alphabet
 raises (it is never passed through): ``addr``/``addrs`` for addresses and prefixes
-(``[0-9A-Fa-f:./]``), ``num`` for integers, ``name`` for instance, peer and site
-names, ``host`` for DNS names, ``word`` for keywords, ``token`` for keys. Those
+(``[0-9A-Fa-f:./]``; ``addrs_text``/``mask_text`` for lists joined in Python),
+``num`` for integers, ``name`` for instance, peer and site names, ``host`` for DNS
+names, ``word`` for keywords, ``token`` for keys, ``nft_line`` for firewall rules. Those
 alphabets hold no metacharacter of any output language (wg-quick, OpenVPN,
 nftables, dnsmasq, RouterOS, ``#`` comments), so one check serves them all; a
 template prints no value from the tree without one of these filters.
@@ -153,6 +154,15 @@ _ADDRS_TEXT: Final = re.compile(r"[0-9A-Fa-f:./, ]*")
 _NFT_LINE: Final = re.compile(r"[A-Za-z0-9 :./,{}!=@_#-]*")
 
 
+#: OpenVPN's ``address netmask`` pair (no comma: a pushed option ends at a comma).
+_MASK_TEXT: Final = re.compile(r"[0-9.]+ [0-9.]+")
+
+
+def mask_text(text: str) -> str:
+    """``10.20.0.0 255.255.255.0`` already joined (a route pushed to an OpenVPN client)."""
+    return _checked(_MASK_TEXT, text, "an address and netmask")
+
+
 def addrs_text(text: str) -> str:
     """Addresses or prefixes already joined (by ``, ``, ``,`` or a space), checked as a whole."""
     return _checked(_ADDRS_TEXT, text, "a list of addresses")
@@ -223,7 +233,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         line=line_text, rsc_str=rsc_str, ovpn_arg=ovpn_arg, token=token, netmask=netmask,
         of_family=of_family, addr=addr, addrs=addrs, num=num, name=name, host=host, word=word,
-        addrs_text=addrs_text, nft_line=nft_line,
+        addrs_text=addrs_text, nft_line=nft_line, mask_text=mask_text,
     )
     return env
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from compiler.render.context import InstanceView, PeerView, without
-from compiler.render.env import addr, num, render, rsc_str, word
+from compiler.render.context import InstanceView, PeerView
+from compiler.render.env import addr, addrs_text, num, render, rsc_str, word
 from compiler.render.names import fit_comment, listen_port, ovpn_user, routeros_ifname
 
 #: The interface list every mvpn tunnel joins; the operator's firewall allows it by name.
@@ -70,15 +70,15 @@ class _Script:
         return f"mvpn {self.inst.name}/{self.peer.name}"
 
     def routes(self) -> tuple[list[str], list[str]]:
-        """The IPv4 and IPv6 prefixes (text) this site routes into the tunnel."""
-        inst, peer = self.inst, self.peer
-        # The tunnel networks are connected through the interface addresses: no routes.
-        v4, v6 = inst.route_indices(peer.tunnel_index)
-        if peer.config.protocol == "openvpn":
-            v6 = []  # what reachable() gives: OpenVPN sites route IPv4 only
-        texts = inst.network_texts
-        return ([texts[i] for i in without(v4, peer.own_indices)],
-                [texts[i] for i in without(v6, peer.own_indices)])
+        """The IPv4 and IPv6 prefixes (text) this site routes into the tunnel (SPEC §10).
+
+        Which routes is the context's business (aggregates); how they are emitted is ours.
+        """
+        v4, v6 = self.peer.router_routes()
+        for texts in (v4, v6):
+            if texts:
+                addrs_text(",".join(texts))  # built outside a template: checked like one
+        return v4, v6
 
 
 def _converge(m: Managed, label: str) -> str:

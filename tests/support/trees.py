@@ -110,9 +110,9 @@ def compile_estate() -> dict[str, dict[str, object]]:
 
     ``acme-eu``: WireGuard (with IPv6) and OpenVPN over UDP; a WireGuard site with v4+v6
     subnets and a description, an OpenVPN site, a split, a route-all, a BYO-key WireGuard
-    client and an OpenVPN client with an access list; DNS records (a hub resolver) and
-    firewall rules.  ``acme-us``: OpenVPN over TCP only, ``egress: none``, split DNS, a
-    default-deny firewall.
+    client and an OpenVPN client with an access list; DNS records (a hub resolver), firewall
+    rules and aggregates holding both sites.  ``acme-us``: OpenVPN over TCP only, ``egress:
+    none``, split DNS, a default-deny firewall, no aggregates.
     """
     return {
         "vpn.yaml": {
@@ -127,7 +127,8 @@ def compile_estate() -> dict[str, dict[str, object]]:
             "wireguard": {"port": 51820, "network": "10.255.0.0/24",
                           "network6": "fd00:255::/64"},
             "openvpn": {"port": 1194, "transport": "udp", "network": "10.254.0.0/24"},
-            "routing": {"pushed_routes": ["10.0.0.0/16"], "egress": "nat"},
+            "routing": {"pushed_routes": ["10.0.0.0/16"], "egress": "nat",
+                        "aggregates": ["10.16.0.0/12", "2001:db8:20::/48"], "allow_broad": True},
             "dns": {"servers": ["10.0.0.53"], "domains": ["corp.example"],
                     "records": {"intranet.corp.example": "10.0.0.80"}},
             "firewall": {"default": "allow", "rules": [

@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/hamburg.rsc version 03c28bb51853; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version 292ac2d18626; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-eu/hamburg" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
@@ -79,7 +79,7 @@
 :do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: routes not updated"}
 :do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: IPv6 routes not updated"}
 :do {:if ([:len [/ip route find where comment~$tag and dst-address=10.0.0.0/16]] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.0.0.0/16")}
-:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.20.0.0/24]] = 0) do={/ip route add dst-address=10.20.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.20.0.0/24")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.16.0.0/12]] = 0) do={/ip route add dst-address=10.16.0.0/12 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.16.0.0/12")}
 :do {:if ([:len [/ip route find where comment~$tag and dst-address=10.255.0.0/24]] = 0) do={/ip route add dst-address=10.255.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.255.0.0/24")}
 :do {
   :local id [/ip dns static find where comment~$tag and name="corp.example"]
@@ -93,7 +93,7 @@
 } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: DNS forwarder corp.example not applied"}
 # Make-before-break: what is no longer wanted goes last, and only when everything above worked.
 :if ($failed) do={:log error "mvpn acme-eu/hamburg: not every object was applied; nothing removed, version not recorded"} else={
-  :do {/ip route remove [find where comment~$tag and dst-address!=10.0.0.0/16 and dst-address!=10.20.0.0/24 and dst-address!=10.255.0.0/24]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: old routes not removed"}
+  :do {/ip route remove [find where comment~$tag and dst-address!=10.0.0.0/16 and dst-address!=10.16.0.0/12 and dst-address!=10.255.0.0/24]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: old routes not removed"}
   :do {/ipv6 route remove [find where comment~$tag]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: old IPv6 routes not removed"}
   :do {/ip dns static remove [find where comment~$tag and name!="corp.example"]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: old DNS forwarders not removed"}
   :do {/ipv6 address remove [find where comment~$tag]} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: old IPv6 address not removed"}
@@ -104,10 +104,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_hamburg"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_hamburg" source=":return \"03c28bb51853\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      /system script add name="mvpn_acme-eu_hamburg" source=":return \"292ac2d18626\"" comment="mvpn:acme-eu/hamburg #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"03c28bb51853\"") do={
-        /system script set $id source=":return \"03c28bb51853\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      :if ([/system script get $id source] != ":return \"292ac2d18626\"") do={
+        /system script set $id source=":return \"292ac2d18626\"" comment="mvpn:acme-eu/hamburg #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: version not recorded"}}

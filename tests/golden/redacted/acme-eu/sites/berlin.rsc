@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/berlin.rsc version 8ff3d4af65b9; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version b750542d70ef; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
 # Converges in place: objects tagged "mvpn:acme-eu/berlin" are added when missing and set
@@ -71,8 +71,9 @@
 :do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/berlin: routes not updated"}
 :do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/berlin: IPv6 routes not updated"}
 :do {:if ([:len [/ip route find where comment~$tag and dst-address=10.0.0.0/16]] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.0.0.0/16")}
-:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.21.0.0/24]] = 0) do={/ip route add dst-address=10.21.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.21.0.0/24")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.16.0.0/12]] = 0) do={/ip route add dst-address=10.16.0.0/12 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.16.0.0/12")}
 :do {:if ([:len [/ip route find where comment~$tag and dst-address=10.254.0.0/24]] = 0) do={/ip route add dst-address=10.254.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.254.0.0/24")}
+:do {:if ([:len [/ipv6 route find where comment~$tag and dst-address=2001:db8:20::/48]] = 0) do={/ipv6 route add dst-address=2001:db8:20::/48 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "2001:db8:20::/48")}
 :do {
   :local id [/ip dns static find where comment~$tag and name="corp.example"]
   :if ([:len $id] = 0) do={
@@ -85,8 +86,8 @@
 } on-error={:set failed true; :log error "mvpn acme-eu/berlin: DNS forwarder corp.example not applied"}
 # Make-before-break: what is no longer wanted goes last, and only when everything above worked.
 :if ($failed) do={:log error "mvpn acme-eu/berlin: not every object was applied; nothing removed, version not recorded"} else={
-  :do {/ip route remove [find where comment~$tag and dst-address!=10.0.0.0/16 and dst-address!=10.21.0.0/24 and dst-address!=10.254.0.0/24]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old routes not removed"}
-  :do {/ipv6 route remove [find where comment~$tag]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old IPv6 routes not removed"}
+  :do {/ip route remove [find where comment~$tag and dst-address!=10.0.0.0/16 and dst-address!=10.16.0.0/12 and dst-address!=10.254.0.0/24]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old routes not removed"}
+  :do {/ipv6 route remove [find where comment~$tag and dst-address!=2001:db8:20::/48]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old IPv6 routes not removed"}
   :do {/ip dns static remove [find where comment~$tag and name!="corp.example"]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old DNS forwarders not removed"}
   :do {/interface ovpn-client remove [find where comment~$tag]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old OpenVPN client not removed"}
   :do {/certificate remove [find where name~"^mvpn_acme-eu_berlin_(ca_)\?[0-9a-f]{8}\$"]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old certificates not removed"}
@@ -94,10 +95,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_berlin"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_berlin" source=":return \"8ff3d4af65b9\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      /system script add name="mvpn_acme-eu_berlin" source=":return \"b750542d70ef\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
     } else={
-      :if ([/system script get $id source] != ":return \"8ff3d4af65b9\"") do={
-        /system script set $id source=":return \"8ff3d4af65b9\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      :if ([/system script get $id source] != ":return \"b750542d70ef\"") do={
+        /system script set $id source=":return \"b750542d70ef\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/berlin: version not recorded"}}
