@@ -248,6 +248,8 @@ def test_a_routeros_script_records_its_own_version_on_the_router(tmp_path: Path)
     out = _build(tmp_path, "a")
     m = _manifest(out)["instances"]
     for rsc in _artifacts(out, ".rsc"):
+        if rsc.name.endswith(".uninstall.rsc"):
+            continue
         inst, rel = rsc.relative_to(out).as_posix().split("/", 1)
         version = m[inst]["artifacts"][rel]["version"]
         scripts = [c for top in tokenize(rsc.read_text(encoding="utf-8")) for c in top.walk()
@@ -390,30 +392,52 @@ def test_compile_with_errors_leaves_an_earlier_build_untouched(
 
 # --------------------------------------------------------------------------- RouterOS
 
-_COMMON_RSC = {
-    ("ip/route", "remove"), ("ip/route", "find"), ("ipv6/route", "remove"),
-    ("ipv6/route", "find"), ("ip/address", "remove"), ("ip/address", "find"),
-    ("ipv6/address", "remove"), ("ipv6/address", "find"),
-    ("interface/wireguard/peers", "remove"), ("interface/wireguard/peers", "find"),
-    ("interface/wireguard", "remove"), ("interface/wireguard", "find"),
-    ("interface/ovpn-client", "remove"), ("interface/ovpn-client", "find"),
-    ("certificate", "remove"), ("certificate", "find"), ("file", "remove"), ("file", "find"),
-    ("system/script", "remove"), ("system/script", "find"), ("system/script", "add"),
-    ("ip/route", "add"),
-    ("ip/dns/static", "remove"), ("ip/dns/static", "find"), ("ip/dns/static", "add"),
-}
+def _pairs(text: str) -> set[tuple[str, str]]:
+    return {tuple(p.split(" ", 1)) for p in text.split(",")}  # type: ignore[misc]
+
+
+#: What every site script runs: converging objects (find, get the comment, add or set) and
+#: removing what is not wanted (find, remove), plus the script's own control flow.
+_COMMON_RSC = _pairs(
+    " , do, if, len, local, set,log error,log warning,system/ntp/client get,"
+    "interface/list add,interface/list find,"
+    "interface/list/member add,interface/list/member find,interface/list/member get,"
+    "interface/list/member set,ip/address add,ip/address find,ip/address get,ip/address set,"
+    "ip/dns/static add,ip/dns/static find,ip/dns/static get,ip/dns/static remove,"
+    "ip/dns/static set,ip/route add,ip/route find,ip/route remove,ip/route set,"
+    "ipv6/route find,ipv6/route remove,ipv6/route set,certificate find,certificate remove,"
+    "system/script add,system/script find,system/script get,system/script set"
+)
+_WG_RSC = _COMMON_RSC | _pairs(
+    "interface/wireguard add,interface/wireguard find,interface/wireguard get,"
+    "interface/wireguard set,interface/wireguard/peers add,interface/wireguard/peers find,"
+    "interface/wireguard/peers get,interface/wireguard/peers set,ipv6/route add,"
+    "ipv6/address add,ipv6/address find,ipv6/address get,ipv6/address set,"
+    "interface/ovpn-client find,interface/ovpn-client remove"
+)
+_OVPN_RSC = _COMMON_RSC | _pairs(
+    " delay,file add,file find,file remove,certificate import,certificate set,"
+    "interface/ovpn-client add,interface/ovpn-client find,interface/ovpn-client get,"
+    "interface/ovpn-client set,interface/wireguard find,interface/wireguard remove,"
+    "interface/wireguard/peers find,interface/wireguard/peers remove,"
+    "ipv6/address find,ipv6/address remove"
+)
+_UNINSTALL_RSC = _pairs(
+    " , do, if, local, set,log error,log info,certificate find,certificate remove,"
+    "interface/list/member find,interface/list/member remove,interface/ovpn-client find,"
+    "interface/ovpn-client remove,interface/wireguard find,interface/wireguard remove,"
+    "interface/wireguard/peers find,interface/wireguard/peers remove,ip/address find,"
+    "ip/address remove,ip/dns/static find,ip/dns/static remove,ip/route find,ip/route remove,"
+    "ipv6/address find,ipv6/address remove,ipv6/route find,ipv6/route remove,"
+    "system/script find,system/script remove"
+)
 _EXPECTED_RSC = {
-    "acme-eu/sites/berlin.rsc": _COMMON_RSC | {
-        ("interface/wireguard", "add"), ("interface/wireguard/peers", "add"),
-        ("ip/address", "add"), ("ipv6/address", "add"),
-        ("ipv6/route", "add"),  # the IPv6 aggregate
-    },
-    "acme-eu/sites/hamburg.rsc": _COMMON_RSC | {
-        ("file", "add"), ("certificate", "import"), ("interface/ovpn-client", "add"),
-    },
-    "acme-us/sites/chicago.rsc": _COMMON_RSC | {
-        ("file", "add"), ("certificate", "import"), ("interface/ovpn-client", "add"),
-    },
+    "acme-eu/sites/berlin.rsc": _WG_RSC,
+    "acme-eu/sites/hamburg.rsc": _OVPN_RSC,
+    "acme-us/sites/chicago.rsc": _OVPN_RSC,
+    "acme-eu/sites/berlin.uninstall.rsc": _UNINSTALL_RSC,
+    "acme-eu/sites/hamburg.uninstall.rsc": _UNINSTALL_RSC,
+    "acme-us/sites/chicago.uninstall.rsc": _UNINSTALL_RSC,
 }
 _DESCRIPTION = 'Berlin "HQ" office, budget $5 [rack 2]'
 
@@ -433,14 +457,21 @@ def test_routeros_scripts_are_valid_and_only_use_expected_commands(
         assert pairs == _EXPECTED_RSC[rel], rel
         # No string in the script interpolates a variable (user data is escaped).
         assert [(c.line, i.arg, i.expr) for c in commands for i in c.interpolations] == [], rel
-        inst, _, name = rel.removesuffix(".rsc").partition("/sites/")
+        inst, _, name = rel.removesuffix(".rsc").removesuffix(".uninstall").partition("/sites/")
         tag = f"mvpn:{inst}/{name}"
-        comments = {a.value for c in commands for a in c.args if a.name == "comment"}
-        expected = f"{tag} {_DESCRIPTION}" if name == "berlin" else tag
-        assert comments == {expected}, rel  # the description reaches RouterOS verbatim
-        # Removals match this peer's tag only, anchored (berlin must not match berlin-2).
-        wheres = {c.where for c in commands if c.word == "find" and c.where}
-        assert any(f"^{tag}( |" in w for w in wheres if w is not None), rel
+        comments = {a.value for c in commands for a in c.args if a.name == "comment" and a.literal}
+        comments |= {c.positionals[1] for c in commands
+                     if c.word == "local" and c.positionals[0] == "rc"}
+        desc = f" {_DESCRIPTION}" if name == "berlin" else ""
+        # Each object's comment: the tag, the hash of its values, the description verbatim.
+        shapes = {re.sub(r" #[0-9a-f]{8}", " #HASH", v, count=1) for v in comments}
+        if rel.endswith(".uninstall.rsc"):
+            assert comments == set(), rel  # it only removes
+        else:
+            assert shapes - {"mvpn tunnels"} == {f"{tag} #HASH{desc}"}, rel
+        # Everything is found by this peer's tag only, anchored (berlin must not match berlin-2).
+        tags = [c.positionals[1] for c in commands if c.word == "local" and c.positionals[0] == "tag"]
+        assert tags == [f"^{tag}( |$)"], rel
 
 
 # --------------------------------------------------------------------------- WireGuard

@@ -269,6 +269,27 @@ def test_after_a_key_epoch_bump_the_old_key_is_refused_and_the_new_profile_works
     vpn.expect_reach(new_carol, "10.0.0.5", seen_as="10.254.0.11")
 
 
+def test_the_hub_accepts_what_a_routeros_client_speaks(small: tuple[Path, Lab]) -> None:
+    """The site script's `cipher=aes256-gcm auth=null`, as OpenVPN spells it, connects.
+
+    RouterOS itself is not run here: an OpenVPN 2.6 client is given the same data-channel
+    settings (AES-256-GCM only, no HMAC digest) as the RouterOS script.
+    """
+    tmp, made = small
+    v1 = compiled(tmp, "v1", lab_estate())
+    vpn = VpnLab(made, v1, "acme-eu", FQDN)
+    vpn.start_hub()
+    text = (v1 / "acme-eu/sites/hamburg.ovpn").read_text(encoding="utf-8")
+    like = text.replace("data-ciphers AES-256-GCM:AES-128-GCM\n", "data-ciphers AES-256-GCM\n")
+    like = like.replace("auth SHA256\n", "auth none\n")
+    assert "auth none\n" in like and "AES-128-GCM" not in like
+    profile = tmp / "hamburg-like-routeros.ovpn"
+    profile.write_text(like, encoding="utf-8")
+    node = vpn.public("ros-hamburg", "192.0.2.47")
+    vpn.connect(node, profile)
+    vpn.expect_reach(node, "10.0.0.5", seen_as="10.254.0.10")
+
+
 def test_certificates_of_every_earlier_epoch_are_refused(small: tuple[Path, Lab]) -> None:
     """Issue 11.12: the CRL lists only the epoch just replaced; an older certificate is
     refused because its CN names no ccd file (``ccd-exclusive``)."""

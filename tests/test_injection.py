@@ -185,13 +185,24 @@ def check_compiled(out: Path, inst_desc: str, peer_descs: Mapping[str, str]) -> 
         script = (out / INST / "sites" / f"{peer}.rsc").read_text(encoding="utf-8")
         assert validate(script) == []
         desc = peer_descs[peer]
-        expected = f"mvpn:{INST}/{peer}" + (f" {desc}" if desc else "")
-        comments = [a for top in tokenize(script) for c in top.walk() for a in c.args
-                    if a.name == "comment"]
+        commands = [c for top in tokenize(script) for c in top.walk()]
+        comments = [a.value for c in commands for a in c.args
+                    if a.name == "comment" and a.literal and a.value != "mvpn tunnels"]
+        comments += [c.positionals[1] for c in commands  # the routes' comment, `:local rc`
+                     if c.word == "local" and c.positionals[0] == "rc"]
         assert comments, "the script tags its objects"
-        for arg in comments:
-            assert arg.literal
-            assert arg.value.encode("latin-1").decode("utf-8") == expected
+        assert all(a.literal for c in commands for a in c.args  # else only $rc
+                   if a.name == "comment" and a.raw != "$rc")
+        for raw in comments:
+            value = raw.encode("latin-1").decode("utf-8")
+            head = re.match(f"mvpn:{re.escape(INST)}/{peer} #[0-9a-f]{{8}}", value)
+            assert head is not None, value
+            assert len(value.encode("utf-8")) <= 255  # RouterOS comment limit (see names.py)
+            rest = value[head.end():]
+            # The description verbatim, cut only where it would not fit.
+            expected = f" {desc}" if desc else ""
+            assert rest == expected or (rest and expected.startswith(rest)
+                                        and len((value[:head.end()] + expected).encode()) > 255)
         assert all(not c.interpolations for top in tokenize(script) for c in top.walk())
 
 

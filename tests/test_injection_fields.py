@@ -346,10 +346,15 @@ def _text(out: Path, rel: str) -> str:
     return text.replace(match.group(1), "<version>") if match else text
 
 
+#: A RouterOS comment literal (the tag, its hash, the description), wherever the script uses it:
+#: as ``comment=``, compared in a converging block, or held in ``:local rc``.
+_RSC_COMMENT = re.compile(r'"mvpn:(?:[^"\\]|\\.)*"')
+
+
 def _rsc(script: str) -> object:
     assert validate(script) == [], validate(script)
     shape = []
-    for top in tokenize(script):
+    for top in tokenize(_RSC_COMMENT.sub('"<comment>"', script)):
         for cmd in top.walk():
             assert not cmd.interpolations, cmd
             shape.append((tuple(cmd.path), cmd.word, tuple(cmd.positionals),

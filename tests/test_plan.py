@@ -86,6 +86,7 @@ def test_plan_names_exactly_the_changes_of_a_pr(
         # the new site, inside acme-eu's aggregates: its own scripts, its hub peer and the
         # hub's firewall; no other router's script and no other profile (SPEC §10)
         ("added", "acme-eu/sites/munich.rsc"), ("added", "acme-eu/sites/munich.conf"),
+        ("added", "acme-eu/sites/munich.uninstall.rsc"),
         ("changed", "acme-eu/hub/wireguard/wg0.conf"), ("changed", "acme-eu/hub/nftables.conf"),
         # alice: route-all profile
         ("changed", "acme-eu/clients/alice.conf"),
@@ -121,7 +122,7 @@ def test_plan_text_and_markdown(repo: Path, capsys: pytest.CaptureFixture[str]) 
                            "  - acme-us/erin  client erin@example.com, openvpn  "
                            "(sites/acme-us/peers/erin.yaml)\nRoutes\n"
                            "  + acme-eu 10.22.0.0/24 (munich)\n")
-    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 8 artifacts change; "
+    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 9 artifacts change; "
                          "1 router to re-run; 1 new profile to hand out.\n")
     assert main(["plan", "--base", "main", "--format", "markdown"]) == 0
     md = capsys.readouterr().out

@@ -97,6 +97,14 @@ INTERNAL = {
     "q_iface": "rsc_str(...) in routeros.py",
     "q_comment": "rsc_str(...) in routeros.py",
     "route_lines": "built in routeros.py from InstanceView.network_texts (checked by addr)",
+    "managed": "converging blocks built in routeros.py: rsc_str, addr, num, word values",
+    "dns": "converging blocks built in routeros.py: rsc_str, addr values",
+    "route_comment": "rsc_str(...) in routeros.py",
+    "version_comment": "rsc_str(...) in routeros.py",
+    "keep_v4": "where clause built in routeros.py from network_texts (checked by addr)",
+    "keep_v6": "where clause built in routeros.py from network_texts (checked by addr)",
+    "keep_dns": "where clause built in routeros.py from rsc_str(...) names",
+    "removals": "uninstall lines built in routeros.py: rsc_str values",
 }
 #: PEM blocks derived from the secret by ``cryptography`` (no text from the tree).
 PEM = frozenset({"ca", "peer.openvpn.certificate", "peer.openvpn.private_key"})
@@ -121,7 +129,7 @@ def _safe_list(node: nodes.Node) -> bool:
     return False
 
 
-def _safe(node: nodes.Node) -> bool:
+def _safe(node: nodes.Node, macros: frozenset[str] = frozenset({"set"})) -> bool:
     if isinstance(node, nodes.Const):
         return True
     if isinstance(node, nodes.Filter):
@@ -133,21 +141,23 @@ def _safe(node: nodes.Node) -> bool:
             return _source(node.node) in PEM
         return False
     if isinstance(node, nodes.CondExpr):
-        return _safe(node.expr1) and node.expr2 is not None and _safe(node.expr2)
+        return (_safe(node.expr1, macros) and node.expr2 is not None
+                and _safe(node.expr2, macros))
     if isinstance(node, nodes.Name):
         return node.name in INTERNAL
     if isinstance(node, nodes.Call):  # a macro of the same template (audited itself)
-        return isinstance(node.node, nodes.Name) and node.node.name == "set"
+        return isinstance(node.node, nodes.Name) and node.node.name in macros
     return False
 
 
 def _outputs(path: Path) -> list[tuple[int, str]]:
     """(line, expression) of every unchecked ``{{ ... }}`` of one template."""
     tree = env.environment().parse(path.read_text(encoding="utf-8"))
+    macros = frozenset(m.name for m in tree.find_all(nodes.Macro))
     return [(expr.lineno, type(expr).__name__ + " "
              + _source(expr.node if isinstance(expr, nodes.Filter) and expr.node else expr))
             for out in tree.find_all(nodes.Output) for expr in out.nodes
-            if not isinstance(expr, nodes.TemplateData) and not _safe(expr)]
+            if not isinstance(expr, nodes.TemplateData) and not _safe(expr, macros)]
 
 
 TEMPLATES = sorted(env.TEMPLATES.rglob("*.j2"))

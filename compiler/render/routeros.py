@@ -1,9 +1,25 @@
-"""RouterOS v7 scripts for site routers: idempotent, tagged, versioned on the router."""
+"""RouterOS v7 scripts for site routers: converge in place, tagged, versioned on the router.
+
+A site script finds every object it manages by its comment tag (``mvpn:<instance>/<peer>``)
+and only adds what is missing, sets what differs and, last, removes tagged objects that are no
+longer wanted. Whether an object differs is decided by its comment: each comment carries a
+short hash of the values the script gives that object (``mvpn:eu/berlin #1a2b3c4d ...``), so
+the script compares one string instead of RouterOS's typed values, and an object whose values
+did not change is not touched at all (a route-only change never sets the interface or its
+peer). The uninstall script removes everything by the same tag.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import addrs_text, render, rsc_str
+from compiler.render.env import addr, addrs_text, num, render, rsc_str, word
+from compiler.render.names import fit_comment, listen_port, ovpn_user, routeros_ifname
+
+#: The interface list every mvpn tunnel joins; the operator's firewall allows it by name.
+IFACE_LIST = "mvpn"
 
 
 def tag(inst: InstanceView, peer: PeerView) -> str:
@@ -11,41 +27,255 @@ def tag(inst: InstanceView, peer: PeerView) -> str:
     return f"mvpn:{inst.name}/{peer.name}"
 
 
+def _hash(*values: object) -> str:
+    """8 hex digits over an object's values (public ones only: never a private key)."""
+    return hashlib.sha256("\0".join(map(str, values)).encode("utf-8")).hexdigest()[:8]
+
+
+@dataclasses.dataclass(frozen=True)
+class Managed:
+    """One object the script converges: found by ``find`` in ``menu``, else added."""
+
+    menu: str  # "/interface wireguard"
+    find: str  # a where expression (RouterOS syntax, values already escaped)
+    args: str  # "name=... listen-port=..." (values already escaped)
+    comment: str  # the object's comment as a RouterOS string literal
+    what: str  # what the log names when it fails
+    needs_certs: bool = False  # applied only when the certificates were imported
+
+
+class _Script:
+    """The values one site's scripts are built from."""
+
+    def __init__(self, inst: InstanceView, peer: PeerView) -> None:
+        self.inst, self.peer = inst, peer
+        self.tag = tag(inst, peer)
+        self.desc = peer.config.description
+        self.iface = routeros_ifname(peer.config.protocol, inst.name)
+        self.q_iface = rsc_str(self.iface)
+        # Names cannot contain "_", so it separates instance, peer and suffix unambiguously.
+        self.prefix = f"mvpn_{inst.name}_{peer.name}"
+
+    def comment(self, *values: object) -> str:
+        """The quoted comment of an object given ``values``."""
+        return rsc_str(fit_comment(f"{self.tag} #{_hash(*values)}", self.desc))
+
+    def managed(self, menu: str, find: str, args: str, what: str, *values: object) -> Managed:
+        """An object of ``menu`` whose comment hashes ``values`` (public ones only)."""
+        return Managed(menu, find, args, self.comment(menu, *values), what)
+
+    @property
+    def label(self) -> str:
+        """How the router's log names this script."""
+        return f"mvpn {self.inst.name}/{self.peer.name}"
+
+    def routes(self) -> tuple[list[str], list[str]]:
+        """The IPv4 and IPv6 prefixes (text) this site routes into the tunnel (SPEC §10).
+
+        Which routes is the context's business (aggregates); how they are emitted is ours.
+        """
+        v4, v6 = self.peer.router_routes()
+        for texts in (v4, v6):
+            if texts:
+                addrs_text(",".join(texts))  # built outside a template: checked like one
+        return v4, v6
+
+
+def _converge(m: Managed, label: str) -> str:
+    """Find ``m`` by its tag: add it when missing, set it when its comment differs.
+
+    Built here, not as a template macro: a site script has several, and a build has many
+    sites.
+    """
+    failed = rsc_str(f"{label}: {m.what} not applied")
+    block = (
+        f":do {{\n  :local id [{m.menu} find where {m.find}]\n"
+        f"  :if ([:len $id] = 0) do={{\n    {m.menu} add {m.args} comment={m.comment}\n"
+        f"  }} else={{\n    :if ([{m.menu} get $id comment] != {m.comment}) do={{\n"
+        f"      {m.menu} set $id {m.args} comment={m.comment}\n    }}\n  }}\n"
+        f"}} on-error={{:set failed true; :log error {failed}}}\n")
+    if not m.needs_certs:
+        return block
+    missing = rsc_str(f"{label}: {m.what} not applied (no certificate)")
+    return ("# Switched to a certificate only once it is complete: a half-imported one is "
+            "never in use.\n"
+            f":if (!$certs) do={{:log error {missing}}} else={{\n{block}}}\n")
+
+
+def _route_lines(menu: str, prefixes: list[str]) -> str:
+    """One line per route that adds it when missing (built here: a template loop costs more).
+
+    Every site script routes every network of its instance, so these lines are the bulk of
+    a script at scale: short, with the gateway, comment and log text in the locals ``$gw``,
+    ``$rc`` and ``$rl`` (see the template, which also sets routes whose comment is stale).
+    """
+    return "".join(
+        f":do {{:if ([:len [{menu} find where comment~$tag and dst-address={net}]] = 0) "
+        f"do={{{menu} add dst-address={net} gateway=$gw comment=$rc}}}} "
+        f'on-error={{:set failed true; :log error ($rl . "{net}")}}\n'
+        for net in prefixes)
+
+
+def _keep_where(prop: str, values: list[str], quote: bool) -> str:
+    """``comment~$tag`` and not one of ``values`` (what the stale removal matches)."""
+    shown = [rsc_str(v) if quote else v for v in values]
+    return " ".join(["comment~$tag", *(f"and {prop}!={v}" for v in shown)])
+
+
+def _wireguard(s: _Script) -> list[Managed]:
+    inst, peer = s.inst, s.peer
+    wg, org = inst.config.wireguard, inst.org
+    assert wg is not None
+    port = listen_port(s.tag)
+    key = peer.private_key
+    hub_key = inst.hub_wireguard.public_key
+    # The hub is the interface's only peer and RouterOS adds no routes from allowed-address:
+    # the routes below decide what enters the tunnel. Allowing everything keeps the peer
+    # untouched when routes change (its list would otherwise follow every route).
+    allowed = "0.0.0.0/0,::/0"
+    keepalive = f"{org.defaults.keepalive}s"
+    mtu = f" mtu={num(peer.mtu)}" if peer.mtu else ""
+    # The preshared key is secret, so the comment hashes what rotates it instead: the peer's
+    # key epoch (the peer's public key changes with the same epoch too).
+    psk = rsc_str(peer.preshared_key)
+    epoch = peer.config.key_epoch
+    out = [
+        s.managed("/interface wireguard", "comment~$tag",
+                  f"name={s.q_iface} listen-port={num(port)} private-key={rsc_str(key)}{mtu}",
+                  f"WireGuard interface {s.iface}", s.iface, port, peer.public_key,
+                  *([mtu] if mtu else [])),
+        s.managed("/interface wireguard peers", "comment~$tag",
+                  f"interface={s.q_iface} public-key={rsc_str(hub_key)} preshared-key={psk} "
+                  f"endpoint-address={rsc_str(inst.fqdn)} endpoint-port={num(wg.port)} "
+                  f"allowed-address={allowed} persistent-keepalive={num(org.defaults.keepalive)}s",
+                  "WireGuard peer (the hub)",
+                  s.iface, hub_key, inst.fqdn, wg.port, allowed, keepalive, "psk", epoch),
+    ]
+    return out
+
+
+def _openvpn(s: _Script, ca_name: str, cert_name: str) -> list[Managed]:
+    inst, peer = s.inst, s.peer
+    ovpn = inst.config.openvpn
+    assert ovpn is not None
+    user = ovpn_user(peer.name)
+    # GCM is an AEAD cipher: it authenticates itself, and RouterOS wants auth=null with it
+    # (MikroTik's OpenVPN manual). The hub's `auth SHA256` only applies to its CBC fallback.
+    args = (f"name={s.q_iface} connect-to={rsc_str(inst.fqdn)} port={num(ovpn.port)} "
+            f"protocol={word(ovpn.transport)} mode=ip user={rsc_str(user)} "
+            f"certificate={rsc_str(cert_name)} verify-server-certificate=yes "
+            "cipher=aes256-gcm auth=null add-default-route=no route-nopull=yes"
+            + (f" max-mtu={num(peer.mtu)}" if peer.mtu else ""))
+    client = s.managed("/interface ovpn-client", "comment~$tag", args,
+                       f"OpenVPN client {s.iface}", args)
+    return [dataclasses.replace(client, needs_certs=True)]
+
+
+def _address(s: _Script) -> list[Managed]:
+    inst, peer = s.inst, s.peer
+    net = peer.tunnel
+    out = [s.managed("/ip address", "comment~$tag",
+                     f"address={addr(peer.address)}/{num(net.prefixlen)} interface={s.q_iface}",
+                     "tunnel address", peer.address, net.prefixlen, s.iface)]
+    wg = inst.config.wireguard
+    six = peer.config.address6
+    if peer.config.protocol == "wireguard" and six is not None and wg is not None:
+        assert wg.network6 is not None
+        length = wg.network6.prefixlen
+        out.append(s.managed("/ipv6 address", "comment~$tag",
+                             f"address={addr(six)}/{num(length)} interface={s.q_iface} "
+                             "advertise=no",
+                             "tunnel IPv6 address", six, length, s.iface))
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cert:
+    """A certificate the script imports: from PEM ``files`` (extension, text) into ``name``."""
+
+    name: str
+    files: list[tuple[str, str]]
+    trusted: bool
+    what: str
+
+
+def _certificates(s: _Script) -> list[_Cert]:
+    """The CA and the site's certificate (+ key), imported once under content-hashed names.
+
+    Certificates carry no comment; the name holds the hash instead, so a new certificate is
+    imported beside the old one, the client switched to it, and the old one removed last.
+    """
+    inst, peer = s.inst, s.peer
+    ca = inst.ring.openvpn_ca(inst.name, inst.config.key_epoch)
+    cert = peer.openvpn.certificate
+    return [
+        _Cert(f"{s.prefix}_ca_{_hash(ca)}", [("crt", ca)], True, "CA certificate"),
+        _Cert(f"{s.prefix}_{_hash(cert)}", [("crt", cert), ("key", peer.openvpn.private_key)],
+              False, "site certificate"),
+    ]
+
+
 def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     """The RouterOS script of one site peer."""
-    cfg = inst.config
-    own_tag = tag(inst, peer)
-    prefix = f"mvpn_{inst.name}_{peer.name}"
-    desc = peer.config.description
-    comment = f"{own_tag} {desc}" if desc else own_tag
+    s = _Script(inst, peer)
     proto = peer.config.protocol
-    iface = f"{'wg' if proto == 'wireguard' else 'ovpn'}-{inst.name}"
-    # The tunnel networks are connected through the interface addresses: no routes. With
-    # aggregates the list is short; without, it can be long, so one C-level join per family.
-    v4, v6 = peer.router_routes()
-    q_iface, q_comment = rsc_str(iface), rsc_str(comment)
-    tail = f" gateway={q_iface} comment={q_comment}\n"
-    lines = []
-    for menu, texts in (("/ip route", v4), ("/ipv6 route", v6)):
-        if texts:
-            addrs_text(",".join(texts))  # built outside a template: checked like one (raises)
-            head = f"{menu} add dst-address="
-            lines.append(head + (tail + head).join(texts) + tail)
-    ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch) if proto == "openvpn" else ""
+    certs = _certificates(s) if proto == "openvpn" else []
+    tunnel = (_wireguard(s) if proto == "wireguard"
+              else _openvpn(s, certs[0].name, certs[1].name))
+    member = s.managed("/interface list member", "comment~$tag",
+                       f"list={rsc_str(IFACE_LIST)} interface={s.q_iface}",
+                       f"interface list member {IFACE_LIST}", IFACE_LIST, s.iface)
+    v4, v6 = s.routes()
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
-    servers = [s for s in inst.dns_servers(proto) if s.version == 4]
+    servers = [a for a in inst.dns_servers(proto) if a.version == 4]
+    names = inst.split_names if servers else []
+    dns = [s.managed("/ip dns static", f"comment~$tag and name={rsc_str(n)}",
+                     f"name={rsc_str(n)} type=FWD forward-to={addr(servers[0])} "
+                     "match-subdomain=yes",
+                     f"DNS forwarder {n}", n, servers[0]) for n in names]
     return render(
         "routeros/site.rsc.j2",
-        inst=inst, peer=peer, org=inst.org, wg=cfg.wireguard, ovpn=cfg.openvpn, ca=ca,
-        iface=iface, comment=comment,
-        # Anchored: "mvpn:eu/berlin" must not match "mvpn:eu/berlin-2".
-        tag_re=f"^{own_tag}( |$)",
-        # Names cannot contain "_", so it separates instance and peer unambiguously.
-        prefix=prefix,
-        prefix_re=rf"^{prefix}(-ca)?(\.crt|\.key)?$",
-        version_name=prefix,
-        q_iface=q_iface, q_comment=q_comment,
-        route_lines="".join(lines),
-        dns_names=inst.split_names if servers else [],
-        dns_server=servers[0] if servers else "",
+        inst=inst, peer=peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
+        tag_re=f"^{s.tag}( |$)",
+        certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
+        managed="".join(_converge(m, s.label) for m in [*tunnel, member, *_address(s)]),
+        dns="".join(_converge(m, s.label) for m in dns),
+        route_lines=_route_lines("/ip route", v4) + _route_lines("/ipv6 route", v6),
+        keep_v4=_keep_where("dst-address", v4, False),
+        keep_v6=_keep_where("dst-address", v6, False),
+        keep_dns=_keep_where("name", names, True),
+        has_v6_address=bool(_address(s)[1:]),
+        has_wg=proto == "wireguard",
+        version_name=s.prefix,
+        version_comment=s.comment("/system script"),
+        # Routes of both families share one comment: their values are the gateway alone.
+        route_comment=s.comment("route", s.iface),
+    )
+
+
+def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
+    """The script that removes everything the site's scripts created on the router."""
+    s = _Script(inst, peer)
+    cert_re = rsc_str(f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$")
+    # Dependants first: routes and addresses before their interface, the client before its
+    # certificates.
+    steps = [("/ip route", "comment~$tag", "routes"),
+             ("/ipv6 route", "comment~$tag", "IPv6 routes"),
+             ("/ip dns static", "comment~$tag", "DNS forwarders"),
+             ("/ip address", "comment~$tag", "tunnel address"),
+             ("/ipv6 address", "comment~$tag", "tunnel IPv6 address"),
+             ("/interface list member", "comment~$tag", "interface list member"),
+             ("/interface wireguard peers", "comment~$tag", "WireGuard peer"),
+             ("/interface wireguard", "comment~$tag", "WireGuard interface"),
+             ("/interface ovpn-client", "comment~$tag", "OpenVPN client"),
+             ("/certificate", f"name~{cert_re}", "certificates"),
+             ("/system script", f"name={rsc_str(s.prefix)}", "version record")]
+    removals = "".join(
+        f":do {{{menu} remove [find where {where}]}} on-error={{:set failed true; "
+        f":log error {rsc_str(f'{s.label}: {what} not removed')}}}\n"
+        for menu, where, what in steps)
+    return render(
+        "routeros/uninstall.rsc.j2",
+        inst=inst, peer=peer, label=s.label, iface_list=IFACE_LIST,
+        tag_re=f"^{s.tag}( |$)", removals=removals,
     )

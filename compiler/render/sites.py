@@ -1,4 +1,4 @@
-"""Site routers: a RouterOS v7 script and the Linux equivalent per site peer."""
+"""Site routers: a RouterOS v7 script (and its uninstall script) and the Linux equivalent."""
 
 from __future__ import annotations
 
@@ -7,22 +7,29 @@ from collections.abc import Iterator
 from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
 from compiler.render.env import render
-from compiler.render.routeros import render_rsc
+from compiler.render.names import linux_ifnames
+from compiler.render.routeros import render_rsc, render_uninstall
 
 
-def _linux(inst: InstanceView, peer: PeerView) -> Artifact:
+def _linux(inst: InstanceView, peer: PeerView, ifname: str) -> Artifact:
     cfg = inst.config
     if peer.config.protocol == "wireguard":
-        text = render("linux/site.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard, org=inst.org)
-        return Artifact(f"sites/{peer.name}.conf", text, True, "sites")
+        # wg-quick names the interface after the file: at most 15 characters (see names.py).
+        text = render("linux/site.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard, org=inst.org,
+                      ifname=ifname)
+        return Artifact(f"sites/{ifname}.conf", text, True, "sites")
     ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch)
     text = render("linux/site.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn, ca=ca)
     return Artifact(f"sites/{peer.name}.ovpn", text, True, "sites")
 
 
 def render_sites(inst: InstanceView) -> Iterator[Artifact]:
-    """The RouterOS script and Linux config of every site peer of one instance."""
+    """The RouterOS scripts and Linux config of every site peer of one instance."""
+    # Unique among every peer name of the instance: the files share the sites/ folder.
+    ifnames = linux_ifnames(p.name for p in inst.peers)
     for peer in inst.peers:
         if peer.is_site:
             yield Artifact(f"sites/{peer.name}.rsc", render_rsc(inst, peer), True, "sites")
-            yield _linux(inst, peer)
+            yield Artifact(f"sites/{peer.name}.uninstall.rsc", render_uninstall(inst, peer),
+                           False, "sites")
+            yield _linux(inst, peer, ifnames[peer.name])

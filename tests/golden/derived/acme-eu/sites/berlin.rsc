@@ -1,27 +1,106 @@
-# mvpn acme-eu sites/berlin.rsc version a4cdb9251b9f; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version 016b99944ff3; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
-# Safe to run again: first remove every object an earlier version of this script created
-# (found by its comment tag), then create them afresh.
-/ip route remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/ipv6 route remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/ip address remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/ipv6 address remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/interface wireguard peers remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/interface wireguard remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/interface ovpn-client remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/certificate remove [find where name~"^mvpn_acme-eu_berlin(-ca)\?(\\.crt|\\.key)\?\$"]
-/file remove [find where name~"^mvpn_acme-eu_berlin(-ca)\?(\\.crt|\\.key)\?\$"]
-/system script remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/ip dns static remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
-/interface wireguard add name="wg-acme-eu" private-key="wJSXpdO/ZipLP1RLjh/vEF+5jENXTQ/lt/0mDsK1J0o=" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" preshared-key="bvEi+Bjk7ySmfOKvRqlLRoqFXvtZfUwkhh3+PkCNzLc=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.16.0.0/12,10.254.0.0/24,10.255.0.0/24,2001:db8:20::/48,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ip address add address=10.255.0.10/24 interface="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ipv6 address add address=fd00:255::10/64 interface="wg-acme-eu" advertise=no comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ip route add dst-address=10.0.0.0/16 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ip route add dst-address=10.16.0.0/12 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ip route add dst-address=10.254.0.0/24 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ipv6 route add dst-address=2001:db8:20::/48 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/ip dns static add name="corp.example" type=FWD forward-to=10.255.0.1 match-subdomain=yes comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-# The config version, kept on the router: /system script print where name="mvpn_acme-eu_berlin"
-/system script add name="mvpn_acme-eu_berlin" source=":return \"a4cdb9251b9f\"" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+# Converges in place: objects tagged "mvpn:acme-eu/berlin" are added when missing and set
+# when their values changed; tagged objects no longer wanted are removed last, and only when
+# everything else was applied. Running it again changes nothing.
+# Run it in safe mode (Ctrl-X) from a path other than this tunnel: /import file-name=berlin.rsc
+# The tunnel interface wg-acme-eu joins the interface list "mvpn": allow that list in
+# your firewall (e.g. /ip firewall filter add chain=input in-interface-list=mvpn action=accept).
+{
+:local tag "^mvpn:acme-eu/berlin( |\$)"
+:local failed false
+# WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
+:do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-eu/berlin: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-eu/berlin: cannot read the NTP client status; the tunnel needs the right time"}
+:do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-eu/berlin: interface list mvpn not applied"}
+:do {
+  :local id [/interface wireguard find where comment~$tag]
+  :if ([:len $id] = 0) do={
+    /interface wireguard add name="wg-acme-eu" listen-port=23757 private-key="wJSXpdO/ZipLP1RLjh/vEF+5jENXTQ/lt/0mDsK1J0o=" comment="mvpn:acme-eu/berlin #5152d3ff Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/interface wireguard get $id comment] != "mvpn:acme-eu/berlin #5152d3ff Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /interface wireguard set $id name="wg-acme-eu" listen-port=23757 private-key="wJSXpdO/ZipLP1RLjh/vEF+5jENXTQ/lt/0mDsK1J0o=" comment="mvpn:acme-eu/berlin #5152d3ff Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: WireGuard interface wg-acme-eu not applied"}
+:do {
+  :local id [/interface wireguard peers find where comment~$tag]
+  :if ([:len $id] = 0) do={
+    /interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" preshared-key="bvEi+Bjk7ySmfOKvRqlLRoqFXvtZfUwkhh3+PkCNzLc=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=0.0.0.0/0,::/0 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #09422346 Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/interface wireguard peers get $id comment] != "mvpn:acme-eu/berlin #09422346 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /interface wireguard peers set $id interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" preshared-key="bvEi+Bjk7ySmfOKvRqlLRoqFXvtZfUwkhh3+PkCNzLc=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=0.0.0.0/0,::/0 persistent-keepalive=25s comment="mvpn:acme-eu/berlin #09422346 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: WireGuard peer (the hub) not applied"}
+:do {
+  :local id [/interface list member find where comment~$tag]
+  :if ([:len $id] = 0) do={
+    /interface list member add list="mvpn" interface="wg-acme-eu" comment="mvpn:acme-eu/berlin #69d46f96 Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/interface list member get $id comment] != "mvpn:acme-eu/berlin #69d46f96 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /interface list member set $id list="mvpn" interface="wg-acme-eu" comment="mvpn:acme-eu/berlin #69d46f96 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: interface list member mvpn not applied"}
+:do {
+  :local id [/ip address find where comment~$tag]
+  :if ([:len $id] = 0) do={
+    /ip address add address=10.255.0.10/24 interface="wg-acme-eu" comment="mvpn:acme-eu/berlin #f2946311 Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/ip address get $id comment] != "mvpn:acme-eu/berlin #f2946311 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /ip address set $id address=10.255.0.10/24 interface="wg-acme-eu" comment="mvpn:acme-eu/berlin #f2946311 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: tunnel address not applied"}
+:do {
+  :local id [/ipv6 address find where comment~$tag]
+  :if ([:len $id] = 0) do={
+    /ipv6 address add address=fd00:255::10/64 interface="wg-acme-eu" advertise=no comment="mvpn:acme-eu/berlin #c8659524 Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/ipv6 address get $id comment] != "mvpn:acme-eu/berlin #c8659524 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /ipv6 address set $id address=fd00:255::10/64 interface="wg-acme-eu" advertise=no comment="mvpn:acme-eu/berlin #c8659524 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: tunnel IPv6 address not applied"}
+:local gw "wg-acme-eu"
+:local rc "mvpn:acme-eu/berlin #71867365 Berlin \"HQ\" office, budget \$5 [rack 2]"
+:local rl "mvpn acme-eu/berlin: route not applied: "
+# Routes found by their tag and dst-address; those whose comment is stale (a new interface or
+# description) are set in place, missing ones added.
+:do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/berlin: routes not updated"}
+:do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw comment=$rc} on-error={:set failed true; :log error "mvpn acme-eu/berlin: IPv6 routes not updated"}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.0.0.0/16]] = 0) do={/ip route add dst-address=10.0.0.0/16 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.0.0.0/16")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.16.0.0/12]] = 0) do={/ip route add dst-address=10.16.0.0/12 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.16.0.0/12")}
+:do {:if ([:len [/ip route find where comment~$tag and dst-address=10.254.0.0/24]] = 0) do={/ip route add dst-address=10.254.0.0/24 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "10.254.0.0/24")}
+:do {:if ([:len [/ipv6 route find where comment~$tag and dst-address=2001:db8:20::/48]] = 0) do={/ipv6 route add dst-address=2001:db8:20::/48 gateway=$gw comment=$rc}} on-error={:set failed true; :log error ($rl . "2001:db8:20::/48")}
+:do {
+  :local id [/ip dns static find where comment~$tag and name="corp.example"]
+  :if ([:len $id] = 0) do={
+    /ip dns static add name="corp.example" type=FWD forward-to=10.255.0.1 match-subdomain=yes comment="mvpn:acme-eu/berlin #670e1317 Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/ip dns static get $id comment] != "mvpn:acme-eu/berlin #670e1317 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /ip dns static set $id name="corp.example" type=FWD forward-to=10.255.0.1 match-subdomain=yes comment="mvpn:acme-eu/berlin #670e1317 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: DNS forwarder corp.example not applied"}
+# Make-before-break: what is no longer wanted goes last, and only when everything above worked.
+:if ($failed) do={:log error "mvpn acme-eu/berlin: not every object was applied; nothing removed, version not recorded"} else={
+  :do {/ip route remove [find where comment~$tag and dst-address!=10.0.0.0/16 and dst-address!=10.16.0.0/12 and dst-address!=10.254.0.0/24]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old routes not removed"}
+  :do {/ipv6 route remove [find where comment~$tag and dst-address!=2001:db8:20::/48]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old IPv6 routes not removed"}
+  :do {/ip dns static remove [find where comment~$tag and name!="corp.example"]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old DNS forwarders not removed"}
+  :do {/interface ovpn-client remove [find where comment~$tag]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old OpenVPN client not removed"}
+  :do {/certificate remove [find where name~"^mvpn_acme-eu_berlin_(ca_)\?[0-9a-f]{8}\$"]} on-error={:set failed true; :log error "mvpn acme-eu/berlin: old certificates not removed"}
+  # The version, recorded last: /system script print where name="mvpn_acme-eu_berlin"
+  :if (!$failed) do={:do {
+    :local id [/system script find where name="mvpn_acme-eu_berlin"]
+    :if ([:len $id] = 0) do={
+      /system script add name="mvpn_acme-eu_berlin" source=":return \"016b99944ff3\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    } else={
+      :if ([/system script get $id source] != ":return \"016b99944ff3\"") do={
+        /system script set $id source=":return \"016b99944ff3\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      }
+    }
+  } on-error={:set failed true; :log error "mvpn acme-eu/berlin: version not recorded"}}
+}
+}
