@@ -13,15 +13,15 @@ from compiler import allocate as allocation
 from compiler.allocate import Assignment
 from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
-from compiler.build import Build, WriteStats, assemble, portable
-from compiler.build.assemble import Progress
-from compiler.build.cache import BuildCache, BuildState
-from compiler.build.engine import BuildJob, StreamedBuild
-from compiler.build.lock import output_lock
-from compiler.build.write import check_output
 from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
+from compiler.engine import Build, WriteStats, assemble, portable
+from compiler.engine.assemble import Progress
+from compiler.engine.cache import BuildCache, BuildState
+from compiler.engine.engine import BuildJob, StreamedBuild
+from compiler.engine.lock import output_lock
+from compiler.engine.write import check_output
 from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
 from compiler.keys import KeyRing
 from compiler.loader.walk import RawTree, walk
@@ -144,7 +144,7 @@ def compile_tree(
 
     With errors nothing is rendered and nothing is written (no partial build). With
     ``cache``, state kept in ``.mvpn-cache/`` beside ``out`` lets unchanged instances be
-    neither re-checked nor re-rendered (see :mod:`compiler.build.cache`); the output bytes
+    neither re-checked nor re-rendered (see :mod:`compiler.engine.cache`); the output bytes
     are the same either way. An output that must not be built into is a
     :class:`UsageError` before anything is created; compiles into the same folder are
     serialised (``waiting`` hears the folder when another compile holds it).

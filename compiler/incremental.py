@@ -24,10 +24,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from compiler.build.cache import BuildState
 from compiler.checks import run_checks
 from compiler.checks.overlap import overlapping_spans
 from compiler.diagnostics import Diagnostics
+from compiler.engine.cache import BuildState
 from compiler.loader.source import SourceFile
 from compiler.loader.walk import RawTree, parse_source, walk
 from compiler.model.estate import Estate, InstanceNode, build_estate

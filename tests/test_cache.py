@@ -20,11 +20,11 @@ import pytest
 
 from compiler import incremental
 from compiler.api import compile_tree
-from compiler.build import assemble
-from compiler.build import cache as cache_mod
-from compiler.build import engine as engine_mod
-from compiler.build.manifest import instance_fragment, manifest_text
 from compiler.cli.main import main
+from compiler.engine import assemble
+from compiler.engine import cache as cache_mod
+from compiler.engine import engine as engine_mod
+from compiler.engine.manifest import instance_fragment, manifest_text
 from compiler.keys import KeyRing
 from compiler.render import qr as qrcode
 from tests.support.trees import (

@@ -8,7 +8,7 @@ rendered by a pool of forked workers when there is enough work (and the platform
 the output is the same bytes in the same order as :func:`assemble` gives, whatever the number
 of workers.
 
-With a cache (:mod:`compiler.build.cache`), an instance whose inputs are unchanged is not
+With a cache (:mod:`compiler.engine.cache`), an instance whose inputs are unchanged is not
 rendered at all: its files are hard-linked from the previous build, which the cache has
 verified is exactly what the previous compile wrote. When nothing changed, nothing is
 written (the build on disk already is the result).
@@ -30,12 +30,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from compiler.build import portable
-from compiler.build.assemble import OutFile, manifest_head, render_instance
-from compiler.build.cache import BuildState, InstanceState, entry
-from compiler.build.manifest import instance_fragment, manifest_text
-from compiler.build.versions import stamp
-from compiler.build.write import (
+from compiler.engine import portable
+from compiler.engine.assemble import OutFile, manifest_head, render_instance
+from compiler.engine.cache import BuildState, InstanceState, entry
+from compiler.engine.manifest import instance_fragment, manifest_text
+from compiler.engine.versions import stamp
+from compiler.engine.write import (
     WriteStats,
     _old_files,
     _same,

@@ -15,9 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
-from compiler.build import portable
-from compiler.build.assemble import Build
 from compiler.diagnostics import UsageError
+from compiler.engine import portable
+from compiler.engine.assemble import Build
 
 _STAGE_MARK = ".mvpn-stage-"
 _BACKUP_MARK = ".mvpn-old-"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
-from compiler.build.write import spare_of
+from compiler.engine.write import spare_of
 from compiler.render.env import TEMPLATES
 
 CACHE_DIR = ".mvpn-cache"

@@ -4,7 +4,7 @@
 (not on Windows; not the default on macOS) are only there on some platforms, and
 ``malloc_trim`` only in glibc. Every caller
 goes through here, and every fallback gives the same output bytes: only speed and the
-atomicity of the final swap differ (see :mod:`compiler.build.write`).
+atomicity of the final swap differ (see :mod:`compiler.engine.write`).
 """
 
 from __future__ import annotations
