@@ -16,7 +16,7 @@ from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
-from compiler.engine import Build, WriteStats, assemble, portable
+from compiler.engine import WriteStats, assemble, portable
 from compiler.engine.assemble import Progress
 from compiler.engine.cache import BuildCache, BuildState
 from compiler.engine.engine import BuildJob, StreamedBuild
@@ -123,17 +123,14 @@ class CompileResult:
     """
 
     check: CheckResult
-    build: Build | StreamedBuild | None = None
+    build: StreamedBuild | None = None
     stats: WriteStats | None = None
     reused: list[str] = dataclasses.field(default_factory=list)
 
     def built(self) -> tuple[int, str]:
         """(instances built, ``"derived"`` or ``"redacted"``), without parsing the manifest."""
         assert self.build is not None
-        if isinstance(self.build, StreamedBuild):
-            return self.build.instances, self.build.secrets
-        manifest = self.build.manifest
-        return len(manifest["instances"]), str(manifest["secrets"])
+        return self.build.instances, self.build.secrets
 
 
 def compile_tree(
@@ -171,7 +168,8 @@ def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, ca
     if fast is not None:
         result = CheckResult(fast.estate, Diagnostics(), None)
         views = instance_views(fast.estate, ring)
-        job = BuildJob(views, ring, qr, out, previous, fast.reuse.__contains__, fast.keys)
+        job = BuildJob(views, ring, qr, out, previous=previous,
+                       reuse=fast.reuse.__contains__, keys=fast.keys)
         summaries = fast.summaries
     else:
         result, started = _check_and_start(root, out, ring, qr, store, previous=previous)
@@ -222,13 +220,14 @@ def _check_and_start(
             old = previous.instances.get(name) if previous is not None else None
             return old is not None and keys.get(name) == old.key
 
-        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged, keys)
+        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous=previous,
+                       reuse=unchanged, keys=keys)
         try:
             job.start(parallel_only=True)
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
-            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged,
-                           keys)
+            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous=previous,
+                           reuse=unchanged, keys=keys)
         except BaseException:  # Ctrl-C while the stage and the workers were being made
             job.abort()
             raise

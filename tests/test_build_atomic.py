@@ -314,7 +314,7 @@ def test_secret_files_are_0600_whatever_the_umask(tmp_path: Path, mask: int) -> 
     with umask(mask):
         result = compile_tree(root, out, SECRET, qr=True)
     assert result.build is not None
-    secrets = {rel for rel, f in result.build.files.items() if f.secret}
+    secrets = {rel for rel, secret in result.build.files.items() if secret}
     assert "acme-eu/hub/openvpn/pki/server.key" in secrets
     assert "acme-eu/hub/wireguard/wg0.conf" in secrets
     for rel in result.build.files:

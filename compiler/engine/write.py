@@ -17,7 +17,6 @@ from pathlib import Path
 
 from compiler.diagnostics import UsageError
 from compiler.engine import portable
-from compiler.engine.assemble import Build
 
 _STAGE_MARK = ".mvpn-stage-"
 _BACKUP_MARK = ".mvpn-old-"
@@ -53,17 +52,6 @@ def _clean_stale(out: Path) -> None:
     for stale in out.parent.glob(f".{out.name}{_STAGE_MARK}*"):
         if _dead(stale):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _mkdirs(path: Path, top: Path) -> None:
-    """Create folders 0755 whatever the umask (a writable folder would let keys be swapped)."""
-    missing: list[Path] = []
-    while path != top and not path.exists():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        folder.mkdir()
-        os.chmod(folder, 0o755)
 
 
 def _old_files(out: Path) -> set[str]:
@@ -146,7 +134,7 @@ def spare_of(out: Path) -> Path:
 
 
 def stage_of(out: Path) -> Path:
-    """This process's stage for ``out`` (named by the pid: a dead one's is removed later)."""
+    """The stage of this process for ``out`` (named by the pid: a dead one's is removed later)."""
     return out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
 
 
@@ -204,34 +192,6 @@ def swap_in(stage: Path, out: Path) -> Path | None:
         backup.rename(out)  # put the previous build back before failing
         raise
     return backup
-
-
-def write_build(build: Build, out: Path) -> WriteStats:
-    """Write ``build`` into ``out`` atomically; returns what changed."""
-    out = out.absolute()
-    old = _old_files(out) if out.is_dir() else set()
-    stage = prepare_stage(out)
-    stats = WriteStats()
-    try:
-        for rel, f in sorted(build.files.items()):
-            mode = 0o600 if f.secret else 0o644
-            target = stage / rel
-            _mkdirs(target.parent, stage)
-            prev = out / rel
-            if rel in old and _same(prev, f.data, mode):
-                link_file(prev, target)
-                stats.unchanged += 1
-                continue
-            write_new(target, f.data, mode)
-            stats.written += 1
-        stats.removed = len(old - build.files.keys())
-        previous = swap_in(stage, out)
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return stats
 
 
 def _same(path: Path, data: bytes, mode: int) -> bool:
