@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from compiler.checks.peers import hub_address
 from compiler.diagnostics import Diagnostics
+from compiler.model.addressing import hub_address
 from compiler.model.estate import PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer

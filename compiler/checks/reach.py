@@ -13,10 +13,10 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
 
-from compiler.checks.peers import hub_address, pool_of
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
 from compiler.model.access import Assertion, parse_probe, ports_text
+from compiler.model.addressing import hub_address, pool_of
 from compiler.model.estate import Estate, PeerNode
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.policy import Policy, ResolvedRule, covers, is_route_all

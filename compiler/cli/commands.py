@@ -11,14 +11,13 @@ from typing import Any
 from compiler import api
 from compiler.cli.progress import ProgressBar
 from compiler.cli.progress import wanted as progress_wanted
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, print_diagnostics
 from compiler.keys import load_secret
 from compiler.keys.secret import secret_file_mode
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """``mvpn compile``: check, then build the artifacts."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
-
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
     warn_secret_file(args.secret_file)
     bar = ProgressBar(sys.stderr, "compiling") if progress_wanted(sys.stderr) else None

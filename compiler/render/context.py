@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 from functools import cached_property
 
-from compiler.checks.peers import hub_address
 from compiler.keys import CertifiedKey, KeyRing, WireGuardKeyPair
+from compiler.model.addressing import hub_address
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
