@@ -14,6 +14,7 @@ from compiler.allocate import Assignment
 from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks import Graph, check_not_empty, run_checks
+from compiler.checks.cross import summary
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.engine import WriteStats, assemble, portable
@@ -22,7 +23,7 @@ from compiler.engine.cache import BuildCache, BuildState
 from compiler.engine.engine import BuildJob, StreamedBuild
 from compiler.engine.lock import output_lock
 from compiler.engine.write import check_output
-from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
+from compiler.incremental import check_incrementally, instance_keys, stat_keys
 from compiler.keys import KeyRing
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate

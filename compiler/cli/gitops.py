@@ -12,12 +12,10 @@ from typing import Any
 from compiler import api
 from compiler.cli.commands import warn_secret_file
 from compiler.cli.output import display_path
-from compiler.cli.report import EXIT_ERRORS, EXIT_OK, print_diagnostics
+from compiler.cli.report import DEFAULT_ROOT, EXIT_ERRORS, EXIT_OK, print_diagnostics
 from compiler.diagnostics import UsageError
 from compiler.keys import load_secret
 from compiler.repofiles import DEFAULT_ACTION
-
-DEFAULT_ROOT = "sites"
 
 
 def cmd_allocate(args: argparse.Namespace) -> int:
@@ -99,7 +97,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _root(p: Any) -> None:
-    p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
+    p.add_argument("root", nargs="?", default=DEFAULT_ROOT,
+                   help=f"config tree (default: {DEFAULT_ROOT})")
 
 
 def register(sub: Any) -> None:

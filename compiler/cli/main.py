@@ -23,6 +23,7 @@ from compiler import COMPILER_ID, api
 from compiler.checks.reach import Verdict
 from compiler.cli.output import display_path, render
 from compiler.cli.report import (
+    DEFAULT_ROOT,
     EXIT_ERRORS,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -33,8 +34,6 @@ from compiler.cli.report import (
 from compiler.diagnostics import Diagnostics, EnvironmentFailureError, UsageError
 from compiler.loader.source import SourceFile
 from compiler.terminal import plural
-
-DEFAULT_ROOT = "sites"
 
 
 def cmd_check(args: argparse.Namespace) -> int:

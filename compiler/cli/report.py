@@ -1,4 +1,4 @@
-"""What every subcommand shares: the exit codes and printing diagnostics to stdout.
+"""What every subcommand shares: exit codes, the default tree, printing diagnostics.
 
 Below :mod:`compiler.cli.main` (which maps exceptions to exit codes) and beside nothing else:
 a subcommand module imports this, never ``main``, so the CLI has no import cycle.
@@ -19,6 +19,9 @@ from compiler.loader.source import SourceFile
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command killed by Ctrl-C
+
+#: The config tree a command works on when none is given (every command: one name).
+DEFAULT_ROOT = "sites"
 
 
 def use_color(stream: TextIO) -> bool:
