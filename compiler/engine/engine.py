@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from compiler.engine import portable
 from compiler.engine.assemble import RenderedFile, manifest_head, render_instance
 from compiler.engine.cache import BuildState, Entry, InstanceState, entry
+from compiler.engine.layout import spare_of, stage_of
 from compiler.engine.manifest import instance_fragment, manifest_text
 from compiler.engine.versions import stamp
 from compiler.engine.write import (
@@ -41,8 +42,6 @@ from compiler.engine.write import (
     _same,
     link_file,
     prepare_stage,
-    spare_of,
-    stage_of,
     swap_in,
     write_new,
 )

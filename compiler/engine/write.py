@@ -16,10 +16,7 @@ import shutil
 from pathlib import Path
 
 from compiler.diagnostics import UsageError
-from compiler.engine import portable
-
-_STAGE_MARK = ".mvpn-stage-"
-_BACKUP_MARK = ".mvpn-old-"
+from compiler.engine import layout, portable
 
 
 @dataclasses.dataclass
@@ -37,19 +34,19 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _dead(path: Path) -> bool:
-    pid = path.name.rsplit("-", 1)[-1]
-    return not (pid.isdigit() and int(pid) != os.getpid() and portable.alive(int(pid)))
+    pid = layout.owner_pid(path)
+    return not (pid is not None and pid != os.getpid() and portable.alive(pid))
 
 
 def _clean_stale(out: Path) -> None:
     """Remove what killed builds left; a backup is the previous build if ``out`` is gone."""
-    for backup in out.parent.glob(f".{out.name}{_BACKUP_MARK}*"):
+    for backup in layout.backups(out):
         if _dead(backup):
             if not out.exists():
                 backup.rename(out)  # killed between the two renames of the fallback swap
             else:
                 shutil.rmtree(backup, ignore_errors=True)
-    for stale in out.parent.glob(f".{out.name}{_STAGE_MARK}*"):
+    for stale in layout.stages(out):
         if _dead(stale):
             shutil.rmtree(stale, ignore_errors=True)
 
@@ -128,16 +125,6 @@ def check_output(out: Path, root: Path) -> None:
     check_output_dir(out)
 
 
-def spare_of(out: Path) -> Path:
-    """Where the build before the current one is kept, to be updated into the next one."""
-    return out.parent / f".{out.name}.mvpn-spare"
-
-
-def stage_of(out: Path) -> Path:
-    """The stage of this process for ``out`` (named by the pid: a dead one's is removed later)."""
-    return out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
-
-
 def prepare_stage(out: Path, base: Path | None = None) -> Path:
     """Check ``out``, clean what killed builds left, and create this process's stage.
 
@@ -147,7 +134,7 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    stage = stage_of(out)
+    stage = layout.stage_of(out)
     shutil.rmtree(stage, ignore_errors=True)
     if base is not None:
         base.rename(stage)
@@ -184,7 +171,7 @@ def swap_in(stage: Path, out: Path) -> Path | None:
         return None
     if _exchange(stage, out):
         return stage
-    backup = out.parent / f".{out.name}{_BACKUP_MARK}{os.getpid()}"
+    backup = layout.backup_of(out)
     out.rename(backup)
     try:
         stage.rename(out)
