@@ -35,6 +35,7 @@ from compiler.engine.assemble import RenderedFile, manifest_head, render_instanc
 from compiler.engine.cache import BuildState, Entry, InstanceState, entry
 from compiler.engine.layout import spare_of, stage_of
 from compiler.engine.manifest import instance_fragment, manifest_text
+from compiler.engine.planner import Action, plan_build
 from compiler.engine.versions import stamp
 from compiler.engine.write import (
     WriteStats,
@@ -190,36 +191,34 @@ def _remove_one(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _work(job: _Job, task: tuple[str, bool]) -> InstanceState | None:
-    """Render or link one instance; None when the stage holds it already.
+def _work(job: _Job, task: tuple[str, Action]) -> InstanceState | None:
+    """Carry out the plan for one instance; None when it is kept (the stage holds it).
 
-    The caller keeps those: returning its state from a worker would only pickle it there
-    and back.
+    The caller makes the state of a kept instance: returning it from a worker would only
+    pickle it there and back.
     """
-    name, render = task
-    if render:
+    name, action = task
+    if action is Action.RENDER:
         return _render_one(job, name)
-    spare = job.spare.instances.get(name) if job.spare is not None else None
-    previous = job.previous.instances[name] if job.previous is not None else None
-    if spare is not None and previous is not None and spare.key == previous.key:
+    if action is Action.KEEP:
         return None
     return _link_one(job, name)
 
 
-def _work_inherited(task: tuple[str, bool]) -> InstanceState | None:
+def _work_inherited(task: tuple[str, Action]) -> InstanceState | None:
     """:func:`_work` in a forked worker, on the job its pool initializer was given."""
     return _work(_INHERITED[0], task)
 
 
-def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]],
-             kept: set[str]) -> int:
+def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, Action]]) -> int:
     if not portable.can_fork():
         return 1  # see portable.can_fork: the same bytes, rendered here
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
     # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
-    work = sum(len(views[n].peers) if render else 0 if n in kept else 10 for n, render in tasks)
+    cost = {Action.LINK: 10, Action.KEEP: 0}
+    work = sum(len(views[n].peers) if a is Action.RENDER else cost[a] for n, a in tasks)
     cores = portable.cpu_count()
     return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
 
@@ -286,17 +285,14 @@ class BuildJob:
         previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
         keys: dict[str, str] | None = None,
     ) -> None:
-        """Plan the build: which instances to render, which to keep."""
+        """Plan the build (:func:`plan_build`); nothing is done before :meth:`start`."""
         self.out, self.qr, self.previous = out.absolute(), qr, previous
         self.views = {v.name: v for v in views}
-        kept = (n for n in (previous.instances if previous else {}) if reuse(n))
-        names = sorted({*self.views, *kept})
-        self.tasks = [(n, n in self.views and not (previous is not None and reuse(n)))
-                      for n in names]
         self.head = manifest_head(ring)
+        self.plan = plan_build(self.views, previous, reuse, self.head)
+        self.tasks = list(self.plan.actions.items())
         self.keys = keys or {}
-        self.noop = previous is not None and previous.head == self.head and not any(
-            render for _, render in self.tasks) and names == sorted(previous.instances)
+        self.noop = self.plan.noop
         self.stack = contextlib.ExitStack()
         self.stage: Path | None = None
         self.job: _Job | None = None
@@ -308,18 +304,11 @@ class BuildJob:
 
         With ``parallel_only``, only if it would run in workers.
         """
-        spare = self.previous.spare if self.previous is not None else None
-        kept = {n for n, i in (spare.instances.items() if spare is not None else ())
-                if self.previous is not None and n in self.previous.instances
-                and i.key == self.previous.instances[n].key}
-        workers = _workers(self.views, self.tasks, kept)
+        workers = _workers(self.views, self.tasks)
         if self.noop or (parallel_only and workers <= 1):
             return False
-        out = self.out
+        out, spare = self.out, self.plan.spare
         old = _old_files(out) if self.previous is None and out.is_dir() else set()
-        spare = self.previous.spare if self.previous is not None else None
-        if spare is not None and spare.head != self.head:
-            spare = None
         self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
         self.job = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare)
         self.pool = self.stack.enter_context(_pool(workers, self.job))
@@ -359,12 +348,12 @@ class BuildJob:
                        else (_work(job, task) for task in self.tasks))
             total = sum(len(v.peers) for v in self.views.values())
             results, done = [], 0
-            for (name, _render), found in zip(self.tasks, pending, strict=True):
+            for (name, _action), found in zip(self.tasks, pending, strict=True):
                 results.append(found)
                 if progress is not None and name in self.views:
                     done += len(self.views[name].peers)
                     progress(done, total)
-            states = [s if s is not None else _keep_one(job, n) for (n, _r), s in zip(
+            states = [s if s is not None else _keep_one(job, n) for (n, _action), s in zip(
                 self.tasks, results, strict=True)]
             state = BuildState(self.head, {s.name: s for s in states})
             for s in states:
