@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler import allocate as allocation
@@ -30,9 +28,7 @@ from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
 from compiler.render import instance_views
 from compiler.render.support import check_routeros
-
-#: Set by the command line entry point: the process runs one command, then exits.
-ONE_SHOT = False
+from compiler.runtime import gc_paused
 
 
 @dataclasses.dataclass
@@ -90,28 +86,6 @@ def explain(result: CheckResult, src: str, dst: str, probe: str = "icmp") -> Ver
 def _load(root: Path, diags: Diagnostics) -> tuple[RawTree, Estate]:
     raw = walk(root, diags)
     return raw, build_estate(raw, diags)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a tree is loaded and checked.
-
-    Loading allocates a few objects per file and frees almost none, so every
-    collection scans the whole growing heap for nothing: at 100k peers the
-    collector took about a third of `mvpn check`. Reference counting still frees
-    everything that is not in a cycle.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if ONE_SHOT:
-            # What was loaded lives until the process ends: keep later collections from
-            # scanning it again (a full collection over a 100k-peer estate takes ~1 s).
-            gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 @dataclasses.dataclass

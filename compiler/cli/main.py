@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, NoReturn, TextIO
 
-from compiler import COMPILER_ID, api
+from compiler import COMPILER_ID, api, runtime
 from compiler.checks.reach import Verdict
 from compiler.cli.output import display_path, render
 from compiler.cli.report import (
@@ -270,7 +270,7 @@ def interrupted() -> int:
     back); a further Ctrl-C must not print a traceback while the process exits, so from
     here on SIGINT ends it at once.
     """
-    if api.ONE_SHOT:  # a process of its own (not a test calling main())
+    if runtime.one_shot():  # a process of its own (not a test calling main())
         signal.signal(signal.SIGINT, _exit_interrupted)
     _say("mvpn: interrupted")
     return EXIT_INTERRUPTED
@@ -354,7 +354,7 @@ def run() -> NoReturn:
         except FileNotFoundError:
             raise EnvironmentFailureError("the working directory no longer exists",
                                      os.environ.get("PWD", ".")) from None
-        api.ONE_SHOT = True
+        runtime.enter_one_shot()
         # Start-up is over (compiler.entry caught Ctrl-C so far): from here an interrupt
         # unwinds as KeyboardInterrupt, so a build removes its stage on the way out.
         signal.signal(signal.SIGINT, signal.default_int_handler)
