@@ -144,8 +144,9 @@ def new_site(root: Path, env: dict[str, str]) -> tuple[Path, bytes]:
     The file is written, allocated (subnet and addresses) and its final bytes returned; the
     caller adds and removes it. The tree's own files are left as they were.
     """
-    dirs = sorted(p for p in root.iterdir() if p.is_dir())
-    inst = dirs[len(dirs) // 2]
+    dirs = [p for p in sorted(root.iterdir()) if p.is_dir()
+            and "wireguard:" in (p / "instance.yaml").read_text(encoding="utf-8")]
+    inst = dirs[len(dirs) // 2]  # a WireGuard hub: the new site's protocol
     path = inst / "peers" / "zz-bench-new-site.yaml"
     path.write_text("type: site\nsite: zz-bench-new-site\nsubnets: [auto/24]\n")
     try:
@@ -272,14 +273,18 @@ def table(sizes: list[Size]) -> str:
                         ("recompile, one peer s", "onepeer"),
                         ("  (first after a cold compile) s", "onepeer_first"),
                         ("recompile, site added s", "added")):
-        rows.append(f"{label:36}" + "".join(f"{getattr(s, attr):>12.2f}" for s in sizes))
-    rows.append(f"{'  files written (≤ 6)':36}" + "".join(f"{s.added_files:>12}" for s in sizes))
+        rows.append(f"{label:36}" + "".join(
+            f"{getattr(s, attr):>12.2f}" if attr != "added" or s.shape == "aggregates"
+            else f"{'-':>12}" for s in sizes))
+    rows.append(f"{'  files written (≤ 6)':36}" + "".join(
+        f"{s.added_files if s.shape == 'aggregates' else '-':>12}" for s in sizes))
     rows.append(f"{'peak memory MiB':36}" + "".join(f"{s.peak_rss / 2**20:>12.0f}"
                                                     for s in sizes))
     rows.append("")
     rows.append(f"{'ratio (target)':36}" + "".join(f"{s.peers:>12,}" for s in sizes))
     for label, key, target in TARGETS:
-        cells = "".join(f"{ratios(s)[key]:>11.2f}{'*' if ratios(s)[key] > target else ' '}"
+        cells = "".join(f"{'-':>12}" if key == "added_vs_cold" and s.shape != "aggregates"
+                        else f"{ratios(s)[key]:>11.2f}{'*' if ratios(s)[key] > target else ' '}"
                         for s in sizes)
         rows.append(f"{f'{label} (≤ {target})':36}" + cells)
     by = {s.peers: s for s in sizes if s.shape == "aggregates"}

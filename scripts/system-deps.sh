@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real VPN software the end-to-end tests drive (plus dnsmasq and dig for the DNS
-# tests, and Graphviz, which checks
+# tests, openssh and shellcheck for the deploy tests, and Graphviz, which checks
 # `mvpn graph --format dot`) from Debian packages, when missing.
 # Under CI=true a missing tool is a failure; on a laptop without root it is a loud warning
 # and those tests skip with the reason.
@@ -9,7 +9,7 @@ declare -A pkg=(
   [wg]=wireguard-tools [wg-quick]=wireguard-tools [wireguard-go]=wireguard-go [dot]=graphviz
   [openvpn]=openvpn [nft]=nftables [ip]=iproute2 [ss]=iproute2 [ping]=iputils-ping
   [openssl]=openssl [sysctl]=procps [resolvconf]=openresolv [dnsmasq]=dnsmasq-base
-  [dig]=bind9-dnsutils
+  [dig]=bind9-dnsutils [sshd]=openssh-server [ssh]=openssh-client [shellcheck]=shellcheck
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

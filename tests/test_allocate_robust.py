@@ -99,14 +99,14 @@ def test_a_symlinked_peer_file_edits_its_target(
 ) -> None:
     """Item 8: the link stays a link (git keeps it so); the file it points to gets the key."""
     root = _tree(tmp_path / "sites", acme_eu__peers__bob_DOT_yaml=None,
-                 acme_eu__peers__alice_DOT_yaml=None, shared__alice_DOT_txt=ALICE)
-    (root / "acme-eu/peers/alice.yaml").symlink_to("../../shared/alice.txt")
+                 acme_eu__peers__alice_DOT_yaml=None, common__alice_DOT_txt=ALICE)
+    (root / "acme-eu/peers/alice.yaml").symlink_to("../../common/alice.txt")
     monkeypatch.chdir(tmp_path)
     assert main(["allocate"]) == 0
     assert capsys.readouterr().out == "sites/acme-eu/peers/alice.yaml:3: address 10.255.0.2\n"
     link = root / "acme-eu/peers/alice.yaml"
-    assert link.is_symlink() and os.readlink(link) == "../../shared/alice.txt"
-    assert (root / "shared/alice.txt").read_text() == ALICE + "address: 10.255.0.2\n"
+    assert link.is_symlink() and os.readlink(link) == "../../common/alice.txt"
+    assert (root / "common/alice.txt").read_text() == ALICE + "address: 10.255.0.2\n"
 
 
 def test_a_rename_failing_midway_puts_back_every_file(

@@ -143,7 +143,7 @@ def test_readme_shows_every_command_with_an_example() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     commands = sorted(sub.choices)  # type: ignore[arg-type]
-    assert commands == ["allocate", "check", "compile", "graph", "init", "plan", "schema",
-                        "secret"]
+    assert commands == ["allocate", "check", "compile", "deploy", "graph", "init", "plan", "schema",
+                        "secret", "status"]
     for command in commands:
         assert f"$ mvpn {command}" in readme, command

@@ -96,6 +96,7 @@ def test_every_artifact_family_is_covered() -> None:
         "acme-eu/hub/openvpn/pki/ca.crt", "acme-eu/hub/openvpn/pki/server.crt",
         "acme-eu/hub/openvpn/pki/server.key", "acme-eu/hub/openvpn/pki/crl.pem",
         "acme-eu/hub/nftables.conf", "acme-eu/hub/sysctl.conf", "acme-eu/hub/dns/dnsmasq.conf",
+        "acme-eu/hub/apply.sh", "acme-us/hub/apply.sh",
         "acme-eu/sites/berlin.rsc", "acme-eu/sites/berlin.conf",
         "acme-eu/sites/hamburg.rsc", "acme-eu/sites/hamburg.ovpn",
         "acme-eu/clients/alice.conf", "acme-eu/clients/alice.svg",

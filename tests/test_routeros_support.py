@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,13 @@ from hypothesis import strategies as st
 
 from benchmarks import generate
 from compiler import api
+from compiler.cli.output import render_sarif
 from compiler.diagnostics import Diagnostics
 from compiler.keys import KeyRing
 from compiler.model.estate import Estate
 from compiler.render import instance_views, support
 from compiler.render.routeros import render_rsc
-from compiler.routeros import RouterOSTree, tokenize
+from compiler.routeros import RouterOSTree, compact, tokenize
 from tests.support.routeros import script_version, validate
 from tests.support.trees import (
     INSTANCE,
@@ -96,14 +98,16 @@ def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there
     build_file_tree(tmp_path / "tree", _every_version_estate())  # type: ignore[arg-type]
     result = api.compile_tree(tmp_path / "tree", tmp_path / "out", None, qr=False)
     assert list(result.check.diagnostics) == []
-    scripts = sorted((tmp_path / "out" / "acme-eu" / "sites").glob("*.rsc"))
+    found = sorted((tmp_path / "out" / "acme-eu" / "sites").glob("*.rsc"))
+    scripts = [p for p in found if not p.name.endswith(".uninstall.rsc")]
     assert len(scripts) == len(MINORS)
     seen = set()
-    for path in scripts:
+    for path in found:  # the site scripts, and any other script made for the site
         text = path.read_text(encoding="utf-8")
-        pinned = script_version(text)
-        assert pinned == MINORS[int(path.stem[1:])], path.name  # the header names the pin
-        seen.add(pinned)
+        pinned = MINORS[int(path.name.split(".")[0][1:])]
+        if path in scripts:
+            assert script_version(text) == pinned, path.name  # the header names the pin
+            seen.add(pinned)
         assert validate(text, pinned) == [], path.name
     assert seen == set(MINORS)
 
@@ -238,7 +242,8 @@ def _dns_estate() -> dict[str, object]:
 
 @pytest.mark.parametrize("tree", ["compile", "every-version", "dns", "example", "generated"])
 def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, tree: str) -> None:
-    """The grouping of :mod:`compiler.render.support` is sound for every estate we test."""
+    """The grouping of :mod:`compiler.render.support` is sound for every estate we test, and
+    every site script (the example estate's too) is valid on its own version."""
     if tree == "example":
         root = Path(__file__).resolve().parents[1] / "sites"
     elif tree == "generated":  # the benchmark estate: both protocols, IPv6, four pins
@@ -255,12 +260,17 @@ def test_sites_of_one_shape_get_scripts_with_the_same_commands(tmp_path: Path, t
 
 
 def _assert_sound(result: api.CheckResult) -> None:
+    """Sites of one shape use the same commands, and every script is valid on its version."""
     shapes = support.shapes(result.estate)
     features: dict[object, set[frozenset[Feature]]] = collections.defaultdict(set)
     for view in instance_views(result.estate, KeyRing(None)):
         for peer in view.peers:
             if peer.is_site:
-                features[shapes[view.name, peer.name]].add(_features(render_rsc(view, peer)))
+                script = render_rsc(view, peer)
+                shape = shapes[view.name, peer.name]
+                assert shape.version == peer.routeros == script_version(script)
+                assert validate(compact(script), shape.version) == [], (view.name, peer.name)
+                features[shape].add(_features(script))
     assert features
     assert all(len(found) == 1 for found in features.values()), features
 
@@ -288,3 +298,15 @@ def test_an_incremental_compile_checks_the_changed_sites_too(
     assert refused.build is None
     assert [d.code for d in refused.check.diagnostics.sorted()] == ["routeros-unsupported"]
     assert found == [["routeros-unsupported"]]  # the incremental check found it first
+
+
+def test_sarif_describes_the_rule(tmp_path: Path) -> None:
+    files = estate(**{"acme-eu__peers__berlin_DOT_yaml": site(
+        "berlin", "10.255.0.10", ["10.20.0.0/24"], routeros="7.8")})
+    build_file_tree(tmp_path, files)  # type: ignore[arg-type]
+    diags = api.check(tmp_path).diagnostics.sorted()
+    sarif = json.loads(render_sarif(diags, cwd=tmp_path, tool_version="0"))
+    (rule,) = sarif["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["id"] == "routeros-unsupported"
+    assert rule["shortDescription"]["text"] == (
+        "The site's RouterOS version lacks a command or argument its script needs")

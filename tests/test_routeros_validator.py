@@ -10,7 +10,7 @@ from compiler.routeros import Problem, RouterOSTree, RscSyntaxError, compact, to
 from compiler.routeros import validate as validate_problems
 from tests.support.routeros import validate
 
-SITE_SCRIPT = r"""# mvpn site script
+SITE_SCRIPT = r"""# a hand-written site script
 :local tag "mvpn:acme-eu/berlin"
 /interface wireguard
 :foreach i in=[find where comment~"^mvpn:acme-eu/berlin"] do={ remove $i }
@@ -370,6 +370,34 @@ def test_compact_drops_repeated_route_lines_but_finds_the_same_problems() -> Non
     assert len(full) == 1
 
 
+def test_compact_drops_repeated_converging_lines_never_parts_of_a_statement() -> None:
+    def converge(net: str) -> str:
+        return (f":do {{:if ([:len [/ip route find where dst-address={net}]] = 0) do={{"
+                f"/ip route add dst-address={net} gateway=wg0}}}} on-error={{:log error"
+                f' ("not applied: " . "{net}")}}')
+    lines = [converge(f"10.{i}.0.0/16") for i in range(30)]
+    continued = ["/ip route add \\", "    dst-address=10.1.0.0/16 gateway=wg0",
+                 "/ip route add \\", "    dst-address=10.2.0.0/16 gateway=wg0",
+                 "    dst-address=10.3.0.0/16 gateway=wg0"]
+    script = "\n".join([*lines, *continued])
+    assert compact(script).splitlines() == [lines[0], *continued]
+    # the stray argument line (not a continuation) is kept, so it is still found
+    assert [str(p) for p in validate_problems(compact(script), "7.9")] == [
+        "line 6: missing command name in /"]
+
+
 def test_an_unknown_version_is_refused() -> None:
     with pytest.raises(ValueError, match=r"RouterOS 7\.25 is not in mvpn's data"):
         validate_problems("/ip route print", "7.25")
+
+
+def test_a_generated_script_without_a_version_must_be_valid_on_every_version() -> None:
+    removed = "/ip route add dst-address=10.1.0.0/24 gateway=wg0 suppress-hw-offload=yes\n"
+    assert validate("# a snippet\n" + removed) == [  # a snippet: checked on 7.24
+        "line 2: RouterOS 7.24 has no argument 'suppress-hw-offload' for /ip/route add"
+        " (last in 7.20)"]
+    generated = "# mvpn acme-eu sites/x.uninstall.rsc version 0\n" + removed
+    assert validate(generated) == [
+        f"line 2: RouterOS {v} has no argument 'suppress-hw-offload' for /ip/route add"
+        " (last in 7.20)" for v in ("7.21.5", "7.22.3", "7.23.3", "7.24")]
+    assert validate(generated.replace("version 0", "version 0, RouterOS 7.20")) == []

@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(sub)
     gitops.register(sub)
     secretcmd.register(sub)
+    from compiler.cli import deploy, status
+
+    deploy.register(sub)
+    status.register(sub)
     return parser
 
 

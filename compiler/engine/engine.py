@@ -41,6 +41,7 @@ from compiler.engine.write import (
     WriteStats,
     _old_files,
     _same,
+    file_mode,
     link_file,
     prepare_stage,
     swap_in,
@@ -136,7 +137,7 @@ def _render_one(job: _Job, name: str) -> InstanceState:
     _mkdirs(stage, [f.rel for f in files])
     state = InstanceState(name, "", instance_fragment(name, entry_), {})
     for f in files:
-        mode = 0o600 if f.secret else 0o644
+        mode = file_mode(f.rel, f.secret)
         target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
         was = old.files.get(f.rel) if old is not None else None
         if _unchanged(job, f, mode, was, old_shas.get(f.rel)):

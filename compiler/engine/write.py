@@ -14,6 +14,7 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+from typing import Final
 
 from compiler.diagnostics import UsageError
 from compiler.engine import layout, portable
@@ -142,6 +143,17 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
         stage.mkdir()
         os.chmod(stage, 0o755)
     return stage
+
+
+#: Artifacts that are programs (the hub's installer), by their path inside an instance.
+EXECUTABLE: Final = frozenset({"hub/apply.sh"})
+
+
+def file_mode(rel: str, secret: bool) -> int:
+    """The mode of a build file: 0600 with a secret, 0755 for a program, else 0644."""
+    if secret:
+        return 0o600
+    return 0o755 if rel.partition("/")[2] in EXECUTABLE else 0o644
 
 
 def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:

@@ -1,4 +1,4 @@
-"""The hub bundle: WireGuard, OpenVPN (+ ccd and PKI), nftables, sysctl."""
+"""The hub bundle: WireGuard, OpenVPN (+ ccd and PKI), nftables, sysctl, and apply.sh."""
 
 from __future__ import annotations
 
@@ -56,3 +56,7 @@ def render_hub(inst: InstanceView) -> Iterator[Artifact]:
         yield Artifact("hub/dns/dnsmasq.conf", render("hub/dnsmasq.conf.j2", inst=inst,
                                                       listen=listen), False, "hub")
     yield Artifact("hub/sysctl.conf", render("hub/sysctl.conf.j2", inst=inst), False, "hub")
+    # The installer of this bundle (SPEC §12); build.write makes it executable.
+    yield Artifact("hub/apply.sh", render("hub/apply.sh.j2", inst=inst, wg=cfg.wireguard,
+                                          ovpn=cfg.openvpn, dns=inst.hub_resolver),
+                   False, "hub")

@@ -33,8 +33,9 @@ from compiler.routeros.tokenize import Command, RscSyntaxError, is_literal, pars
 from compiler.routeros.tree import RouterOSTree, command_tree
 
 ProblemKind = Literal["syntax", "unknown", "unsupported", "value"]
-# A top-level command on one line: no brackets, no line continuation (quotes are checked apart).
-_SIMPLE_LINE = re.compile(r"/[^\[\]{}()\\\n]*")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET_PAIR = re.compile(r"\[[^][{}()]*\]|\{[^][{}()]*\}|\([^][{}()]*\)")
+_BRACKET = re.compile(r"[][{}()]")
 # Address and prefix literals (v4 and v6), which never decide which commands a line uses.
 _ADDRESS = re.compile(r"(?<![\w.:-])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:.]*)"
                       r"(?:/\d{1,3})?(?![\w.:-])")
@@ -63,25 +64,42 @@ def tokenize(script: str) -> list[Command]:
     return parse(script, command_tree().is_dir_any)
 
 
+def _self_contained(line: str) -> bool:
+    """Whether ``line`` is whole statements: strings closed, brackets balanced, no continuation."""
+    if line.endswith("\\"):
+        return False
+    rest = _STRING.sub("", line)
+    if '"' in rest:
+        return False
+    while True:  # innermost pairs first: a few passes (scripts nest a few levels deep)
+        inner = _BRACKET_PAIR.sub("", rest)
+        if inner == rest:
+            return not _BRACKET.search(rest)
+        rest = inner
+
+
 def compact(script: str) -> str:
     """``script`` without the lines that repeat the line before but for address literals.
 
-    A site script adds one route per network of its instance: these lines use the same
-    command and arguments, so :func:`validate` finds the same version problems in the
-    compacted script, minus repeats, at a fraction of the cost. Only simple top-level lines
-    (``/menu command arg=value``, no brackets, even quotes) are dropped; line numbers of
-    later problems shift.
+    A site script handles one route per network of its instance: these lines use the same
+    commands and arguments, so :func:`validate` finds the same version problems in the
+    compacted script, minus repeats, at a fraction of the cost. Only self-contained lines
+    (whole statements, see :func:`_self_contained`) are dropped, so the nesting of the rest
+    is unchanged; line numbers of later problems shift.
     """
     out: list[str] = []
-    previous = None
+    previous: str | None = None
+    continued = False
     for line in script.split("\n"):
-        if _SIMPLE_LINE.fullmatch(line) and line.count('"') % 2 == 0:
-            shape = _ADDRESS.sub("A", line)
-            if shape == previous:
-                continue
-            previous = shape
-        else:
-            previous = None
+        shape = _ADDRESS.sub("A", line)
+        # Masking changes no bracket, quote or backslash: when the shapes are equal, the line
+        # before is self-contained exactly when this one is.
+        if shape == previous and _self_contained(line):
+            continue
+        # A line ending in `\\`, and the line it continues into, are parts of a statement:
+        # never the model for dropping the next line.
+        previous = None if continued or line.endswith("\\") else shape
+        continued = line.endswith("\\")
         out.append(line)
     return "\n".join(out)
 
