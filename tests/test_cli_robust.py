@@ -52,9 +52,9 @@ def small(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An estate that takes a few seconds to compile in two workers."""
+    """An estate that takes a few seconds to compile in two workers, even on an idle machine."""
     root = tmp_path_factory.mktemp("large") / "sites"
-    assert generate([str(root), "--instances", "3", "--peers", "1500", "--seed", "5"]) == 0
+    assert generate([str(root), "--instances", "12", "--peers", "12000", "--seed", "5"]) == 0
     return root
 
 

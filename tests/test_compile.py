@@ -261,7 +261,8 @@ def test_a_routeros_script_records_its_own_version_on_the_router(tmp_path: Path)
 # --------------------------------------------------------------------------- secrets & modes
 
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----\s*\n\s*([A-Za-z0-9+/=]{16,})")
-_WG_KEY = re.compile(r"(?:PrivateKey\s*=\s*|private-key=\"?)([A-Za-z0-9+/]{42,43}=)")
+_WG_KEY = re.compile(r"(?:PrivateKey\s*=\s*|private-key=\"?|PresharedKey\s*=\s*|preshared-key=\"?)"
+                     r"([A-Za-z0-9+/]{42,43}=)")
 
 
 def _secret_spans(data: str) -> list[str]:
@@ -288,9 +289,9 @@ def test_every_file_with_private_key_material_is_marked_secret(tmp_path: Path) -
             rsc_pem = "BEGIN PRIVATE KEY-----\\n" in text  # inside a RouterOS string
             if _secret_spans(text) or rsc_pem:
                 assert art["secret"], f"{inst}/{path} holds a private key but is not secret"
-    # The profile of a client with its own key carries no private key, so it is not secret.
+    # The profile of a client with its own key has no private key, but its preshared key.
     dave = _manifest(out)["instances"]["acme-eu"]["artifacts"]["clients/dave.conf"]
-    assert dave["secret"] is False
+    assert dave["secret"] is True
 
 
 def test_redacted_build_holds_no_private_key_material(tmp_path: Path) -> None:
@@ -482,16 +483,20 @@ def _is_wg_key(value: str) -> bool:
 _EXPECTED_WG = {
     # file: (Interface keys, [Peer keys...])
     "acme-eu/hub/wireguard/wg0.conf": (
-        {"PrivateKey", "ListenPort"}, [{"PublicKey", "AllowedIPs"}] * 4),
+        {"PrivateKey", "ListenPort"}, [{"PublicKey", "PresharedKey", "AllowedIPs"}] * 4),
     "acme-eu/sites/berlin.conf": (
-        {"PrivateKey"}, [{"PublicKey", "Endpoint", "AllowedIPs", "PersistentKeepalive"}]),
+        {"PrivateKey"}, [{"PublicKey", "PresharedKey", "Endpoint", "AllowedIPs",
+                       "PersistentKeepalive"}]),
     "acme-eu/clients/alice.conf": (
-        {"PrivateKey"}, [{"PublicKey", "Endpoint", "AllowedIPs", "PersistentKeepalive"}]),
+        {"PrivateKey"}, [{"PublicKey", "PresharedKey", "Endpoint", "AllowedIPs",
+                       "PersistentKeepalive"}]),
     "acme-eu/clients/bob.conf": (
-        {"PrivateKey"}, [{"PublicKey", "Endpoint", "AllowedIPs", "PersistentKeepalive"}]),
+        {"PrivateKey"}, [{"PublicKey", "PresharedKey", "Endpoint", "AllowedIPs",
+                       "PersistentKeepalive"}]),
     # Brings their own key: no PrivateKey in the profile (the user adds it).
     "acme-eu/clients/dave.conf": (
-        set(), [{"PublicKey", "Endpoint", "AllowedIPs", "PersistentKeepalive"}]),
+        set(), [{"PublicKey", "PresharedKey", "Endpoint", "AllowedIPs",
+                       "PersistentKeepalive"}]),
 }
 
 
@@ -514,7 +519,7 @@ def test_wireguard_configs_pass_wg_quick_strip_with_the_expected_keys(tmp_path: 
         assert [set(keys) for _, keys in sections[1:]] == peer_keys, rel
         for name, keys in sections:
             assert set(keys) <= _WG_KEYS[name], rel  # only what `wg setconf` understands
-            for key in ("PrivateKey", "PublicKey"):
+            for key in ("PrivateKey", "PublicKey", "PresharedKey"):
                 if key in keys:
                     assert _is_wg_key(keys[key]), f"{rel}: {key} is not a 32-byte base64 key"
             for net in keys.get("AllowedIPs", "").split(","):

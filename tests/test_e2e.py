@@ -377,7 +377,8 @@ def test_dns_records_resolve_through_the_tunnel(net: VpnLab) -> None:
 
 def test_split_dns_only_serves_the_vpn_names(small: tuple[Path, Lab]) -> None:
     """With ``split: true`` the profile leaves the system resolver alone, and the hub's
-    resolver answers the VPN's names (through the tunnel) and refuses everything else."""
+    resolver answers the VPN's names (through the tunnel); other names are forwarded upstream
+    (tests/test_fidelity_e2e.py), and this lab's hub has no upstream resolver."""
     tmp, made = small
     files = lab_estate()
     instance = cast("dict[str, dict[str, object]]", files["acme-eu/instance.yaml"])

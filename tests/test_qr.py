@@ -135,14 +135,14 @@ def test_a_profile_too_large_gets_no_svg_and_a_warning_not_an_error(tmp_path: Pa
            for d in result.diagnostics.sorted()]
     assert got == [
         ("qr-too-large", "warning", "alice.yaml", 1, 1,
-         "the WireGuard profile of alice is 4,905 bytes without comments, more than a QR code "
+         "the WireGuard profile of alice is 4,965 bytes without comments, more than a QR code "
          "holds (2,953): no .svg is written; declare routing.aggregates on the instance to "
          "shorten its AllowedIPs"),
     ]
     compiled = compile_tree(root, tmp_path / "build", TEST_SECRET, qr=True)
     assert compiled.build is not None
     conf = (tmp_path / "build/hub/clients/alice.conf").read_text()
-    assert len(qrcode.payload(conf).encode()) == 4905
+    assert len(qrcode.payload(conf).encode()) == 4965
     assert not (tmp_path / "build/hub/clients/alice.svg").exists()
 
 
@@ -167,6 +167,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hub-resolver": {"dns": {"servers": ["10.0.0.53"], "records": {"a.corp.example": "10.0.0.9"},
                              "domains": ["corp.example", "x.example"]}},
     "no-dns": {"dns": {}},
+    "mtu": {"mtu": 1380},
 }
 
 

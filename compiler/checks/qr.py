@@ -60,9 +60,12 @@ def qr_payload_size(policy: Policy, peer: PeerNode, org: OrgConfig) -> int:
     fqdn = f"{inst.hostname.lower()}.{org.domain}"
     lines = [
         "[Interface]", "PrivateKey = " + "k" * _KEY_CHARS, address, "[Peer]",
-        "PublicKey = " + "k" * _KEY_CHARS, f"Endpoint = {fqdn}:{inst.wireguard.port}",
+        "PublicKey = " + "k" * _KEY_CHARS, "PresharedKey = " + "k" * _KEY_CHARS,
+        f"Endpoint = {fqdn}:{inst.wireguard.port}",
         f"PersistentKeepalive = {org.defaults.keepalive}",
     ]
+    if inst.mtu is not None:  # a client takes the instance's (only sites have their own)
+        lines.append(f"MTU = {inst.mtu}")
     return (sum(len(line) + 1 for line in lines) + _dns_line(policy)
             + len("AllowedIPs = \n") + _allowed(policy, peer))
 

@@ -38,6 +38,7 @@ class Purpose(StrEnum):
 
     WG_HUB = "wg-hub"
     WG_PEER = "wg-peer"
+    WG_PSK = "wg-psk"
     OVPN_CA_KEY = "ovpn-ca-key"
     OVPN_CA_SERIAL = "ovpn-ca-serial"
     OVPN_SERVER_KEY = "ovpn-server-key"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 from collections.abc import Mapping
@@ -126,6 +127,20 @@ class KeyRing:
             )
         raw = self._derive(32, Purpose.WG_PEER, (instance, peer), epoch)
         return WireGuardKeyPair.derived(owner, raw)
+
+    def wireguard_psk(self, instance: str, peer: str, epoch: int) -> str:
+        """Return the preshared key (base64) between ``instance``'s hub and ``peer``.
+
+        A symmetric key mixed into the handshake: recorded traffic stays secret even if
+        X25519 falls to a future quantum computer. It rotates with the peer's ``epoch``.
+        """
+        check_name("instance", instance)
+        check_name("peer", peer)
+        check_epoch("peer", epoch)
+        if self._deriver is None:
+            return redacted.token("wireguard-preshared-key", instance, peer, epochs=(epoch,))
+        return base64.b64encode(self._derive(32, Purpose.WG_PSK, (instance, peer), epoch)
+                                ).decode("ascii")
 
     # -- OpenVPN PKI ---------------------------------------------------------------------
 

@@ -6,9 +6,10 @@ Numbers and booleans are strict (``strict=True``): YAML's ``true`` is not port 1
 
 from __future__ import annotations
 
-from typing import Final, Literal
+import re
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PlainValidator, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.model.access import Firewall
@@ -25,6 +26,27 @@ from compiler.model.types import (
 )
 
 Port = int
+
+#: Tunnel MTUs: IPv6 needs 1280 on every link (RFC 8200 §5); 9000 is a jumbo frame.
+MTU_MIN: Final = 1280
+MTU_MAX: Final = 9000
+_MTU = ("tunnel MTU (1280-9000); default: the daemon's own (WireGuard 1420, OpenVPN 1500). "
+        "TCP through the hub is clamped to fit it")
+#: A Linux interface name: at most 15 bytes (IFNAMSIZ - 1), no '/', ':' or white space; it
+#: goes into a sysctl key, so nothing else either.
+_IFNAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+
+
+def _ifname(value: Any) -> str:
+    if not isinstance(value, str) or not _IFNAME_RE.fullmatch(value):
+        raise PydanticCustomError(
+            "schema", "'{value}' is not a Linux interface name (1-15 letters, digits, '_', "
+            "'.' or '-', starting with a letter or digit)", {"value": str(value)})
+    return value
+
+
+InterfaceName = Annotated[str, PlainValidator(_ifname),
+                          WithJsonSchema({"type": "string", "pattern": _IFNAME_RE.pattern})]
 
 #: The smallest tunnel networks a daemon can serve. OpenVPN 2.6 refuses `server` on a /30 or
 #: /31 ("must define a subnet of 255.255.255.248 (/29) or lower", checked with the binary);
@@ -99,6 +121,11 @@ class Dns(ConfigModel):
                         description="clients resolve only `domains` through the VPN")
     records: dict[DnsName, Address] = Field(
         default_factory=dict, description="names the hub's resolver answers itself")
+    upstream: list[Address] = Field(
+        default_factory=list,
+        description="where the hub's resolver (with `records`) sends names outside the VPN "
+                    "(clients that ignore split DNS ask it for every name); default: `servers` "
+                    "without split DNS, else the hub's own /etc/resolv.conf")
 
 
 class Instance(ConfigModel):
@@ -119,3 +146,7 @@ class Instance(ConfigModel):
                                "rules: first match wins, then the default")
     key_epoch: int = Field(1, ge=1, le=65535, strict=True,
                            description="bump to rotate the hub's keys")
+    mtu: int | None = Field(None, ge=MTU_MIN, le=MTU_MAX, strict=True, description=_MTU)
+    uplink: InterfaceName = Field(
+        "eth0", description="the hub's internet-facing interface: with IPv6 it keeps "
+        "accepting router advertisements there (accept_ra=2) while forwarding")

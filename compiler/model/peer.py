@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from compiler.model.access import AccessTarget
 from compiler.model.base import ConfigModel
+from compiler.model.instance import MTU_MAX, MTU_MIN
 from compiler.model.types import (
     AddressV4,
     AddressV6,
@@ -78,6 +79,11 @@ class SitePeer(ConfigModel):
                               "shorter than vpn.yaml's policy allows")
     routeros: RouterOSVersion | None = Field(
         None, description="RouterOS version of its script (default: vpn.yaml defaults)")
+    mtu: int | None = Field(
+        None, ge=MTU_MIN, le=MTU_MAX, strict=True,
+        description="the smallest MTU on the way to its LAN (1492 behind PPPoE): its tunnel "
+        "uses it and the hub clamps TCP to and from its subnets to fit (default: the "
+        "instance's mtu)")
     description: Description | None = Field(None, description=_DESCRIPTION)
     key_epoch: int = Field(1, ge=1, le=65535, strict=True, description=_KEY_EPOCH)
 

@@ -39,10 +39,11 @@ def render_clients(inst: InstanceView, qr: bool = True,
         if peer.config.protocol == "wireguard":
             text = render("clients/client.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard,
                           org=inst.org)
-            secret = peer.private_key is not None
-            yield Artifact(f"clients/{peer.name}.conf", text, secret, "clients")
+            # Always secret: a profile with the user's own key still holds the preshared key.
+            yield Artifact(f"clients/{peer.name}.conf", text, True, "clients")
             # No QR code without the private key (the user's own key) or with a placeholder
             # one (a redacted build): a code that looks real but cannot connect.
+            secret = peer.private_key is not None
             if qr and secret and not inst.ring.redacted:
                 svg = reuse(peer.name, text) if reuse is not None else None
                 if svg is None:

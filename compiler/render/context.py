@@ -16,9 +16,26 @@ from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.policy import Policy
 from compiler.model.types import IPAddress, IPNetwork
+from compiler.routeros.tree import RouterOSTree
 
 WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
+#: The cipher a RouterOS OpenVPN site's script sets (``templates/routeros/site.rsc.j2``).
+ROUTEROS_OVPN_CIPHER = "aes256-gcm"
+
+
+def routeros_has_gcm(version: str) -> bool:
+    """Whether RouterOS ``version``'s ovpn-client takes ``cipher=aes256-gcm`` (shipped data).
+
+    The ``cipher`` argument is known per version; its values come from the one deep crawl
+    (``compiler/routeros/data/PROVENANCE.md``) and are taken to hold for every version that
+    has it: OpenVPN GCM came with RouterOS v7, before 7.9, the oldest version in the data.
+    """
+    tree = RouterOSTree.load(version)
+    menu = ["interface", "ovpn-client"]
+    enum = tree.data.enum(menu, "add", "cipher")
+    return ("cipher" in (tree.command_args(menu, "add") or ())
+            and enum is not None and ROUTEROS_OVPN_CIPHER in enum.values)
 
 
 @dataclasses.dataclass(eq=False)
@@ -72,6 +89,11 @@ class PeerView:
     def wireguard(self) -> WireGuardKeyPair:
         """The peer's WireGuard key pair."""
         return self.inst.ring.wireguard_peer(self.inst.name, self.name, self.config.key_epoch)
+
+    @cached_property
+    def preshared_key(self) -> str:
+        """The WireGuard preshared key it shares with the hub (a placeholder when redacted)."""
+        return self.inst.ring.wireguard_psk(self.inst.name, self.name, self.config.key_epoch)
 
     @property
     def public_key(self) -> str:
@@ -148,6 +170,13 @@ class PeerView:
         if wg is not None and wg.network6 is not None:
             skip.add(str(wg.network6))
         return ([t for t in v4 if t not in skip], [t for t in full[len(v4):] if t not in skip])
+
+    @property
+    def mtu(self) -> int | None:
+        """Its tunnel MTU: a site's own ``mtu``, else the instance's (``None``: the default)."""
+        cfg = self.node.config
+        own = cfg.mtu if isinstance(cfg, SitePeer) else None
+        return own or self.inst.config.mtu
 
     @property
     def route_all(self) -> bool:
@@ -231,6 +260,26 @@ class InstanceView:
         return self.policy.route_all_sources
 
     @property
+    def has_ipv6(self) -> bool:
+        """Any IPv6 network (tunnel, pushed route, site subnet): the hub forwards IPv6."""
+        return any(net.version == 6 for net in self.networks)
+
+    @property
+    def mss_clamps(self) -> list[tuple[int, list[IPAddress | IPNetwork]]]:
+        """Sites with an MTU below the instance's (or WireGuard's 1420): their own MSS clamp.
+
+        The hub's route MTU is its tunnel interface's, one for every peer, so a site with a
+        smaller path (PPPoE behind it) is clamped by its addresses and subnets.
+        """
+        base = self.config.mtu or 1420
+        clamps: list[tuple[int, list[IPAddress | IPNetwork]]] = []
+        for peer in self.peers:
+            if peer.is_site and peer.mtu is not None and peer.mtu < base:
+                own = [a for a in (peer.address, peer.config.address6) if a is not None]
+                clamps.append((peer.mtu, [*own, *peer.subnets]))
+        return clamps
+
+    @property
     def hub_resolver(self) -> bool:
         """The hub runs a resolver (for ``dns.records``); it listens on its tunnel addresses."""
         return bool(self.config.dns.records)
@@ -242,6 +291,16 @@ class InstanceView:
             return [hub_address(net)]
         servers = list(self.config.dns.servers)
         return servers if protocol == "wireguard" else [s for s in servers if s.version == 4]
+
+    @cached_property
+    def cbc_sites(self) -> list[PeerView]:
+        """OpenVPN sites whose RouterOS has no GCM: only they make the hub offer AES-256-CBC.
+
+        A CBC cipher in ``data-ciphers`` turns OpenVPN 2.6's data channel offload off (DCO
+        does AEAD ciphers only), so it is offered only when a site needs it.
+        """
+        return [p for p in self.peers_of("openvpn")
+                if p.is_site and not routeros_has_gcm(p.routeros)]
 
     @property
     def split_names(self) -> list[str]:

@@ -1,4 +1,4 @@
-# mvpn acme-eu sites/berlin.rsc version 07fde81a9edf; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version a4cdb9251b9f; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
 # Safe to run again: first remove every object an earlier version of this script created
@@ -15,7 +15,7 @@
 /system script remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
 /ip dns static remove [find where comment~"^mvpn:acme-eu/berlin( |\$)"]
 /interface wireguard add name="wg-acme-eu" private-key="wJSXpdO/ZipLP1RLjh/vEF+5jENXTQ/lt/0mDsK1J0o=" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
-/interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.16.0.0/12,10.254.0.0/24,10.255.0.0/24,2001:db8:20::/48,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/interface wireguard peers add interface="wg-acme-eu" public-key="CXwAa3eYoBtW4/Z0BZcqWGO7hJM1O9YayLGlwB14tkI=" preshared-key="bvEi+Bjk7ySmfOKvRqlLRoqFXvtZfUwkhh3+PkCNzLc=" endpoint-address="acme-eu.vpn.example.net" endpoint-port=51820 allowed-address=10.0.0.0/16,10.16.0.0/12,10.254.0.0/24,10.255.0.0/24,2001:db8:20::/48,fd00:255::/64 persistent-keepalive=25s comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
 /ip address add address=10.255.0.10/24 interface="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
 /ipv6 address add address=fd00:255::10/64 interface="wg-acme-eu" advertise=no comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
 /ip route add dst-address=10.0.0.0/16 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
@@ -24,4 +24,4 @@
 /ipv6 route add dst-address=2001:db8:20::/48 gateway="wg-acme-eu" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
 /ip dns static add name="corp.example" type=FWD forward-to=10.255.0.1 match-subdomain=yes comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
 # The config version, kept on the router: /system script print where name="mvpn_acme-eu_berlin"
-/system script add name="mvpn_acme-eu_berlin" source=":return \"07fde81a9edf\"" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
+/system script add name="mvpn_acme-eu_berlin" source=":return \"a4cdb9251b9f\"" comment="mvpn:acme-eu/berlin Berlin \"HQ\" office, budget \$5 [rack 2]"
