@@ -56,6 +56,7 @@ system-deps:
 lint: $(VENV)/.stamp-test
 	$(BIN)/ruff check compiler tests benchmarks scripts setup.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: $(VENV)/.stamp-test
 	$(BIN)/pytest

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler import allocate as allocation
 from compiler.allocate import Assignment
 from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
-from compiler.build import Build, WriteStats, assemble, portable
-from compiler.build.assemble import Progress
-from compiler.build.cache import BuildCache, BuildState
-from compiler.build.engine import BuildJob, StreamedBuild
-from compiler.build.lock import output_lock
-from compiler.build.write import check_output
 from compiler.checks import Graph, check_not_empty, run_checks
+from compiler.checks.cross import summary
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
-from compiler.incremental import check_incrementally, instance_keys, stat_keys, summary
+from compiler.engine import WriteStats, assemble, portable
+from compiler.engine.assemble import Progress
+from compiler.engine.cache import BuildCache, BuildState
+from compiler.engine.engine import BuildJob, StreamedBuild
+from compiler.engine.lock import output_lock
+from compiler.engine.write import check_output
+from compiler.incremental import check_incrementally, instance_keys, stat_keys
 from compiler.keys import KeyRing
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
 from compiler.render import instance_views
 from compiler.render.support import check_routeros
-
-#: Set by the command line entry point: the process runs one command, then exits.
-ONE_SHOT = False
+from compiler.runtime import gc_paused
 
 
 @dataclasses.dataclass
@@ -91,28 +88,6 @@ def _load(root: Path, diags: Diagnostics) -> tuple[RawTree, Estate]:
     return raw, build_estate(raw, diags)
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a tree is loaded and checked.
-
-    Loading allocates a few objects per file and frees almost none, so every
-    collection scans the whole growing heap for nothing: at 100k peers the
-    collector took about a third of `mvpn check`. Reference counting still frees
-    everything that is not in a cycle.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if ONE_SHOT:
-            # What was loaded lives until the process ends: keep later collections from
-            # scanning it again (a full collection over a 100k-peer estate takes ~1 s).
-            gc.freeze()
-        if enabled:
-            gc.enable()
-
-
 @dataclasses.dataclass
 class CompileResult:
     """A compile: the check it rests on, and (when clean) the build and what was written.
@@ -123,17 +98,14 @@ class CompileResult:
     """
 
     check: CheckResult
-    build: Build | StreamedBuild | None = None
+    build: StreamedBuild | None = None
     stats: WriteStats | None = None
     reused: list[str] = dataclasses.field(default_factory=list)
 
     def built(self) -> tuple[int, str]:
         """(instances built, ``"derived"`` or ``"redacted"``), without parsing the manifest."""
         assert self.build is not None
-        if isinstance(self.build, StreamedBuild):
-            return self.build.instances, self.build.secrets
-        manifest = self.build.manifest
-        return len(manifest["instances"]), str(manifest["secrets"])
+        return self.build.instances, self.build.secrets
 
 
 def compile_tree(
@@ -144,7 +116,7 @@ def compile_tree(
 
     With errors nothing is rendered and nothing is written (no partial build). With
     ``cache``, state kept in ``.mvpn-cache/`` beside ``out`` lets unchanged instances be
-    neither re-checked nor re-rendered (see :mod:`compiler.build.cache`); the output bytes
+    neither re-checked nor re-rendered (see :mod:`compiler.engine.cache`); the output bytes
     are the same either way. An output that must not be built into is a
     :class:`UsageError` before anything is created; compiles into the same folder are
     serialised (``waiting`` hears the folder when another compile holds it).
@@ -171,7 +143,8 @@ def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, ca
     if fast is not None:
         result = CheckResult(fast.estate, Diagnostics(), None)
         views = instance_views(fast.estate, ring)
-        job = BuildJob(views, ring, qr, out, previous, fast.reuse.__contains__, fast.keys)
+        job = BuildJob(views, ring, qr, out, previous=previous,
+                       reuse=fast.reuse.__contains__, keys=fast.keys)
         summaries = fast.summaries
     else:
         result, started = _check_and_start(root, out, ring, qr, store, previous=previous)
@@ -222,13 +195,14 @@ def _check_and_start(
             old = previous.instances.get(name) if previous is not None else None
             return old is not None and keys.get(name) == old.key
 
-        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged, keys)
+        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous=previous,
+                       reuse=unchanged, keys=keys)
         try:
             job.start(parallel_only=True)
         except UsageError:  # reported in its usual place: after the check, if it passes
             job.abort()
-            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous, unchanged,
-                           keys)
+            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous=previous,
+                           reuse=unchanged, keys=keys)
         except BaseException:  # Ctrl-C while the stage and the workers were being made
             job.abort()
             raise

@@ -1,13 +1,13 @@
 """Incremental check for ``mvpn compile``: parse and check only the instances that changed.
 
-Every check but two looks at one instance (with ``vpn.yaml``): schema, addresses, routes
-within the instance, secrets in its files. The two that look across instances need little:
-hostnames (``hostname-duplicate``) and site subnets (``route-cross-instance``). So for each
+Every check but a few looks at one instance (with ``vpn.yaml``): schema, addresses, routes
+within the instance, secrets in its files. Those that look across instances are registered
+in :mod:`compiler.checks.cross` and need little (hostnames, site subnets). So for each
 instance the cache keeps, next to its input key, a summary of exactly that, and a compile:
 
 1. reads every file (no parsing) and computes each instance's input key,
 2. parses and checks, as a sub-tree, only the instances whose key changed (plus the root),
-3. runs the two cross-instance checks over all summaries.
+3. runs the cross-instance checks over all summaries.
 
 This fast path only ever says "clean": at the first diagnostic of any kind it gives up and
 the compile runs the full check, so diagnostics are always those of ``mvpn check``.
@@ -20,18 +20,15 @@ import hashlib
 import os
 import stat
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from compiler.build.cache import BuildState
-from compiler.checks import run_checks
-from compiler.checks.overlap import overlapping_spans
+from compiler.checks import cross, run_checks
 from compiler.diagnostics import Diagnostics
+from compiler.engine.cache import BuildState
 from compiler.loader.source import SourceFile
 from compiler.loader.walk import RawTree, parse_source, walk
-from compiler.model.estate import Estate, InstanceNode, build_estate
-from compiler.model.peer import SitePeer
+from compiler.model.estate import Estate, build_estate
 from compiler.render.support import check_routeros
 
 
@@ -109,31 +106,6 @@ def stat_keys(root: Path) -> dict[str, str | None]:
     return keys
 
 
-def summary(inst: InstanceNode) -> dict[str, Any]:
-    """What the cross-instance checks need of one (clean) instance."""
-    assert inst.config is not None
-    spans = []
-    for peer in inst.peers.values():
-        if isinstance(peer.config, SitePeer):
-            for net in peer.config.subnets:
-                spans.append([net.version, int(net.network_address),
-                              int(net.broadcast_address), peer.config.site])
-    return {"hostname": inst.config.hostname.lower(), "spans": spans}
-
-
-def _cross_instance_clean(summaries: dict[str, dict[str, Any]]) -> bool:
-    """No duplicate hostname and no site subnet overlapping another instance's site."""
-    hosts = Counter(s["hostname"] for s in summaries.values())
-    if any(n > 1 for n in hosts.values()):
-        return False
-    spans = [(v, first, last, site, name) for name, s in summaries.items()
-             for v, first, last, site in s["spans"]]
-    return not any(
-        spans[a][4] != spans[b][4] and spans[a][3] != spans[b][3]
-        for a, b in overlapping_spans([(v, first, last) for v, first, last, _s, _n in spans])
-    )
-
-
 def check_incrementally(
     root: Path, context: str, previous: BuildState, stats: dict[str, str | None]
 ) -> Incremental | None:
@@ -172,12 +144,12 @@ def check_incrementally(
     if diags.sorted():
         return None
     summaries = {name: previous.instances[name].summary or {} for name in reuse}
-    fresh = {name: summary(inst) for name, inst in estate.instances.items()}
+    fresh = {name: cross.summary(inst) for name, inst in estate.instances.items()}
     summaries.update(fresh)
     # The last compile found these summaries clean: when every re-checked instance kept its
     # summary (and no instance came or went), the cross-instance checks would say the same.
     same = summaries.keys() == previous.instances.keys() and all(
         previous.instances[name].summary == value for name, value in fresh.items())
-    if not same and not _cross_instance_clean(summaries):
+    if not same and not cross.clean(summaries):
         return None
     return Incremental(estate, keys, reuse, summaries)

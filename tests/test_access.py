@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.checks.policy import ResolvedRule
 from compiler.checks.reach import shadows
 from compiler.cli.main import main
 from compiler.model.access import Rule
+from compiler.model.policy import ResolvedRule
 from tests.support.trees import INSTANCE, client, estate, rows, site
 
 RULES = [

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.api import check, compile_tree, explain
-from compiler.checks.routeset import RouteSet, collapse
+from compiler.model.routeset import RouteSet, collapse
 from compiler.model.types import IPNetwork
 from tests.support.trees import (
     INSTANCE,

@@ -26,9 +26,9 @@ from tests.support.trees import build_file_tree, client, estate, site
 SECRET = b"mvpn-test-secret-0123456789abcdef"
 SECRET_B64 = base64.b64encode(SECRET).decode()
 REPO = Path(__file__).resolve().parents[1]
-# ``compiler.build`` re-exports functions that shadow its submodules' names.
-ASSEMBLE = importlib.import_module("compiler.build.assemble")
-WRITE = importlib.import_module("compiler.build.write")
+# ``compiler.engine`` re-exports functions that shadow its submodules' names.
+ASSEMBLE = importlib.import_module("compiler.engine.assemble")
+WRITE = importlib.import_module("compiler.engine.write")
 
 
 def patch_write_os(monkeypatch: pytest.MonkeyPatch, **functions: object) -> None:
@@ -200,7 +200,7 @@ def test_without_renameat2_a_failed_swap_keeps_the_previous_build(
 SLOW_COMPILE = """
 import os, sys, time
 import types
-import compiler.build.write as w
+import compiler.engine.write as w
 from compiler.cli.main import main
 _fdopen, _link = os.fdopen, os.link
 def fdopen(*a, **k):
@@ -314,7 +314,7 @@ def test_secret_files_are_0600_whatever_the_umask(tmp_path: Path, mask: int) -> 
     with umask(mask):
         result = compile_tree(root, out, SECRET, qr=True)
     assert result.build is not None
-    secrets = {rel for rel, f in result.build.files.items() if f.secret}
+    secrets = {rel for rel, secret in result.build.files.items() if secret}
     assert "acme-eu/hub/openvpn/pki/server.key" in secrets
     assert "acme-eu/hub/wireguard/wg0.conf" in secrets
     for rel in result.build.files:

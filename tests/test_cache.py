@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 
 from compiler import incremental
-from compiler.api import compile_tree
-from compiler.build import assemble
-from compiler.build import cache as cache_mod
-from compiler.build import engine as engine_mod
-from compiler.build.manifest import instance_fragment, manifest_text
+from compiler.api import check, compile_tree
+from compiler.checks import cross
 from compiler.cli.main import main
+from compiler.engine import assemble
+from compiler.engine import cache as cache_mod
+from compiler.engine import engine as engine_mod
+from compiler.engine.manifest import instance_fragment, manifest_text
 from compiler.keys import KeyRing
 from compiler.render import qr as qrcode
 from tests.support.trees import (
@@ -387,3 +388,34 @@ def test_with_tests_yaml_unchanged_instances_are_not_rendered_again(
     fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
     assert fresh.build is not None
     assert snapshot(tmp_path / "cached") == snapshot(tmp_path / "fresh")
+
+
+#: For each registered cross-instance check: an edit of acme-us (alone clean) that breaks it
+#: against the unchanged acme-eu, and the exact diagnostics of the full check.
+CROSS_EDITS = {
+    "hostname-duplicate": ("acme-us/instance.yaml", "hostname: acme-us", "hostname: acme-eu",
+                           [("hostname-duplicate", "acme-eu/instance.yaml", 1),
+                            ("hostname-duplicate", "acme-us/instance.yaml", 1)]),
+    "route-cross-instance": ("acme-us/peers/denver.yaml", "10.31.0.0/24", "10.20.0.0/24",
+                             [("route-cross-instance", "acme-eu/peers/berlin.yaml", 5),
+                              ("route-cross-instance", "acme-us/peers/denver.yaml", 5)]),
+}
+
+
+def test_every_cross_instance_check_has_a_case() -> None:
+    assert sorted(c.code for c in cross.CROSS_INSTANCE) == sorted(CROSS_EDITS)
+
+
+@pytest.mark.parametrize("code", sorted(CROSS_EDITS))
+def test_an_incremental_compile_runs_every_cross_instance_check(tmp_path: Path,
+                                                                code: str) -> None:
+    """Only acme-us changes, so only it is re-checked: the registered summaries must catch
+    what it breaks against acme-eu, with exactly the full check's diagnostics."""
+    root = tree(tmp_path / "src")
+    assert compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True).build
+    rel, old, new, expected = CROSS_EDITS[code]
+    edit(root / rel, old, new)
+    result = compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True)
+    found = result.check.diagnostics.sorted()
+    assert [(d.code, d.file.relative_to(root).as_posix(), d.line) for d in found] == expected
+    assert found == check(root).diagnostics.sorted()

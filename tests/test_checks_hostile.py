@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.checks import reach
-from compiler.checks.policy import ResolvedRule
 from compiler.checks.reach import first_shadows, shadows
 from compiler.model.access import Rule
+from compiler.model.policy import ResolvedRule
 from compiler.model.types import IPNetwork
 from tests.support.trees import INSTANCE, estate, rows
 

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from compiler.api import compile_tree
-from compiler.build.versions import combine
 from compiler.cli.main import main
+from compiler.engine.versions import combine
 from compiler.render.env import VERSION_SLOT
 from tests.support.netlab import lab
 from tests.support.routeros import tokenize, validate

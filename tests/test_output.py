@@ -20,12 +20,12 @@ from compiler.cli.output import (
     display_path,
     github_escape_data,
     github_escape_property,
-    neutralize,
     quote_line,
     render,
     summary,
 )
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.terminal import neutralize
 
 VERSION = "0.1.0"
 INSTANCE_YAML = "hostname: vpn\nregion: fra\n"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from compiler.api import compile_tree
-from compiler.build import portable
+from compiler.engine import portable
 
 SECRET = b"mvpn-test-secret-0123456789abcdef"
 SITES = Path(__file__).resolve().parents[1] / "sites"

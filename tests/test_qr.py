@@ -18,8 +18,8 @@ import pytest
 import zxingcpp
 
 from compiler.api import check, compile_tree
-from compiler.checks.policy import Policy
 from compiler.checks.qr import QR_MAX_BYTES, qr_payload_size
+from compiler.model.policy import Policy
 from compiler.render import qr as qrcode
 from tests.support.trees import (
     TEST_SECRET,

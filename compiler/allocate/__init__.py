@@ -1,6 +1,6 @@
 """``mvpn allocate``: give every peer without a tunnel address the lowest free one.
 
-Pools are the instance networks the checks use (:func:`compiler.checks.peers.pool_of`):
+Pools are the instance networks the checks use (:func:`compiler.model.addressing.pool_of`):
 the WireGuard network (and ``network6`` when the instance has one) for WireGuard peers,
 the OpenVPN network for OpenVPN peers. Every address already written in a peer file of
 the instance counts as taken, so an existing address never moves and no two peers share
@@ -22,8 +22,8 @@ from compiler.allocate import subnets
 from compiler.allocate.splice import SpliceError, insert_keys
 from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks.graph import Graph, peers_of
-from compiler.checks.peers import assignable, pool_of
 from compiler.diagnostics import Diagnostics, EnvironmentFailureError
+from compiler.model.addressing import assignable, pool_of
 from compiler.model.estate import Estate, PeerNode
 from compiler.model.instance import Instance
 from compiler.model.types import IPAddress, IPNetwork

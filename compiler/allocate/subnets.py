@@ -17,12 +17,12 @@ from collections.abc import Iterable
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from compiler.allocate.splice import SpliceError
-from compiler.checks.policy import Policy
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
 from compiler.loader.yamlread import YamlError, compose, parse
 from compiler.model.estate import Estate
 from compiler.model.peer import AUTO_SUBNET_RE
+from compiler.model.policy import Policy
 from compiler.model.types import IPNetwork
 
 

@@ -6,32 +6,13 @@ from collections import defaultdict
 
 from compiler.checks.graph import Graph, peers_of
 from compiler.diagnostics import Diagnostics
+from compiler.model.addressing import hub_address, pool_of
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.instance import Instance
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.types import IPAddress, IPNetwork
 
 _PROTO_NAME = {"wireguard": "WireGuard", "openvpn": "OpenVPN"}
-
-
-def hub_address(net: IPNetwork) -> IPAddress:
-    """The hub's own tunnel address: the first host of the network."""
-    return net.network_address + 1
-
-
-def assignable(net: IPNetwork) -> range:
-    """The integer addresses a peer may take: after the hub, before the v4 broadcast."""
-    last = int(net.broadcast_address) - (1 if net.version == 4 else 0)
-    return range(int(hub_address(net)) + 1, last + 1)
-
-
-def pool_of(cfg: Instance, protocol: str, v6: bool = False) -> IPNetwork | None:
-    """The tunnel network peers of ``protocol`` take addresses from, if enabled."""
-    if protocol == "wireguard" and cfg.wireguard is not None:
-        return cfg.wireguard.network6 if v6 else cfg.wireguard.network
-    if protocol == "openvpn" and cfg.openvpn is not None and not v6:
-        return cfg.openvpn.network
-    return None
 
 
 def _address_problem(addr: IPAddress, net: IPNetwork, proto: str) -> str | None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from compiler.checks.peers import hub_address
-from compiler.checks.policy import Policy
 from compiler.diagnostics import Diagnostics
+from compiler.model.addressing import hub_address
 from compiler.model.estate import PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer
+from compiler.model.policy import Policy
 
 #: Bytes a QR code holds at most (version 40-L, byte mode): the payload is ASCII.
 QR_MAX_BYTES: Final = 2953

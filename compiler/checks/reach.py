@@ -2,7 +2,7 @@
 
 A verdict follows a packet the way the real estate handles it: the sending peer's profile
 (does it route the destination into the tunnel?), then the hub's policy in the order of
-:mod:`compiler.checks.policy`, which is also the order of the hub's nftables ruleset.
+:mod:`compiler.model.policy`, which is also the order of the hub's nftables ruleset.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
 
-from compiler.checks.peers import hub_address, pool_of
-from compiler.checks.policy import Policy, ResolvedRule, covers, is_route_all
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
 from compiler.model.access import Assertion, parse_probe, ports_text
+from compiler.model.addressing import hub_address, pool_of
 from compiler.model.estate import Estate, PeerNode
 from compiler.model.peer import ClientPeer, SitePeer
+from compiler.model.policy import Policy, ResolvedRule, covers, is_route_all
 from compiler.model.types import IPAddress, IPNetwork
 
 

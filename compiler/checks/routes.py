@@ -8,11 +8,11 @@ from pathlib import Path
 
 from compiler.checks.graph import Graph, peers_of
 from compiler.checks.overlap import overlapping_pairs
-from compiler.checks.routeset import inside_any, spans_of
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.peer import SitePeer
+from compiler.model.routeset import inside_any, spans_of
 from compiler.model.types import IPNetwork
 
 

@@ -11,14 +11,13 @@ from typing import Any
 from compiler import api
 from compiler.cli.progress import ProgressBar
 from compiler.cli.progress import wanted as progress_wanted
+from compiler.cli.report import DEFAULT_ROOT, EXIT_ERRORS, EXIT_OK, print_diagnostics
 from compiler.keys import load_secret
 from compiler.keys.secret import secret_file_mode
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """``mvpn compile``: check, then build the artifacts."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
-
     secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
     warn_secret_file(args.secret_file)
     bar = ProgressBar(sys.stderr, "compiling") if progress_wanted(sys.stderr) else None
@@ -61,7 +60,8 @@ def warn_secret_file(path: str | None) -> None:
 def register(sub: Any) -> None:
     """Add the remaining subcommands to the parser."""
     p = sub.add_parser("compile", help="check, then build the artifacts")
-    p.add_argument("root", nargs="?", default="sites", help="config tree (default: sites)")
+    p.add_argument("root", nargs="?", default=DEFAULT_ROOT,
+                   help=f"config tree (default: {DEFAULT_ROOT})")
     p.add_argument("-o", "--output", default="build", help="output directory (default: build)")
     p.add_argument("--secret-file", help="file with the base64 organisation secret "
                    "(default: $MVPN_SECRET; without either, a redacted build)")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from compiler.deploy.bundle import check_instance_name, open_bundle
 from compiler.deploy.remote import SSH_FAILED, bundle_tar, check_host, remote_argv, run
 from compiler.diagnostics import UsageError
@@ -32,8 +33,6 @@ def _script(instance: str, args: argparse.Namespace) -> str:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """``mvpn deploy INSTANCE --host [USER@]HOST``."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
-
     host = check_host(args.host)
     instance = check_instance_name(args.instance)
     if args.rollback and (args.force or args.dry_run):

@@ -12,17 +12,14 @@ from typing import Any
 from compiler import api
 from compiler.cli.commands import warn_secret_file
 from compiler.cli.output import display_path
+from compiler.cli.report import DEFAULT_ROOT, EXIT_ERRORS, EXIT_OK, print_diagnostics
 from compiler.diagnostics import UsageError
 from compiler.keys import load_secret
 from compiler.repofiles import DEFAULT_ACTION
 
-DEFAULT_ROOT = "sites"
-
 
 def cmd_allocate(args: argparse.Namespace) -> int:
     """``mvpn allocate``: fill missing tunnel addresses in place."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
-
     result = api.allocate(Path(args.root))
     raw = result.check.estate.raw
     print_diagnostics(result.diagnostics, "text", raw.sources() + raw.others)
@@ -41,7 +38,6 @@ def cmd_allocate(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``mvpn plan``: what the working tree changes compared with a git revision."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
     from compiler.plan.render import render_plan
 
     base = args.base or default_base(os.environ)
@@ -77,7 +73,6 @@ def default_base(env: Mapping[str, str]) -> str:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     """``mvpn graph``: the topology as Mermaid, DOT or JSON."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, print_diagnostics
     from compiler.topology import render_topology, topology
 
     result = api.check(Path(args.root))
@@ -91,7 +86,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """``mvpn init``: a new config repository with an example tree."""
-    from compiler.cli.main import EXIT_OK
     from compiler.scaffold import init_repo
 
     written = init_repo(Path(args.dir), args.action)
@@ -103,7 +97,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _root(p: Any) -> None:
-    p.add_argument("root", nargs="?", default=DEFAULT_ROOT, help="config tree (default: sites)")
+    p.add_argument("root", nargs="?", default=DEFAULT_ROOT,
+                   help=f"config tree (default: {DEFAULT_ROOT})")
 
 
 def register(sub: Any) -> None:

@@ -19,43 +19,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, NoReturn, TextIO
 
-from compiler import COMPILER_ID, api
+from compiler import COMPILER_ID, api, runtime
 from compiler.checks.reach import Verdict
-from compiler.cli.output import display_path, plural, render
+from compiler.cli.output import display_path, render
+from compiler.cli.report import (
+    DEFAULT_ROOT,
+    EXIT_ERRORS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    line_lookup,
+    print_diagnostics,
+)
 from compiler.diagnostics import Diagnostics, EnvironmentFailureError, UsageError
 from compiler.loader.source import SourceFile
-
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command killed by Ctrl-C
-DEFAULT_ROOT = "sites"
-
-
-def use_color(stream: TextIO) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set."""
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    return stream.isatty()
-
-
-def _line_lookup(sources: Sequence[SourceFile]) -> Callable[[Path], Sequence[str] | None]:
-    by_path = {s.path: s for s in sources}
-
-    def lines(path: Path) -> Sequence[str] | None:
-        src = by_path.get(path)
-        return src.lines if src is not None else None
-
-    return lines
-
-
-def print_diagnostics(diags: Diagnostics, fmt: str, sources: Sequence[SourceFile]) -> None:
-    """Print diagnostics in one of the four formats to stdout."""
-    text = render(
-        diags.sorted(), fmt,  # type: ignore[arg-type]
-        cwd=Path.cwd(), lines=_line_lookup(sources), color=use_color(sys.stdout),
-        tool_version=COMPILER_ID.split()[1],
-    )
-    if text:
-        sys.stdout.write(text)
+from compiler.terminal import plural
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -106,7 +84,7 @@ def _clean_line(result: api.CheckResult) -> str:
 def _print_json(diags: Diagnostics, sources: Sequence[SourceFile], verdict: Verdict | None,
                 explain: tuple[str, str, str] | None) -> None:
     """``--format json``: one JSON document, with the ``--explain`` verdict in it."""
-    text = render(diags.sorted(), "json", cwd=Path.cwd(), lines=_line_lookup(sources),
+    text = render(diags.sorted(), "json", cwd=Path.cwd(), lines=line_lookup(sources),
                   color=False, tool_version=COMPILER_ID.split()[1])
     if verdict is None or explain is None:
         sys.stdout.write(text)
@@ -296,7 +274,7 @@ def interrupted() -> int:
     back); a further Ctrl-C must not print a traceback while the process exits, so from
     here on SIGINT ends it at once.
     """
-    if api.ONE_SHOT:  # a process of its own (not a test calling main())
+    if runtime.one_shot():  # a process of its own (not a test calling main())
         signal.signal(signal.SIGINT, _exit_interrupted)
     _say("mvpn: interrupted")
     return EXIT_INTERRUPTED
@@ -380,7 +358,7 @@ def run() -> NoReturn:
         except FileNotFoundError:
             raise EnvironmentFailureError("the working directory no longer exists",
                                      os.environ.get("PWD", ".")) from None
-        api.ONE_SHOT = True
+        runtime.enter_one_shot()
         # Start-up is over (compiler.entry caught Ctrl-C so far): from here an interrupt
         # unwinds as KeyboardInterrupt, so a build removes its stage on the way out.
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote_from_bytes
 
 from compiler.diagnostics import CODES, Diagnostic, Severity
+from compiler.terminal import escape_char, is_unsafe, neutralize, plural
 
 Format = Literal["text", "json", "github", "sarif"]
 LineSource = Callable[[Path], Sequence[str] | None]
@@ -35,39 +36,7 @@ SRCROOT: Final = "%SRCROOT%"
 
 # --- neutralising hostile text -------------------------------------------------------
 
-#: Unicode categories never shown raw: controls (C0, DEL, C1), format characters (bidi
-#: overrides of "Trojan Source", zero-width spaces), lone surrogates, line separators.
-_UNSAFE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
-
-
-def _is_unsafe(ch: str) -> bool:
-    """Whether ``ch`` must not reach a terminal or a CI log as it is."""
-    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
-
-
-_NAMED_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(ch: str) -> str:
-    named = _NAMED_ESCAPES.get(ch)
-    if named is not None:
-        return named
-    code = ord(ch)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def neutralize(text: str, keep: str = "") -> str:
-    r"""Replace every unsafe character of ``text`` by a visible escape (``\x1b``).
-
-    Characters in ``keep`` (for example ``"\n"``) pass through unchanged. A
-    backslash is left as it is: the escapes are for a reader, not a parser.
-    """
-    if text.isprintable():
-        return text  # the common case: nothing to do (isprintable is false for all unsafe)
-    return "".join(_escape_char(ch) if _is_unsafe(ch) and ch not in keep else ch for ch in text)
 
 
 def _json_safe(text: str) -> str:
@@ -105,11 +74,6 @@ def display_path(path: Path, cwd: Path) -> str:
 def _counts(diags: Sequence[Diagnostic]) -> tuple[int, int]:
     errors = sum(1 for d in diags if d.severity is Severity.ERROR)
     return errors, len(diags) - errors
-
-
-def plural(n: int, word: str) -> str:
-    """``1 error``, ``2 errors``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def summary(errors: int, warnings: int) -> str:
@@ -150,8 +114,8 @@ def _display_units(line: str) -> list[tuple[str, int]]:
     for ch in line:
         if ch == "\t":
             units.append((_TAB, len(_TAB)))
-        elif _is_unsafe(ch):
-            esc = _escape_char(ch)
+        elif is_unsafe(ch):
+            esc = escape_char(ch)
             units.append((esc, len(esc)))
         else:
             units.append((ch, _cells(ch)))

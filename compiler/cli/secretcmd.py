@@ -7,10 +7,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from compiler.cli.report import EXIT_OK
+
 
 def cmd_secret_new(args: argparse.Namespace) -> int:
     """Write a fresh secret to FILE; print where it is and what to do, never the secret."""
-    from compiler.cli.main import EXIT_OK
     from compiler.keys.generate import new_secret_file
 
     path = Path(args.file)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
 from compiler.deploy.bundle import open_bundle
 from compiler.deploy.drift import Status, compare, probe
 from compiler.deploy.remote import SSH_FAILED, check_host, remote_argv, run
@@ -16,8 +17,6 @@ from compiler.deploy.remote import SSH_FAILED, check_host, remote_argv, run
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``mvpn status INSTANCE --host HOST``: exit 0 in sync, 1 with drift, 2 unreachable."""
-    from compiler.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
-
     host = check_host(args.host)
     bundle = open_bundle(Path(args.output), args.instance)
     nft = (bundle.folder / "nftables.conf").read_bytes()

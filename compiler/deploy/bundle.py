@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.diagnostics import UsageError
-from compiler.model.types import NAME_RE
+from compiler.loader.names import NAME_RE
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Final
 
 from compiler.diagnostics import Diagnostics
+from compiler.loader.names import NAME_RE
 from compiler.loader.source import MAX_BYTES, OtherFile, SourceFile
 from compiler.loader.yamlread import YamlError, decode, parse
-from compiler.model.types import NAME_RE
 
 YAML_SUFFIXES: Final = (".yaml", ".yml")
 

@@ -10,9 +10,9 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
+from compiler.loader.names import NAME_RE
 from compiler.model.base import ConfigModel
 from compiler.model.types import (
-    NAME_RE,
     Description,
     IPAddress,
     IPNetwork,

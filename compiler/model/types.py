@@ -30,7 +30,6 @@ from compiler.routeros.tree import command_tree
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-NAME_RE: Final = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _LABEL_RE: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
 _ROUTEROS_RE: Final = re.compile(r"^7\.\d{1,2}(\.\d{1,2})?$")
 _WG_KEY_RE: Final = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")

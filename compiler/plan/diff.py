@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.build import Build
+from compiler.engine import Build
 from compiler.model.estate import Estate, PeerNode
 from compiler.model.peer import ClientPeer, SitePeer
 

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
-from compiler.cli.output import neutralize, plural
 from compiler.plan.diff import ADDED, CHANGED, REMOVED, Action, Change, ItemChange, PlanDiff
+from compiler.terminal import neutralize, plural
 from compiler.topology import mermaid
 
 Format = Literal["text", "markdown", "json"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from functools import cached_property
 
-from compiler.checks.peers import hub_address
-from compiler.checks.policy import Policy
 from compiler.keys import CertifiedKey, KeyRing, WireGuardKeyPair
+from compiler.model.addressing import hub_address
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
+from compiler.model.policy import Policy
 from compiler.model.types import IPAddress, IPNetwork
 from compiler.routeros.tree import RouterOSTree
 

@@ -1,6 +1,6 @@
 """The hub's forwarding policy as nftables rules (the ``access`` chain of ``nftables.conf``).
 
-The rules come from :class:`compiler.checks.policy.Policy` in its order (access lists, then
+The rules come from :class:`compiler.model.policy.Policy` in its order (access lists, then
 firewall rules, then the default), the same order `mvpn check` evaluates ``tests.yaml`` in.
 Only addresses, ports and keywords reach the ruleset; no free text from the tree. Addresses
 go through :func:`compiler.render.env.addr` and names through ``name`` (they raise on anything
@@ -9,9 +9,9 @@ else), and the template checks every line again (``nft_line``).
 
 from __future__ import annotations
 
-from compiler.checks.policy import Policy, ResolvedRule, peer_nets
 from compiler.model.access import ports_text
 from compiler.model.peer import ClientPeer
+from compiler.model.policy import Policy, ResolvedRule, peer_nets
 from compiler.model.types import IPNetwork
 from compiler.render.env import addr, name
 

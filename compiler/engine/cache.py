@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
-from compiler.build.write import spare_of
+from compiler.engine.layout import cache_dir, spare_of
 from compiler.render.env import TEMPLATES
 
-CACHE_DIR = ".mvpn-cache"
 FORMAT = 4
 _PACKAGE = Path(__file__).resolve().parents[1]
 _DEPENDENCIES = ("jinja2", "cryptography", "zxing-cpp", "pydantic", "PyYAML")
@@ -128,7 +127,7 @@ class BuildCache:
     def __init__(self, out: Path, context: str, folder: Path | None = None) -> None:
         """``context`` names the secret id and options the state is valid for."""
         self.out = out.absolute()
-        self.folder = folder if folder is not None else self.out.parent / CACHE_DIR
+        self.folder = folder if folder is not None else cache_dir(self.out)
         name = hashlib.sha256(str(self.out).encode()).hexdigest()[:16]
         self.path = self.folder / f"build-{name}.json"
         self.context = f"{compiler_fingerprint()}/{context}"

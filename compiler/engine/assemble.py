@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compiler import COMPILER_ID
-from compiler.build.versions import combine, stamp
+from compiler.engine.versions import combine, stamp
 from compiler.keys import KeyRing
 from compiler.model.estate import Estate
 from compiler.render import FAMILIES, InstanceView, instance_views

@@ -1,6 +1,6 @@
-"""``manifest.json`` text, built from per-instance fragments.
+r"""``manifest.json`` text, built from per-instance fragments.
 
-The bytes are exactly ``json.dumps(manifest, indent=2) + "\\n"`` (what the format has
+The bytes are exactly ``json.dumps(manifest, indent=2) + "\n"`` (what the format has
 always been), but produced per instance: ``json.dumps`` with ``indent`` runs the
 pure-Python encoder, about 1.5 s for the 200k artifacts of a 100k-peer estate,
 while an instance fragment is cheap to write and can be kept for an unchanged

@@ -4,7 +4,7 @@
 (not on Windows; not the default on macOS) are only there on some platforms, and
 ``malloc_trim`` only in glibc. Every caller
 goes through here, and every fallback gives the same output bytes: only speed and the
-atomicity of the final swap differ (see :mod:`compiler.build.write`).
+atomicity of the final swap differ (see :mod:`compiler.engine.write`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ def cpu_count() -> int:
 
 
 def can_fork() -> bool:
-    """Whether workers can be forked: they inherit the checked estate instead of unpickling
-    it, so without ``fork`` the build renders in this process (same bytes, one core)."""
+    """Whether workers can be forked.
+
+    They inherit the checked estate instead of unpickling it, so without ``fork`` the build
+    renders in this process (same bytes, one core).
+    """
     return "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -71,8 +74,11 @@ def alive(pid: int) -> bool:
 
 
 def trim_heap() -> None:
-    """Give freed heap pages back to the system (glibc's ``malloc_trim``); elsewhere nothing
-    to do: other allocators return pages themselves or keep them, and the output is the same."""
+    """Give freed heap pages back to the system (glibc's ``malloc_trim``).
+
+    Elsewhere nothing to do: other allocators return pages themselves or keep them, and the
+    output is the same.
+    """
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError, TypeError):  # no libc by that name, or not glibc

@@ -18,13 +18,13 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 
-from compiler.checks.routeset import RouteSet, inside_any, spans_of
 from compiler.loader.source import SourceFile
 from compiler.model.access import Rule, Target
 from compiler.model.errors import did_you_mean
 from compiler.model.estate import InstanceNode, PeerNode
 from compiler.model.instance import Instance
 from compiler.model.peer import ClientPeer, SitePeer
+from compiler.model.routeset import RouteSet, inside_any, spans_of
 from compiler.model.types import IPAddress, IPNetwork
 
 #: ``report(file, code, message, loc)`` for a problem found while resolving a policy.

@@ -16,12 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from compiler.build import portable
-from compiler.build.assemble import Build
 from compiler.diagnostics import UsageError
-
-_STAGE_MARK = ".mvpn-stage-"
-_BACKUP_MARK = ".mvpn-old-"
+from compiler.engine import layout, portable
 
 
 @dataclasses.dataclass
@@ -39,32 +35,21 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _dead(path: Path) -> bool:
-    pid = path.name.rsplit("-", 1)[-1]
-    return not (pid.isdigit() and int(pid) != os.getpid() and portable.alive(int(pid)))
+    pid = layout.owner_pid(path)
+    return not (pid is not None and pid != os.getpid() and portable.alive(pid))
 
 
 def _clean_stale(out: Path) -> None:
     """Remove what killed builds left; a backup is the previous build if ``out`` is gone."""
-    for backup in out.parent.glob(f".{out.name}{_BACKUP_MARK}*"):
+    for backup in layout.backups(out):
         if _dead(backup):
             if not out.exists():
                 backup.rename(out)  # killed between the two renames of the fallback swap
             else:
                 shutil.rmtree(backup, ignore_errors=True)
-    for stale in out.parent.glob(f".{out.name}{_STAGE_MARK}*"):
+    for stale in layout.stages(out):
         if _dead(stale):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _mkdirs(path: Path, top: Path) -> None:
-    """Create folders 0755 whatever the umask (a writable folder would let keys be swapped)."""
-    missing: list[Path] = []
-    while path != top and not path.exists():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        folder.mkdir()
-        os.chmod(folder, 0o755)
 
 
 def _old_files(out: Path) -> set[str]:
@@ -141,16 +126,6 @@ def check_output(out: Path, root: Path) -> None:
     check_output_dir(out)
 
 
-def spare_of(out: Path) -> Path:
-    """Where the build before the current one is kept, to be updated into the next one."""
-    return out.parent / f".{out.name}.mvpn-spare"
-
-
-def stage_of(out: Path) -> Path:
-    """This process's stage for ``out`` (named by the pid: a dead one's is removed later)."""
-    return out.parent / f".{out.name}{_STAGE_MARK}{os.getpid()}"
-
-
 def prepare_stage(out: Path, base: Path | None = None) -> Path:
     """Check ``out``, clean what killed builds left, and create this process's stage.
 
@@ -160,7 +135,7 @@ def prepare_stage(out: Path, base: Path | None = None) -> Path:
     check_output_dir(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
-    stage = stage_of(out)
+    stage = layout.stage_of(out)
     shutil.rmtree(stage, ignore_errors=True)
     if base is not None:
         base.rename(stage)
@@ -208,7 +183,7 @@ def swap_in(stage: Path, out: Path) -> Path | None:
         return None
     if _exchange(stage, out):
         return stage
-    backup = out.parent / f".{out.name}{_BACKUP_MARK}{os.getpid()}"
+    backup = layout.backup_of(out)
     out.rename(backup)
     try:
         stage.rename(out)
@@ -216,34 +191,6 @@ def swap_in(stage: Path, out: Path) -> Path | None:
         backup.rename(out)  # put the previous build back before failing
         raise
     return backup
-
-
-def write_build(build: Build, out: Path) -> WriteStats:
-    """Write ``build`` into ``out`` atomically; returns what changed."""
-    out = out.absolute()
-    old = _old_files(out) if out.is_dir() else set()
-    stage = prepare_stage(out)
-    stats = WriteStats()
-    try:
-        for rel, f in sorted(build.files.items()):
-            mode = file_mode(rel, f.secret)
-            target = stage / rel
-            _mkdirs(target.parent, stage)
-            prev = out / rel
-            if rel in old and _same(prev, f.data, mode):
-                link_file(prev, target)
-                stats.unchanged += 1
-                continue
-            write_new(target, f.data, mode)
-            stats.written += 1
-        stats.removed = len(old - build.files.keys())
-        previous = swap_in(stage, out)
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return stats
 
 
 def _same(path: Path, data: bytes, mode: int) -> bool:

@@ -1,6 +1,6 @@
 """Stream a build to disk: render instance by instance, on every core, reusing what is unchanged.
 
-:func:`compile_build` is what ``mvpn compile`` runs. Unlike :func:`assemble` it never holds
+:class:`BuildJob` is what ``mvpn compile`` runs. Unlike :func:`assemble` it never holds
 the whole build in memory: each instance is rendered, written into the stage folder and
 dropped (at 100k peers the artifacts are about 2 GB). Instances are independent (their
 artifacts depend on ``vpn.yaml``, their own folder, the secret and the compiler), so they are
@@ -8,7 +8,7 @@ rendered by a pool of forked workers when there is enough work (and the platform
 the output is the same bytes in the same order as :func:`assemble` gives, whatever the number
 of workers.
 
-With a cache (:mod:`compiler.build.cache`), an instance whose inputs are unchanged is not
+With a cache (:mod:`compiler.engine.cache`), an instance whose inputs are unchanged is not
 rendered at all: its files are hard-linked from the previous build, which the cache has
 verified is exactly what the previous compile wrote. When nothing changed, nothing is
 written (the build on disk already is the result).
@@ -30,20 +30,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from compiler.build import portable
-from compiler.build.assemble import OutFile, manifest_head, render_instance
-from compiler.build.cache import BuildState, InstanceState, entry
-from compiler.build.manifest import instance_fragment, manifest_text
-from compiler.build.versions import stamp
-from compiler.build.write import (
+from compiler.engine import portable
+from compiler.engine.assemble import RenderedFile, manifest_head, render_instance
+from compiler.engine.cache import BuildState, Entry, InstanceState, entry
+from compiler.engine.layout import spare_of, stage_of
+from compiler.engine.manifest import instance_fragment, manifest_text
+from compiler.engine.planner import Action, plan_build
+from compiler.engine.versions import stamp
+from compiler.engine.write import (
     WriteStats,
     _old_files,
     _same,
     file_mode,
     link_file,
     prepare_stage,
-    spare_of,
-    stage_of,
     swap_in,
     write_new,
 )
@@ -70,20 +70,20 @@ class StreamedBuild:
         return data
 
     @property
-    def files(self) -> dict[str, OutFile]:
-        """Every file of the build and whether it is secret (the bytes are on disk)."""
-        files = {"manifest.json": OutFile(b"", False)}
+    def files(self) -> dict[str, bool]:
+        """Every file of the build (its path in ``out``) and whether it holds a secret."""
+        files = {"manifest.json": False}
         for name, inst in self.manifest["instances"].items():
             for path, art in inst["artifacts"].items():
-                files[f"{name}/{path}"] = OutFile(b"", bool(art["secret"]))
+                files[f"{name}/{path}"] = bool(art["secret"])
             for path in ("VERSION", "hub/VERSION"):
-                files[f"{name}/{path}"] = OutFile(b"", False)
+                files[f"{name}/{path}"] = False
         return files
 
 
 @dataclasses.dataclass
 class _Job:
-    """What forked workers inherit: set before the pool starts, read-only afterwards."""
+    """What one build's workers need: made before the pool starts, read-only afterwards."""
 
     views: dict[str, InstanceView]
     qr: bool
@@ -94,7 +94,8 @@ class _Job:
     spare: BuildState | None = None  # what the stage holds when it started as the spare
 
 
-_JOB: _Job | None = None
+#: In a forked worker: the job its pool initializer was given (inherited, not pickled).
+_INHERITED: list[_Job] = []
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -112,10 +113,8 @@ def _mkdirs(stage: str, rels: Iterable[str]) -> None:
             os.chmod(path, 0o755)
 
 
-def _render_one(name: str) -> InstanceState:
+def _render_one(job: _Job, name: str) -> InstanceState:
     """Render one instance into the stage; keep files whose bytes did not change."""
-    job = _JOB
-    assert job is not None
     stage, out = str(job.stage), str(job.out)
     old = job.previous.instances.get(name) if job.previous is not None else None
     old_shas: dict[str, str] = {}
@@ -141,10 +140,7 @@ def _render_one(name: str) -> InstanceState:
         mode = file_mode(f.rel, f.secret)
         target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
         was = old.files.get(f.rel) if old is not None else None
-        if was is not None and was.mode == mode and (
-            old_shas.get(f.rel) == f.sha256 if f.rel in old_shas else _same(Path(prev), f.data,
-                                                                            mode)
-        ) or (job.previous is None and f.rel in job.old and _same(Path(prev), f.data, mode)):
+        if _unchanged(job, f, mode, was, old_shas.get(f.rel)):
             link_file(prev, target)
             state.unchanged += 1
             state.files[f.rel] = was if was is not None else entry(os.stat(prev))
@@ -154,10 +150,22 @@ def _render_one(name: str) -> InstanceState:
     return state
 
 
-def _link_one(name: str) -> InstanceState:
+def _unchanged(job: _Job, f: RenderedFile, mode: int, was: Entry | None,
+               old_sha: str | None) -> bool:
+    """Whether the previous build's file at ``f.rel`` already is ``f``, with ``mode``."""
+    if was is not None:  # recorded by the cache, verified: its manifest says what it holds
+        if was.mode != mode:
+            return False
+        if old_sha is not None:
+            return old_sha == f.sha256
+        return _same(job.out / f.rel, f.data, mode)
+    # Without a cache: compare the bytes (a file the cache does not know is new).
+    return job.previous is None and f.rel in job.old and _same(job.out / f.rel, f.data, mode)
+
+
+def _link_one(job: _Job, name: str) -> InstanceState:
     """Keep an unchanged instance: link its files from the previous build."""
-    job = _JOB
-    assert job is not None and job.previous is not None
+    assert job.previous is not None
     cached = job.previous.instances[name]
     stage, out = str(job.stage), str(job.out)
     _clear(job, name)
@@ -167,10 +175,9 @@ def _link_one(name: str) -> InstanceState:
     return dataclasses.replace(cached, unchanged=len(cached.files), written=0)
 
 
-def _keep_one(name: str) -> InstanceState:
+def _keep_one(job: _Job, name: str) -> InstanceState:
     """An instance the stage (the spare) already holds exactly as the new build needs it."""
-    job = _JOB
-    assert job is not None and job.spare is not None
+    assert job.spare is not None
     kept = job.spare.instances[name]
     return dataclasses.replace(kept, unchanged=len(kept.files), written=0)
 
@@ -185,38 +192,45 @@ def _remove_one(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _work(task: tuple[str, bool]) -> InstanceState | None:
-    """Render or link one instance; None when the stage holds it already (kept by the
-    caller: returning its state from a worker would only pickle it there and back)."""
-    name, render = task
-    job = _JOB
-    assert job is not None
-    if render:
-        return _render_one(name)
-    spare = job.spare.instances.get(name) if job.spare is not None else None
-    previous = job.previous.instances[name] if job.previous is not None else None
-    if spare is not None and previous is not None and spare.key == previous.key:
+def _work(job: _Job, task: tuple[str, Action]) -> InstanceState | None:
+    """Carry out the plan for one instance; None when it is kept (the stage holds it).
+
+    The caller makes the state of a kept instance: returning it from a worker would only
+    pickle it there and back.
+    """
+    name, action = task
+    if action is Action.RENDER:
+        return _render_one(job, name)
+    if action is Action.KEEP:
         return None
-    return _link_one(name)
+    return _link_one(job, name)
 
 
-def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, bool]],
-             kept: set[str]) -> int:
+def _work_inherited(task: tuple[str, Action]) -> InstanceState | None:
+    """:func:`_work` in a forked worker, on the job its pool initializer was given."""
+    return _work(_INHERITED[0], task)
+
+
+def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, Action]]) -> int:
     if not portable.can_fork():
         return 1  # see portable.can_fork: the same bytes, rendered here
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
     # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
-    work = sum(len(views[n].peers) if render else 0 if n in kept else 10 for n, render in tasks)
+    cost = {Action.LINK: 10, Action.KEEP: 0}
+    work = sum(len(views[n].peers) if a is Action.RENDER else cost[a] for n, a in tasks)
     cores = portable.cpu_count()
     return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
 
 
 @contextlib.contextmanager
-def _pool(workers: int) -> Iterator[Any]:
-    """A pool of forked workers (they inherit the checked estate and the key ring instead of
-    unpickling them), or None to work in this process."""
+def _pool(workers: int, job: _Job) -> Iterator[Any]:
+    """A pool of forked workers for ``job``, or None to work in this process.
+
+    The workers inherit the job (the checked estate and the key ring) through ``fork``: the
+    initializer's arguments of a forked pool are not pickled.
+    """
     if workers <= 1:
         yield None
         return
@@ -229,7 +243,8 @@ def _pool(workers: int) -> Iterator[Any]:
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         try:
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init)
+            pool = multiprocessing.get_context("fork").Pool(
+                workers, initializer=_worker_init, initargs=(job,))
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             raise
@@ -240,8 +255,9 @@ def _pool(workers: int) -> Iterator[Any]:
         gc.unfreeze()
 
 
-def _worker_init() -> None:
-    """A forked worker: collector on, Ctrl-C ignored (the parent stops the pool)."""
+def _worker_init(job: _Job) -> None:
+    """A forked worker: its job, collector on, Ctrl-C ignored (the parent stops the pool)."""
+    _INHERITED[:] = [job]
     gc.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -266,59 +282,50 @@ class BuildJob:
     """
 
     def __init__(
-        self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path,
+        self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path, *,
         previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
         keys: dict[str, str] | None = None,
     ) -> None:
-        """Plan the build: which instances to render, which to keep."""
+        """Plan the build (:func:`plan_build`); nothing is done before :meth:`start`."""
         self.out, self.qr, self.previous = out.absolute(), qr, previous
         self.views = {v.name: v for v in views}
-        kept = (n for n in (previous.instances if previous else {}) if reuse(n))
-        names = sorted({*self.views, *kept})
-        self.tasks = [(n, n in self.views and not (previous is not None and reuse(n)))
-                      for n in names]
         self.head = manifest_head(ring)
+        self.plan = plan_build(self.views, previous, reuse, self.head)
+        self.tasks = list(self.plan.actions.items())
         self.keys = keys or {}
-        self.noop = previous is not None and previous.head == self.head and not any(
-            render for _, render in self.tasks) and names == sorted(previous.instances)
+        self.noop = self.plan.noop
         self.stack = contextlib.ExitStack()
         self.stage: Path | None = None
+        self.job: _Job | None = None
         self.pool: Any = None
         self.pending: Any = None
 
     def start(self, parallel_only: bool = False) -> bool:
-        """Create the stage and start rendering; with ``parallel_only``, only if it would run
-        in workers (returns whether anything was started)."""
-        global _JOB
-        spare = self.previous.spare if self.previous is not None else None
-        kept = {n for n, i in (spare.instances.items() if spare is not None else ())
-                if self.previous is not None and n in self.previous.instances
-                and i.key == self.previous.instances[n].key}
-        workers = _workers(self.views, self.tasks, kept)
+        """Create the stage and start rendering; returns whether anything was started.
+
+        With ``parallel_only``, only if it would run in workers.
+        """
+        workers = _workers(self.views, self.tasks)
         if self.noop or (parallel_only and workers <= 1):
             return False
-        out = self.out
+        out, spare = self.out, self.plan.spare
         old = _old_files(out) if self.previous is None and out.is_dir() else set()
-        spare = self.previous.spare if self.previous is not None else None
-        if spare is not None and spare.head != self.head:
-            spare = None
         self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
-        _JOB = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare)
-        self.pool = self.stack.enter_context(_pool(workers))
+        self.job = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare)
+        self.pool = self.stack.enter_context(_pool(workers, self.job))
         if self.pool is not None and len(self.tasks) > 1:
             # imap, not map: results arrive in order as they are done (progress bar).
-            self.pending = self.pool.imap(_work, self.tasks,
+            self.pending = self.pool.imap(_work_inherited, self.tasks,
                                           chunksize=max(1, len(self.tasks) // 64))
         return True
 
     def abort(self) -> None:
         """Stop the workers and remove the stage; ``out`` is untouched."""
-        global _JOB
         self.stack.close()
         # Also when interrupted while the stage was being made, before it was recorded.
         shutil.rmtree(self.stage if self.stage is not None else stage_of(self.out),
                       ignore_errors=True)
-        _JOB = None
+        self.job = None
 
     def finish(
         self, progress: Callable[[int, int], None] | None = None,
@@ -327,7 +334,6 @@ class BuildJob:
 
         ``progress`` hears (peers done, peers in all) as instances are finished.
         """
-        global _JOB
         previous = self.previous
         if self.noop and previous is not None:
             # Nothing to render and nothing removed: the build on disk is the result.
@@ -335,29 +341,30 @@ class BuildJob:
             return _streamed(previous), WriteStats(unchanged=files), previous
         if self.stage is None:
             self.start()
-        assert self.stage is not None and _JOB is not None
+        job = self.job
+        assert self.stage is not None and job is not None
         stage, out = self.stage, self.out
         try:
             pending = (self.pending if self.pending is not None
-                       else (_work(task) for task in self.tasks))
+                       else (_work(job, task) for task in self.tasks))
             total = sum(len(v.peers) for v in self.views.values())
             results, done = [], 0
-            for (name, _render), found in zip(self.tasks, pending, strict=True):
+            for (name, _action), found in zip(self.tasks, pending, strict=True):
                 results.append(found)
                 if progress is not None and name in self.views:
                     done += len(self.views[name].peers)
                     progress(done, total)
-            states = [s if s is not None else _keep_one(n) for (n, _r), s in zip(
+            states = [s if s is not None else _keep_one(job, n) for (n, _action), s in zip(
                 self.tasks, results, strict=True)]
             state = BuildState(self.head, {s.name: s for s in states})
             for s in states:
                 s.key = self.keys.get(s.name, "")
-            if _JOB.spare is not None:  # instances the spare had and the new build has not
-                for name in _JOB.spare.instances.keys() - state.instances.keys():
+            if job.spare is not None:  # instances the spare had and the new build has not
+                for name in job.spare.instances.keys() - state.instances.keys():
                     shutil.rmtree(stage / name)
             text = manifest_text(self.head, [s.fragment for s in states])
             stats = _finish(stage, out, text.encode(), states)
-            before = previous.files() if previous is not None else _JOB.old - {"manifest.json"}
+            before = previous.files() if previous is not None else job.old - {"manifest.json"}
             stats.removed = len(before - state.files())
             shutil.rmtree(spare_of(out), ignore_errors=True)  # an unverified spare: stale
             moved = swap_in(stage, out)
@@ -374,18 +381,9 @@ class BuildJob:
             raise
         finally:
             self.stack.close()
-            _JOB = None
+            self.job = None
         state.manifest = entry((out / "manifest.json").stat())
         return _streamed(state, text), stats, state
-
-
-def compile_build(
-    views: list[InstanceView], ring: KeyRing, qr: bool, out: Path,
-    previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
-    keys: dict[str, str] | None = None,
-) -> tuple[StreamedBuild, WriteStats, BuildState]:
-    """Write a build at once (see :class:`BuildJob`)."""
-    return BuildJob(views, ring, qr, out, previous, reuse, keys).finish()
 
 
 def _finish(stage: Path, out: Path, data: bytes, states: list[InstanceState]) -> WriteStats:
@@ -408,4 +406,4 @@ def _streamed(state: BuildState, text: str | None = None) -> StreamedBuild:
     return StreamedBuild(text, len(state.instances), str(state.head["secrets"]))
 
 
-__all__ = ["BuildJob", "StreamedBuild", "compile_build"]
+__all__ = ["BuildJob", "StreamedBuild"]

@@ -1,0 +1,79 @@
+"""The checks that look across instances, registered once for the full and the incremental check.
+
+Every other check looks at one instance (with ``vpn.yaml``). These few compare instances with
+each other: the full check (:mod:`compiler.checks.names`, :mod:`compiler.checks.routes`) reports
+them with positions; an incremental compile keeps, per clean instance, the small summary each
+of them needs and asks :func:`clean` over all summaries, falling back to the full check when
+any of them fails. A cross-instance check that is not registered here would let an
+incremental compile pass what ``mvpn check`` refuses (tests/test_cache.py tries each code).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Final
+
+from compiler.checks.overlap import overlapping_spans
+from compiler.model.estate import InstanceNode
+from compiler.model.peer import SitePeer
+
+#: The summaries of every instance, by instance name: {check key: that check's summary}.
+Summaries = dict[str, dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossCheck:
+    """One cross-instance check: its diagnostic code, summary of an instance, verdict."""
+
+    code: str  # what the full check reports
+    key: str  # its part of an instance's summary (stored in the cache: JSON data)
+    summarise: Callable[[InstanceNode], Any]
+    passes: Callable[[Summaries], bool]
+
+
+def _hostname(inst: InstanceNode) -> str:
+    assert inst.config is not None
+    return inst.config.hostname.lower()
+
+
+def _unique_hostnames(summaries: Summaries) -> bool:
+    hosts = Counter(s["hostname"] for s in summaries.values())
+    return all(n == 1 for n in hosts.values())
+
+
+def _site_spans(inst: InstanceNode) -> list[list[Any]]:
+    spans: list[list[Any]] = []
+    for peer in inst.peers.values():
+        if isinstance(peer.config, SitePeer):
+            for net in peer.config.subnets:
+                spans.append([net.version, int(net.network_address),
+                              int(net.broadcast_address), peer.config.site])
+    return spans
+
+
+def _disjoint_sites(summaries: Summaries) -> bool:
+    """No site subnet overlaps one of another site in another instance."""
+    spans = [(v, first, last, site, name) for name, s in summaries.items()
+             for v, first, last, site in s["spans"]]
+    return not any(
+        spans[a][4] != spans[b][4] and spans[a][3] != spans[b][3]
+        for a, b in overlapping_spans([(v, first, last) for v, first, last, _s, _n in spans])
+    )
+
+
+CROSS_INSTANCE: Final = (
+    CrossCheck("hostname-duplicate", "hostname", _hostname, _unique_hostnames),
+    CrossCheck("route-cross-instance", "spans", _site_spans, _disjoint_sites),
+)
+
+
+def summary(inst: InstanceNode) -> dict[str, Any]:
+    """What the cross-instance checks need of one (clean) instance."""
+    return {check.key: check.summarise(inst) for check in CROSS_INSTANCE}
+
+
+def clean(summaries: Summaries) -> bool:
+    """Whether every cross-instance check passes over the summaries of all instances."""
+    return all(check.passes(summaries) for check in CROSS_INSTANCE)
