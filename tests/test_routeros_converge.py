@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.api import check
-from compiler.build.versions import stamp
+from compiler.engine.versions import stamp
 from compiler.keys import KeyRing
 from compiler.render.context import instance_views
 from compiler.render.routeros import render_rsc, render_uninstall
