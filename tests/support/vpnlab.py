@@ -282,8 +282,13 @@ class VpnLab:
         return match.group(1) if match else ""
 
     def expect_reach(self, node: Node, address: str, seen_as: str | None = None) -> None:
-        """``node`` reaches the echo server at ``address`` (seen with source ``seen_as``)."""
-        seen = self.seen_as(node, address)
+        """``node`` reaches the echo server at ``address`` (seen with source ``seen_as``).
+
+        A path that should work gets 15 s, not the 6 s of a probe: the first packets through
+        a freshly started hub are sometimes lost for a few seconds on a busy machine, and a
+        reachability test is about the path, not how fast it comes up.
+        """
+        seen = self.seen_as(node, address, bound=15.0)
         if seen is None:
             self.lab.fail(f"{node.role} cannot reach {address}")
         if seen_as is not None and seen != seen_as:
