@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.checks.graph import Graph, build_graph
+from compiler.checks.graph import Graph, LazyGraph, build_graph
 from compiler.checks.hub import check_hubs
 from compiler.checks.names import check_names
 from compiler.checks.peers import check_peers
@@ -15,12 +15,11 @@ from compiler.model.estate import Estate
 
 
 def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
-    """Run every check; returns the graph model for later stages (graph, explain)."""
-    graph = build_graph(estate)
-    check_names(estate, graph, diags)
-    check_peers(estate, graph, diags)
+    """Run every check; returns the graph model for later stages (built when first used)."""
+    check_names(estate, diags)
+    check_peers(estate, diags)
     check_hubs(estate, diags)
-    check_routes(estate, graph, diags)
+    check_routes(estate, diags)
     check_secrets(estate, diags)
     found = policies(estate, diags)
     for policy in found.values():
@@ -28,7 +27,7 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
     check_shadowed(found, diags)
     check_assertions(estate, diags, found)
     check_qr(found, estate.org, diags)
-    return graph
+    return LazyGraph(estate)
 
 
 def check_not_empty(estate: Estate, diags: Diagnostics) -> None:
@@ -48,4 +47,4 @@ def check_not_empty(estate: Estate, diags: Diagnostics) -> None:
               "instance.yaml (mvpn init DIR writes an example tree)", where)
 
 
-__all__ = ["Graph", "build_graph", "check_not_empty", "run_checks"]
+__all__ = ["Graph", "LazyGraph", "build_graph", "check_not_empty", "run_checks"]

@@ -1,4 +1,9 @@
-"""The graph model the checks run on (networkx).
+"""The topology graph of a checked estate (networkx), built when something asks for it.
+
+The checks do not walk it: they iterate the estate's instances and peers, which hold the same
+records in the same order. The graph is what ``mvpn graph`` draws and ``mvpn allocate`` plans
+on; :func:`run_checks` hands out a :class:`LazyGraph` that builds it on first use, because at
+100k peers it is about 490 MiB and 3 s that ``mvpn check`` and ``mvpn compile`` never use.
 
 Nodes: ``("instance", name)``, ``("peer", "inst/peer")``, ``("site", id)`` and
 ``("prefix", "10.20.0.0/24")``. Edges carry a ``rel``: ``member`` (instance →
@@ -53,6 +58,34 @@ def build_graph(estate: Estate) -> Graph:
     for node, data in graph.nodes(data=True):
         data.setdefault("kind", node[0])
     return graph
+
+
+class LazyGraph:
+    """The graph of an estate, built by :func:`build_graph` on first use of any attribute.
+
+    Everything is delegated to the built networkx graph (``graph.nodes``, ``out_edges``...),
+    so callers treat it as one. A caller that clears the instance's ``__dict__`` to free the
+    graph (a compile, before rendering) also drops the estate it would be built from.
+    """
+
+    def __init__(self, estate: Estate) -> None:
+        self._estate = estate
+
+    def built(self) -> Graph:
+        """The networkx graph (built now if it was not yet)."""
+        state = self.__dict__
+        if "_graph" not in state:
+            if "_estate" not in state:
+                raise AttributeError("the graph was freed")
+            state["_graph"] = build_graph(state.pop("_estate"))
+        return state["_graph"]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the proxy itself lacks: those of the networkx graph. Dunder
+        # lookups (copy, pickle) must not build a graph as a side effect.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.built(), name)
 
 
 def _add_peer(

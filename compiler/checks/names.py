@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from compiler.checks.graph import Graph
 from compiler.diagnostics import Diagnostics
 from compiler.model.errors import did_you_mean
 from compiler.model.estate import Estate, InstanceNode
@@ -25,16 +24,13 @@ def check_regions(estate: Estate, diags: Diagnostics) -> None:
             first[region] = i
 
 
-def check_names(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+def check_names(estate: Estate, diags: Diagnostics) -> None:
     """hostname-reserved, hostname-duplicate, region-unknown and regions listed twice."""
     check_regions(estate, diags)
     reserved = estate.org.reserved()
     regions = estate.org.regions
     by_host: dict[str, list[InstanceNode]] = defaultdict(list)
-    for node, kind in graph.nodes(data="kind"):
-        if kind != "instance":
-            continue
-        inst: InstanceNode = graph.nodes[node]["obj"]
+    for inst in estate.instances.values():
         if inst.config is None or inst.source is None:
             continue
         host = inst.config.hostname.lower()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from compiler.checks.graph import Graph, peers_of
 from compiler.diagnostics import Diagnostics
 from compiler.model.addressing import hub_address, pool_of
 from compiler.model.estate import Estate, InstanceNode, PeerNode
@@ -69,10 +68,10 @@ def _check_addresses(
             seen[cp.address6].append(peer)
 
 
-def _check_instance(inst: InstanceNode, cfg: Instance, graph: Graph, diags: Diagnostics) -> None:
+def _check_instance(inst: InstanceNode, cfg: Instance, diags: Diagnostics) -> None:
     seen: dict[IPAddress, list[PeerNode]] = defaultdict(list)
     sites: dict[str, list[PeerNode]] = defaultdict(list)
-    for peer in peers_of(graph, inst.name):
+    for peer in inst.peers.values():
         cp = peer.config
         if pool_of(cfg, cp.protocol) is None:
             peer.source.report(
@@ -115,8 +114,8 @@ def _check_instance(inst: InstanceNode, cfg: Instance, graph: Graph, diags: Diag
                 )
 
 
-def check_peers(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+def check_peers(estate: Estate, diags: Diagnostics) -> None:
     """protocol-unavailable, egress-unavailable, address-*, peer-duplicate."""
     for inst in estate.instances.values():
         if inst.config is not None:
-            _check_instance(inst, inst.config, graph, diags)
+            _check_instance(inst, inst.config, diags)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from compiler.checks.graph import Graph, peers_of
 from compiler.checks.overlap import overlapping_pairs
 from compiler.diagnostics import Diagnostics
 from compiler.loader.source import SourceFile
@@ -45,7 +44,7 @@ def _rel(root: Path, source: SourceFile | None) -> str:
         return source.path.as_posix()
 
 
-def _subnets(estate: Estate, peers: Sequence[PeerNode]) -> list[Route]:
+def _subnets(estate: Estate, peers: Iterable[PeerNode]) -> list[Route]:
     out: list[Route] = []
     for peer in peers:
         if isinstance(peer.config, SitePeer):
@@ -86,8 +85,8 @@ def _report(diags: Diagnostics, code: str, route: Route, message: str) -> None:
         route.source.report(diags, code, message, route.loc)
 
 
-def _check_instance(estate: Estate, inst: InstanceNode, graph: Graph, diags: Diagnostics) -> None:
-    subnets = _subnets(estate, peers_of(graph, inst.name))
+def _check_instance(estate: Estate, inst: InstanceNode, diags: Diagnostics) -> None:
+    subnets = _subnets(estate, inst.peers.values())
     routes = subnets + _hub_routes(estate, inst)
     for a, b in overlapping_pairs([r.net for r in routes]):
         ra, rb = routes[a], routes[b]
@@ -166,11 +165,11 @@ def _check_broad(estate: Estate, subnets: Sequence[Route], diags: Diagnostics) -
                     "set 'allow_broad: true' on this peer if it is intended")
 
 
-def _check_cross_instance(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+def _check_cross_instance(estate: Estate, diags: Diagnostics) -> None:
     routes: list[Route] = []
-    for name, inst in estate.instances.items():
+    for inst in estate.instances.values():
         if inst.config is not None:
-            routes.extend(_subnets(estate, peers_of(graph, name)))
+            routes.extend(_subnets(estate, inst.peers.values()))
     for a, b in overlapping_pairs([r.net for r in routes]):
         ra, rb = routes[a], routes[b]
         assert ra.peer is not None and rb.peer is not None
@@ -184,9 +183,9 @@ def _check_cross_instance(estate: Estate, graph: Graph, diags: Diagnostics) -> N
                     "on another instance; traffic between them would be ambiguous")
 
 
-def check_routes(estate: Estate, graph: Graph, diags: Diagnostics) -> None:
+def check_routes(estate: Estate, diags: Diagnostics) -> None:
     """Run every route check of SPEC §3 on the estate."""
     for inst in estate.instances.values():
         if inst.config is not None:
-            _check_instance(estate, inst, graph, diags)
-    _check_cross_instance(estate, graph, diags)
+            _check_instance(estate, inst, diags)
+    _check_cross_instance(estate, diags)

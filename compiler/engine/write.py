@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
@@ -156,12 +157,15 @@ def file_mode(rel: str, secret: bool) -> int:
     return 0o755 if rel.partition("/")[2] in EXECUTABLE else 0o644
 
 
-def write_new(target: Path | str, data: bytes, mode: int) -> os.stat_result:
-    """Create ``target`` with ``data`` and exactly ``mode``; returns its status."""
+def write_new(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> os.stat_result:
+    """Create ``target`` with ``data`` (or its pieces) and exactly ``mode``; returns its status."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                fh.writelines(data)
             fh.flush()
             os.fchmod(fh.fileno(), mode)  # umask must not widen or narrow the mode
             return os.fstat(fh.fileno())
@@ -191,6 +195,18 @@ def swap_in(stage: Path, out: Path) -> Path | None:
         backup.rename(out)  # put the previous build back before failing
         raise
     return backup
+
+
+def same_parts(path: Path, parts: Iterable[bytes], mode: int) -> bool:
+    """Whether the file at ``path`` has ``mode`` and is exactly ``parts``, joined.
+
+    Read a piece at a time: the file may be the 75 MB manifest of a 100k-peer build.
+    """
+    with contextlib.suppress(OSError), open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_mode & 0o777 != mode:
+            return False
+        return all(fh.read(len(part)) == part for part in parts) and fh.read(1) == b""
+    return False
 
 
 def _same(path: Path, data: bytes, mode: int) -> bool:

@@ -1,0 +1,54 @@
+"""Memory at scale (SPEC §9): what `check` and `compile` no longer build or keep.
+
+The figures themselves are `make bench`'s (README "Performance"); these tests pin the
+mechanisms behind them, each on a small tree, so that a change that brings the cost back
+fails here rather than only in a benchmark nobody runs on every commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compiler import api
+from compiler.checks import graph as graph_module
+from compiler.topology import render_topology, topology
+from tests.support.trees import build_file_tree, estate, site
+
+
+def _tree(tmp_path: Path) -> Path:
+    return build_file_tree(tmp_path, estate(**{  # type: ignore[arg-type]
+        "acme-eu/peers/hamburg.yaml": site("hamburg", "10.255.0.12", ["10.21.0.0/24"]),
+    }))
+
+
+def test_check_builds_no_graph_until_one_is_asked_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No check walks the networkx graph (at 100k peers: ~490 MiB and ~3 s for nothing)."""
+    root = _tree(tmp_path)
+    built: list[object] = []
+    real = graph_module.build_graph
+
+    def counting(estate: object) -> object:
+        built.append(estate)
+        return real(estate)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graph_module, "build_graph", counting)
+    result = api.check(root)
+    assert result.ok and built == []
+    # `mvpn graph` and `mvpn allocate` still get the whole graph, built once, on first use.
+    peers = [v for _u, v, rel in result.graph.out_edges(("instance", "acme-eu"), data="rel")
+             if rel == "member"]
+    assert peers == [("peer", "acme-eu/alice"), ("peer", "acme-eu/berlin"),
+                     ("peer", "acme-eu/hamburg")]
+    assert "10.21.0.0/24" in render_topology(topology(result.graph), "mermaid")
+    assert built == [result.estate]
+
+
+def test_a_freed_lazy_graph_says_so(tmp_path: Path) -> None:
+    """A compile frees the graph by clearing it; a later use is an error, not a rebuild."""
+    result = api.check(_tree(tmp_path))
+    result.graph.__dict__.clear()
+    with pytest.raises(AttributeError, match="the graph was freed"):
+        result.graph.nodes  # noqa: B018 - the access is the test
