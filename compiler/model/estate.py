@@ -116,6 +116,7 @@ def build_estate(raw: RawTree, diags: Diagnostics) -> Estate:
             peer = _validate_peer(psrc, diags)
             if peer is not None:
                 inode.peers[pname] = PeerNode(pname, name, psrc, peer)
+                psrc.release()  # the model holds it now (and its memory holds the next model)
         instances[name] = inode
     tests = _validate_tests(raw.tests, diags) if raw.tests is not None else []
     return Estate(raw.root, org or OrgConfig(), raw.vpn, instances, raw, tests)
