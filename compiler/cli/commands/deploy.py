@@ -8,9 +8,8 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
-from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Subparsers
 from compiler.deploy.bundle import check_instance_name, open_bundle
 from compiler.deploy.remote import SSH_FAILED, bundle_tar, check_host, remote_argv, run
 from compiler.diagnostics import UsageError
@@ -65,7 +64,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``deploy`` to the parser."""
     p = sub.add_parser("deploy", help="install an instance's hub bundle on its hub over ssh")
     p.add_argument("instance", help="the instance whose hub bundle is deployed")

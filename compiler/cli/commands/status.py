@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Subparsers
 from compiler.deploy.bundle import open_bundle
 from compiler.deploy.drift import Status, compare, probe
 from compiler.deploy.remote import SSH_FAILED, check_host, remote_argv, run
@@ -57,7 +57,7 @@ def _peer(peer: dict[str, Any]) -> str:
     return f"{name}  {', '.join(peer['allowed_ips'])}  {seen}"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``status`` to the parser."""
     p = sub.add_parser("status", help="the version a hub runs and its drift from the build")
     p.add_argument("instance", help="the instance whose hub is read")
