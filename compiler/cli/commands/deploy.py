@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Subparsers
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, Subparsers
 from compiler.deploy.bundle import check_instance_name, open_bundle
 from compiler.deploy.remote import SSH_FAILED, bundle_tar, check_host, remote_argv, run
 from compiler.diagnostics import UsageError
@@ -50,10 +50,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             outcome.append((match.group(2), match.group(1)))
 
     code = run(remote_argv(host, _script(instance, args), os.environ), payload, line)
-    if code == SSH_FAILED:
-        print(f"mvpn: error: ssh to {host} failed (exit 255; see ssh's message above)",
-              file=sys.stderr)
-        return EXIT_USAGE
+    if code == SSH_FAILED:  # the network or ssh refused, not the hub: exit 2, not 1
+        raise UsageError(f"ssh to {host} failed (exit 255; see ssh's message above)")
     if code != 0:
         print(f"mvpn: {host} refused {instance} {version}: apply.sh exited {code}",
               file=sys.stderr)
