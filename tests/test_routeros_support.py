@@ -99,16 +99,18 @@ def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there
     result = api.compile_tree(tmp_path / "tree", tmp_path / "out", None, qr=False)
     assert list(result.check.diagnostics) == []
     found = sorted((tmp_path / "out" / "acme-eu" / "sites").glob("*.rsc"))
-    scripts = [p for p in found if not p.name.endswith(".uninstall.rsc")]
-    assert len(scripts) == len(MINORS)
+    assert len(found) == len(MINORS)
     seen = set()
-    for path in found:  # the site scripts, and any other script made for the site
+    for path in found:
         text = path.read_text(encoding="utf-8")
         pinned = MINORS[int(path.name.split(".")[0][1:])]
-        if path in scripts:
-            assert script_version(text) == pinned, path.name  # the header names the pin
-            seen.add(pinned)
+        assert script_version(text) == pinned, path.name  # the header names the pin
+        seen.add(pinned)
         assert validate(text, pinned) == [], path.name
+        # The uninstaller it installs on the router (the local $un) runs on the same version.
+        (uninstaller,) = [c.positionals[1] for top in tokenize(text) for c in top.walk()
+                          if c.word == "local" and c.positionals[0] == "un"]
+        assert validate(uninstaller, pinned) == [], f"{path.name} (uninstaller)"
     assert seen == set(MINORS)
 
 
