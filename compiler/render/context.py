@@ -298,12 +298,6 @@ class InstanceView:
         return [n for n in self.aggregates if n not in self.ovpn_aggregates]
 
     @property
-    def ovpn_routes(self) -> list[IPNetwork]:
-        """IPv4 prefixes the hub routes into OpenVPN: aggregates, then sites' own routes."""
-        own = [n for p in self.peers_of("openvpn") for n in p.own_routes if n.version == 4]
-        return [*self.ovpn_aggregates, *own]
-
-    @property
     def route_all_sources(self) -> list[IPNetwork]:
         """Tunnel addresses of route-all clients, as host prefixes."""
         return self.policy.route_all_sources
