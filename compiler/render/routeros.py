@@ -227,6 +227,7 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
                        f"list={rsc_str(IFACE_LIST)} interface={s.q_iface}",
                        f"interface list member {IFACE_LIST}", IFACE_LIST, s.iface)
     v4, v6 = s.routes()
+    uninstall = render_uninstall(inst, peer)
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
     servers = [a for a in inst.dns_servers(proto) if a.version == 4]
     names = inst.split_names if servers else []
@@ -239,8 +240,8 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         inst=inst, peer=peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
         tag_re=f"^{s.tag}( |$)",
         certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
-        uninstaller=_converge(_uninstaller(s), s.label),
-        uninstaller_source=render_uninstall(inst, peer),
+        uninstaller=_converge(_uninstaller(s, uninstall), s.label),
+        uninstaller_source=uninstall,
         managed="".join(_converge(m, s.label) for m in [*tunnel, member, *_address(s)]),
         dns="".join(_converge(m, s.label) for m in dns),
         route_lines=_route_lines("/ip route", v4) + _route_lines("/ipv6 route", v6),
@@ -293,15 +294,14 @@ def uninstaller_name(s: _Script) -> str:
     return f"{s.prefix}_uninstall"
 
 
-def _uninstaller(s: _Script) -> Managed:
+def _uninstaller(s: _Script, source: str) -> Managed:
     """The uninstall script, kept on the router as a ``/system script``.
 
     Converged like the other objects, so it is there whenever they are, also after the peer
     left the tree, and a new site adds no file of its own for it (``/system script run
     mvpn_<instance>_<peer>_uninstall``). Its source names only the tag: it changes only
-    with the templates.
+    with the templates. ``source``: :func:`render_uninstall`'s.
     """
-    source = render_uninstall(s.inst, s.peer)
     name = rsc_str(uninstaller_name(s))
     # The source is in the local $un (see the template): written once, not in add and set.
     return s.managed("/system script", f"name={name}", f"name={name} source=$un",
