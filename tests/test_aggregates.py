@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.api import check, compile_tree, explain
-from compiler.model.routeset import RouteSet, collapse
+from compiler.model.routeset import RouteSet, collapse, subtract
 from compiler.model.types import IPNetwork
 from tests.support.trees import (
     INSTANCE,
@@ -285,3 +285,21 @@ def test_a_peers_routes_are_the_base_minus_its_own_collapsed(
     assert routes.text(own) == [str(n) for n in got]
     assert routes.netmasks(own) == [f"{n.network_address} {n.netmask}" for n in got]
     assert routes.nets() == collapse(base)
+
+
+_SMALL = st.builds(lambda n, length: ipaddress.ip_network(f"10.0.{n // 256}.{n % 256}/{length}",
+                                                          strict=False),  # inside 10.0.0.0/22
+                   st.integers(0, 1023), st.integers(22, 32))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_SMALL, min_size=1, max_size=4), st.lists(_SMALL, max_size=4))
+def test_subtract_leaves_exactly_the_addresses_outside_the_holes(
+        nets: list[IPNetwork], holes: list[IPNetwork]) -> None:
+    """The firewall's peer space is the aggregates less the pushed routes (``subtract``)."""
+    def addresses(prefixes: list[IPNetwork]) -> set[int]:
+        return {int(a) for p in prefixes for a in p}
+
+    got = subtract(nets, holes)
+    assert addresses(got) == addresses(nets) - addresses(holes)  # the oracle: address sets
+    assert got == sorted(got, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
