@@ -14,6 +14,7 @@ import pytest
 from compiler import api
 from compiler.checks import graph as graph_module
 from compiler.loader import source as source_module
+from compiler.loader import yamlread
 from compiler.topology import render_topology, topology
 from tests.support.trees import build_file_tree, estate, site
 
@@ -61,7 +62,7 @@ def test_a_peer_file_keeps_no_parsed_value_once_its_model_is_built(
     result = api.check(_tree(tmp_path))
     source = result.estate.instances["acme-eu"].peers["hamburg"].source
     parses: list[str] = []
-    real = source_module.parse
+    real = yamlread.parse
 
     def counting(text: str) -> object:
         parses.append(text)
