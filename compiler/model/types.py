@@ -131,7 +131,8 @@ def _address(value: Any, family: int | None) -> IPAddress:
             "address-invalid", "'{value}' is not an IPv{family} address",
             {"value": text, "family": family},
         )
-    _not_mapped(ipaddress.ip_network(addr), text, "address-invalid", "address")
+    if addr.version == 6:  # only IPv6 can be IPv4-mapped: no network made of every address
+        _not_mapped(ipaddress.ip_network(addr), text, "address-invalid", "address")
     return addr
 
 
