@@ -172,7 +172,9 @@ class BuildCache:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+                # Two writes, not one joined copy of the body (~80 MB at 100k peers).
+                fh.write(hashlib.sha256(body).hexdigest().encode() + b"\n")
+                fh.write(body)
             os.replace(tmp, self.path)
         except OSError:
             tmp.unlink(missing_ok=True)
