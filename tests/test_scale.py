@@ -7,16 +7,24 @@ fails here rather than only in a benchmark nobody runs on every commit.
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from compiler import api
+from compiler import checks as checks_module
 from compiler.checks import graph as graph_module
+from compiler.engine import engine, write
+from compiler.keys import KeyRing
 from compiler.loader import source as source_module
 from compiler.loader import yamlread
+from compiler.render import instance_views
 from compiler.topology import render_topology, topology
-from tests.support.trees import build_file_tree, estate, site
+from tests.support.trees import TEST_SECRET, build_file_tree, estate, site
 
 
 def _tree(tmp_path: Path) -> Path:
@@ -99,3 +107,83 @@ def test_peers_that_wrote_the_same_keys_share_one_set_of_them(tmp_path: Path) ->
     assert peers["munich"].model_dump(exclude_unset=True)["description"] == "second floor"
     copied = peers["hamburg"].model_copy(update={"mtu": 1400})
     assert "mtu" in copied.model_fields_set and "mtu" not in peers["berlin"].model_fields_set
+
+
+def test_workers_are_forked_only_once_the_tree_is_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked before the checks, every page the parent's checks touched was copied."""
+    root = _tree(tmp_path / "tree")
+    events: list[str] = []
+    real_checks, real_pool = checks_module.run_checks, engine._pool
+
+    def checks(estate: Any, diags: Any) -> Any:
+        events.append("checks")
+        return real_checks(estate, diags)
+
+    @contextlib.contextmanager
+    def pool(workers: int, job: Any) -> Iterator[Any]:
+        events.append(f"fork {workers}")
+        with real_pool(workers, job) as made:
+            yield made
+
+    monkeypatch.setattr(api, "run_checks", checks)
+    monkeypatch.setattr(engine, "_pool", pool)
+    monkeypatch.setenv("MVPN_JOBS", "2")  # workers even for a tree this small
+    result = api.compile_tree(root, tmp_path / "out", TEST_SECRET)
+    assert result.check.ok and events == ["checks", "fork 2"]
+    assert (tmp_path / "out" / "acme-eu" / "sites" / "hamburg.rsc").is_file()
+
+
+def test_an_early_start_is_declined_and_makes_no_stage(tmp_path: Path) -> None:
+    result = api.check(_tree(tmp_path / "tree"))
+    job = engine.BuildJob(instance_views(result.estate, KeyRing(TEST_SECRET)),
+                          KeyRing(TEST_SECRET), False, tmp_path / "out")
+    assert job.start(parallel_only=True) is False
+    assert job.stage is None and not (tmp_path / "out").exists()
+    assert list(tmp_path.iterdir()) == [tmp_path / "tree"]
+    job.abort()
+
+
+def test_rendering_leaves_no_keys_or_policy_cached_on_the_build_views(tmp_path: Path) -> None:
+    """Each instance is rendered on a view of its own (~150 MiB per worker at 100k peers)."""
+    result = api.check(_tree(tmp_path / "tree"))
+    ring = KeyRing(TEST_SECRET)
+    views = instance_views(result.estate, ring)
+    engine.BuildJob(views, ring, True, tmp_path / "out").finish()
+    assert (tmp_path / "out" / "acme-eu" / "clients" / "alice.svg").is_file()
+    cached = {"policy", "peer_networks", "cbc_sites", "hub_wireguard", "wireguard",
+              "preshared_key", "openvpn", "own_routes"}
+    assert [sorted(cached & vars(v).keys()) for v in views] == [[]]
+    assert [sorted(cached & vars(p).keys()) for v in views for p in v.peers] == [[]] * 3
+
+
+@pytest.mark.parametrize(("on_disk", "same"), [
+    (b"abcdef", True),
+    (b"abcdeF", False),
+    (b"abcdefg", False),  # longer: the pieces end before the file
+    (b"abcde", False),
+    (b"", False),
+])
+def test_same_parts_compares_a_file_piece_by_piece(tmp_path: Path, on_disk: bytes,
+                                                   same: bool) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_bytes(on_disk)
+    path.chmod(0o644)
+    assert write.same_parts(path, [b"ab", b"", b"cdef"], 0o644) is same
+    path.chmod(0o600)
+    assert write.same_parts(path, [b"ab", b"", b"cdef"], 0o644) is False
+    assert write.same_parts(tmp_path / "missing", [b""], 0o644) is False
+
+
+def test_the_manifest_is_written_in_pieces_as_one_json_dump_would_write_it(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = api.compile_tree(_tree(tmp_path / "tree"), out, TEST_SECRET)
+    assert result.build is not None
+    text = (out / "manifest.json").read_text(encoding="utf-8")
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"
+    assert result.build.manifest_json == text and result.build.manifest["format"] == 1
+    stamp = (out / "manifest.json").stat().st_ino
+    again = api.compile_tree(_tree(tmp_path / "tree"), out, TEST_SECRET)
+    assert again.stats is not None and again.stats.written == 0
+    assert (out / "manifest.json").stat().st_ino == stamp  # compared equal: linked, kept
