@@ -147,8 +147,8 @@ class _Walker:
         """Read a YAML file of at most 1 MiB; refuse anything else without reading it.
 
         ``folder`` is the one ``entry`` was listed in: its path joined with the name shares
-        the folder's parts (``Path(entry.path)`` parses them anew), which at 100k files is
-        about 30 MiB and a second less.
+        the folder's parts (``Path(entry.path)`` parsed them anew, twice): at 100k files
+        7 MiB and about 0.4 s less.
         """
         path = folder / entry.name
         real = self.safe_target(entry, path)
