@@ -148,12 +148,13 @@ class KeyRing:
     def _make_authority(self, instance: str, epoch: int) -> pki.Authority:
         return pki.make_authority(
             instance,
+            epoch,
             self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CA_KEY, (instance,), epoch),
             self._derive(pki.SERIAL_BYTES, Purpose.OVPN_CA_SERIAL, (instance,), epoch),
         )
 
     def openvpn_ca(self, instance: str, epoch: int) -> str:
-        """Return the PEM certificate of ``instance``'s CA (``CN=mvpn <instance> CA``)."""
+        """Return the PEM certificate of ``instance``'s CA (:func:`pki.authority_common_name`)."""
         check_name("instance", instance)
         check_epoch("instance", epoch)
         if self._deriver is None:
