@@ -49,6 +49,14 @@ def _refused(vpn: VpnLab, role: str, address: str, profile: Path, why: str) -> N
     assert why in str(failure.value)
 
 
+def _hub_openvpn_log(vpn: VpnLab) -> str:
+    """What the hub's running OpenVPN server has logged."""
+    logs = [t.daemon.log.read_text(errors="replace") for t in vpn.hub_tunnels
+            if t.daemon is not None and t.profile.name == "server.conf"]
+    assert len(logs) == 1
+    return logs[0]
+
+
 def test_a_two_step_hub_key_rotation_cuts_nobody_off_at_step_one(
         small: tuple[Path, Lab]) -> None:
     tmp, made = small
@@ -73,6 +81,10 @@ def test_a_two_step_hub_key_rotation_cuts_nobody_off_at_step_one(
     vpn.expect_reach(berlin_lan, "10.21.0.5", seen_as="10.20.0.5")
     vpn.expect_reach(alice, "10.0.0.5", seen_as="10.255.0.11")
     vpn.expect_reach(carol, "10.0.0.5", seen_as="10.254.0.11")
+    # Carol's CA-1 certificate was checked against CA 1's CRL: OpenVPN accepts a certificate
+    # whose CA has no CRL in crl.pem with only a warning, so the warning must not be there.
+    log = _hub_openvpn_log(vpn)
+    assert "VERIFY OK: depth=0, CN=carol" in log and "unable to get certificate CRL" not in log
     # A peer that re-imports in step 1 connects (dave's profile: both CAs, a CA-2 cert).
     dave, _ = vpn.client("dave", "192.0.2.23")
     vpn.expect_reach(dave, INTERNET_HOST, seen_as=HUB_PUBLIC)
