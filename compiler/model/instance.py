@@ -167,7 +167,7 @@ class Instance(ConfigModel):
         if value is not None and isinstance(current, int) and value >= current:
             raise PydanticCustomError(
                 "key-rotation-invalid",
-                "retiring_key_epoch {value} is not earlier than key_epoch {current}: name the "
+                "{value} is not earlier than key_epoch {current}: name the "
                 "epoch the hub used before the bump (step 1), or remove it (step 2)",
                 {"value": value, "current": current})
         return value
