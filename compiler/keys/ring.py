@@ -251,10 +251,12 @@ class KeyRing:
     ) -> str:
         """One CRL per trusted CA (see :meth:`openvpn_crl`), in one PEM file, oldest first.
 
-        OpenVPN 2.6 (OpenSSL) reads every CRL in its ``crl-verify`` file and checks the whole
-        chain (``X509_V_FLAG_CRL_CHECK_ALL``): a certificate of a CA without a CRL in the
-        file is refused, so during step 1 both CAs need theirs. The retiring CA's CRL is
-        the one the hub had at that epoch, byte for byte.
+        OpenVPN 2.6 (OpenSSL) reads every CRL in its ``crl-verify`` file
+        (``backend_tls_ctx_reload_crl``). A certificate whose CA has no CRL there is
+        accepted with only a warning (OpenVPN ignores ``X509_V_ERR_UNABLE_TO_GET_CRL``), so
+        without its CRL the retiring CA's revocations would silently stop applying: during
+        step 1 both CAs get theirs. The retiring CA's CRL is the one the hub had at that
+        epoch, byte for byte.
         """
         return "".join(self.openvpn_crl(instance, epoch, peer_epochs)
                        for epoch in epochs.trusted)
