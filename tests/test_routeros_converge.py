@@ -14,6 +14,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -360,6 +361,37 @@ def test_any_edit_converges_like_a_fresh_install(a: Tree, b: Tree) -> None:
     assert router.ids() == before  # and running b again changes nothing
     router.run(uninstall)
     assert router.tagged(TAG["berlin"]) == []
+
+
+_HUB_EPOCHS = [{"key_epoch": 1}, {"key_epoch": 2, "retiring_key_epoch": 1}, {"key_epoch": 2},
+               {"key_epoch": 3, "retiring_key_epoch": 2}, {"key_epoch": 3}]
+
+
+@st.composite
+def rotations(draw: st.DrawFn) -> Tree:
+    """The test estate at a random point of hub key rotations, hamburg at a random epoch."""
+    tree = edited(BASE, "acme-eu/instance.yaml", **draw(st.sampled_from(_HUB_EPOCHS)))
+    return edited(tree, "acme-eu/peers/hamburg.yaml", key_epoch=draw(st.integers(1, 2)))
+
+
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(a=rotations(), b=rotations())
+def test_any_hub_rotation_step_converges_like_a_fresh_install(a: Tree, b: Tree) -> None:
+    """An OpenVPN site moved between any two rotation states keeps its client and ends with
+    exactly the CAs and certificate a fresh install of the later script has."""
+    va, _ = scripts(a, "hamburg")
+    vb, _ = scripts(b, "hamburg")
+    fresh = Router()
+    fresh.run(vb)
+    router = Router()
+    router.run(va)
+    client = one(router, OVPN)
+    router.run(vb)
+    assert content(router) == content(fresh) and one(router, OVPN) == client
+    epochs = cast("dict[str, int]", b["acme-eu/instance.yaml"])
+    trusted = {epochs.get("retiring_key_epoch", epochs["key_epoch"]), epochs["key_epoch"]}
+    assert _certificates(router)[0] == sorted(_ca_name(e) for e in trusted)
 
 
 # --------------------------------------------------------------------------- the model itself
