@@ -57,7 +57,7 @@ def _hub_openvpn_log(vpn: VpnLab) -> str:
     return logs[0]
 
 
-def test_a_two_step_hub_key_rotation_cuts_nobody_off_at_step_one(
+def test_a_two_step_hub_key_rotation_cuts_off_nobody_at_step_one_and_old_profiles_at_two(
         small: tuple[Path, Lab]) -> None:
     tmp, made = small
     v1 = compiled(tmp, "v1", lab_estate())
@@ -88,13 +88,22 @@ def test_a_two_step_hub_key_rotation_cuts_nobody_off_at_step_one(
     # A peer that re-imports in step 1 connects (dave's profile: both CAs, a CA-2 cert).
     dave, _ = vpn.client("dave", "192.0.2.23")
     vpn.expect_reach(dave, INTERNET_HOST, seen_as=HUB_PUBLIC)
+    # So does the OpenVPN site with its step-1 .ovpn (its RouterOS script: the model tests).
+    hamburg = vpn.lab.nodes["hamburg"]
+    (old_site,) = [d for d in vpn.lab.daemons
+                   if d.node is hamburg and d.proc.poll() is None and "openvpn" in d.log.name]
+    old_site.stop()
+    vpn.connect(hamburg, step1 / "acme-eu/sites/hamburg.ovpn")
+    vpn.expect_reach(hamburg_lan, "10.20.0.5", seen_as="10.21.0.5")
     assert (step1 / "acme-eu/clients/alice.conf").read_bytes() == \
         (v1 / "acme-eu/clients/alice.conf").read_bytes()  # WireGuard: nothing to re-import
 
     # Step 2: the hub serves and trusts epoch 2 only.
     carol_tunnel.down()
     vpn.reload_hub(step2)
-    vpn.expect_reach(dave, INTERNET_HOST, seen_as=HUB_PUBLIC)  # the step-1 profile still works
+    # The step-1 profiles keep working (they reconnect to the restarted hub).
+    vpn.expect_reach(dave, INTERNET_HOST, seen_as=HUB_PUBLIC)
+    vpn.expect_reach(hamburg_lan, "10.0.0.5", seen_as="10.21.0.5")
     # Carol's epoch-1 profile is refused: it does not trust the hub's new certificate...
     old = v1 / "acme-eu/clients/carol.ovpn"
     _refused(vpn, "old-carol", "192.0.2.41", old,
