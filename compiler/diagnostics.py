@@ -196,6 +196,12 @@ CODES: Final[dict[str, Code]] = {
         "Give each service of the hub its own port (WireGuard is UDP; OpenVPN uses its "
         "transport; the hub resolver takes port 53 when dns.records is set).",
         Example({_INST: _INSTANCE.replace("port: 51820", "port: 1194")})),
+    "key-rotation-invalid": Code(
+        _E, "retiring_key_epoch is not earlier than key_epoch",
+        "In step 1 of a two-step hub key rotation, retiring_key_epoch names the epoch the hub "
+        "used before key_epoch was bumped (key_epoch: 2, retiring_key_epoch: 1); remove it to "
+        "take step 2.",
+        Example({_INST: _INSTANCE + "key_epoch: 2\nretiring_key_epoch: 2\n"})),
     # SPEC §8: access control and reachability assertions.
     "test-failed": Code(
         _E, "Reachability assertion does not hold",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from functools import cached_property
 
-from compiler.keys import CertifiedKey, KeyRing, WireGuardKeyPair
+from compiler.keys import CertifiedKey, HubEpochs, KeyRing, WireGuardKeyPair
 from compiler.model.addressing import hub_address
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
@@ -357,9 +357,22 @@ class InstanceView:
         return domains + sorted(extra)
 
     @cached_property
+    def epochs(self) -> HubEpochs:
+        """``key_epoch``, and during step 1 of a two-step rotation the epoch it retires."""
+        return HubEpochs(self.config.key_epoch, self.config.retiring_key_epoch)
+
+    @cached_property
+    def openvpn_trust(self) -> str:
+        """The CA certificates (PEM) the hub and every new profile trust: one, two in step 1."""
+        return self.ring.openvpn_trust(self.name, self.epochs)
+
+    @cached_property
     def hub_wireguard(self) -> WireGuardKeyPair:
-        """The hub's WireGuard key pair."""
-        return self.ring.wireguard_hub(self.name, self.config.key_epoch)
+        """The hub's WireGuard key pair: the serving epoch's (it changes at step 2 only).
+
+        An interface has one private key, so no overlap is possible (see keys/rotation.py).
+        """
+        return self.ring.wireguard_hub(self.name, self.epochs.serving)
 
 
 def instance_views(estate: Estate, ring: KeyRing) -> list[InstanceView]:
