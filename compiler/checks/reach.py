@@ -93,8 +93,9 @@ def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
         return Verdict(False, path, f"{dst} is on the site's own LAN, not through the VPN",
                        peer.source, ("subnets",))
     if is_route_all(peer):
-        if cfg.protocol == "openvpn" and dst.version == 6:
-            return Verdict(False, path, "the OpenVPN tunnel carries no IPv6 (block-ipv6)",
+        if dst.version == 6 and not policy.carries_ipv6(peer):
+            return Verdict(False, path, "the OpenVPN tunnel of this instance has no IPv6 "
+                           "(openvpn.network6): the hub rejects a route-all client's IPv6",
                            peer.source, ("route_all",))
     elif not covers(policy.reachable(peer), dst):
         limited = isinstance(cfg, ClientPeer) and cfg.access is not None
