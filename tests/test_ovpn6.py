@@ -120,6 +120,19 @@ def test_every_openvpn_peer_gets_its_fixed_ipv6_address_and_ipv6_routes(
     assert "net.ipv6.conf.all.forwarding = 1" in (out / "hub/sysctl.conf").read_text("utf-8")
 
 
+def test_ipv6_dns_servers_are_pushed_only_over_an_ipv6_tunnel(tmp_path: Path) -> None:
+    dns = {"servers": ["10.0.0.53", "2001:db8:1::53"], "domains": ["corp.example"]}
+    six = _ipv6_estate()
+    six["acme-eu/instance.yaml"] = {**OVPN6, "dns": dns}
+    assert [ln for ln in _settings(_build(tmp_path / "six", six), "hub/openvpn/ccd/carol")
+            if "dhcp-option DNS" in ln] == ['push "dhcp-option DNS 10.0.0.53"',
+                                            'push "dhcp-option DNS 2001:db8:1::53"']
+    four = _ipv4_estate()
+    four["acme-eu/instance.yaml"] = {**INSTANCE, "dns": dns}
+    assert [ln for ln in _settings(_build(tmp_path / "four", four), "hub/openvpn/ccd/erin")
+            if "dhcp-option DNS" in ln] == ['push "dhcp-option DNS 10.0.0.53"']
+
+
 def test_a_linux_openvpn_site_with_ipv6_is_told_to_forward_ipv6(tmp_path: Path) -> None:
     out = _build(tmp_path, _ipv6_estate())
     text = (out / "sites/hamburg.ovpn").read_text(encoding="utf-8")

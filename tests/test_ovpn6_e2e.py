@@ -35,6 +35,17 @@ def _instance(files: dict[str, object]) -> dict[str, object]:
     return cast("dict[str, object]", files["acme-eu/instance.yaml"])
 
 
+def _no_option_errors(vpn: VpnLab) -> None:
+    """The hub and every OpenVPN client took every option, pushed ones too, as written."""
+    logs = sorted(vpn.lab.logdir.glob("*openvpn*.log"))
+    assert logs
+    for log in logs:
+        # block-outside-dns is Windows-only: OpenVPN on Linux names it and goes on.
+        text = "\n".join(ln for ln in log.read_text(encoding="utf-8", errors="replace")
+                         .splitlines() if "block-outside-dns" not in ln)
+        assert "Options error" not in text and "Unrecognized option" not in text, log.name
+
+
 def _ipv6_openvpn_estate() -> dict[str, object]:
     """The lab estate with IPv6 in the OpenVPN tunnel and on the OpenVPN site's LAN."""
     files = lab_estate(
@@ -72,6 +83,8 @@ def test_openvpn_clients_reach_ipv6_site_lans_and_the_ipv6_internet(
     assert vpn.route_dev(carol, INTERNET_HOST6) == "eth0"
     vpn.expect_reach(dave, INTERNET_HOST6, seen_as=HUB_PUBLIC6)
     vpn.expect_reach(dave, "2001:db8:21::5", seen_as="fd00:254::12")
+    # The hub and every client took every option (pushed ones too) as written.
+    _no_option_errors(vpn)
 
 
 def _ipv4_only_estate() -> dict[str, object]:
@@ -137,3 +150,4 @@ def test_a_route_all_openvpn_client_that_ignores_block_ipv6_sends_no_ipv6_to_the
     assert _inet_ipv6_packets(vpn) == 0, vpn.lab.report()
     # IPv4 still goes through the hub.
     vpn.expect_reach(dave, "198.51.100.10", seen_as="192.0.2.1")
+    _no_option_errors(vpn)

@@ -356,7 +356,11 @@ class InstanceView:
             net = self.wg_network if protocol == "wireguard" else self.ovpn_network
             return [hub_address(net)]
         servers = list(self.config.dns.servers)
-        return servers if protocol == "wireguard" else [s for s in servers if s.version == 4]
+        # An IPv6 server is reachable over OpenVPN only when its tunnel carries IPv6
+        # (`dhcp-option DNS` and `dns server` take either family in OpenVPN 2.6).
+        if protocol == "wireguard" or self.ovpn_network6 is not None:
+            return servers
+        return [s for s in servers if s.version == 4]
 
     @cached_property
     def cbc_sites(self) -> list[PeerView]:
