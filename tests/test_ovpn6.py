@@ -295,3 +295,18 @@ def test_allocate_gives_openvpn_peers_ipv6_addresses_and_never_moves_one(
         ("dave", "address6", "fd00:254::3"), ("hamburg", "address6", "fd00:254::4")}
     assert (root / "acme-eu/peers/carol.yaml").read_bytes() == carol
     assert check(root).diagnostics.errors == 0
+
+
+def test_an_access_list_limits_the_ipv6_routes_too(tmp_path: Path) -> None:
+    files = _ipv6_estate()
+    files["acme-eu/peers/carol.yaml"] = client("carol@example.com", "10.254.0.11",
+                                               protocol="openvpn", address6="fd00:254::11",
+                                               access=["hamburg"])
+    ccd = _settings(_build(tmp_path, files), "hub/openvpn/ccd/carol")
+    assert [ln for ln in ccd if ln.startswith("push")] == [
+        'push "route 10.21.0.0 255.255.255.0"',
+        'push "route 10.255.0.0 255.255.255.0"',
+        'push "route-ipv6 2001:db8:21::/64"',
+        # the tunnels stay (the hub's resolver); its own IPv6 tunnel is connected
+        'push "route-ipv6 fd00:255::/64"',
+    ]

@@ -170,8 +170,10 @@ class PeerView:
 
         The IPv6 tunnel network is connected through the interface, like the IPv4 one.
         """
+        # Both lists are the instance's shared ones for most peers: no per-peer work.
+        full, v4 = self.route_texts(), self.route_texts(v6=False)
         tunnel = str(self.tunnel6)
-        return [str(n) for n in self.reachable() if n.version == 6 and str(n) != tunnel]
+        return [t for t in full[len(v4):] if t != tunnel]
 
     @property
     def block6(self) -> tuple[IPAddress, IPAddress] | None:
