@@ -4,14 +4,17 @@ The library API (:mod:`compiler.api`) is an ordinary library: in a long-lived ca
 a service) nothing here changes how Python manages memory beyond pausing the collector while
 a tree is loaded. ``mvpn`` runs one command and exits, so its command line (and nothing else)
 calls :func:`enter_one_shot`: what was loaded is then frozen out of later collections, and
-after an interrupt a second Ctrl-C ends the process at once (compiler.cli.main).
+after an interrupt a second Ctrl-C ends the process at once; it ends by :func:`exit_now`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 
 class _Process:
@@ -53,3 +56,16 @@ def gc_paused() -> Iterator[None]:
             gc.freeze()
         if enabled:
             gc.enable()
+
+
+def exit_now(code: int) -> NoReturn:
+    """End a one-shot process with ``code`` at once, without tearing down the heap.
+
+    After checking a 100k-peer tree, freeing millions of objects one by one took longer than
+    a fifth of the check, for nothing, as the process ends anyway. Output is flushed first
+    (a stream that cannot be flushed was already reported, or there is none).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

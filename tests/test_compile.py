@@ -248,13 +248,14 @@ def test_a_routeros_script_records_its_own_version_on_the_router(tmp_path: Path)
     out = _build(tmp_path, "a")
     m = _manifest(out)["instances"]
     for rsc in _artifacts(out, ".rsc"):
-        if rsc.name.endswith(".uninstall.rsc"):
-            continue
         inst, rel = rsc.relative_to(out).as_posix().split("/", 1)
         version = m[inst]["artifacts"][rel]["version"]
         scripts = [c for top in tokenize(rsc.read_text(encoding="utf-8")) for c in top.walk()
                    if c.path == ["system", "script"] and c.word == "add"]
-        assert len(scripts) == 1, rsc.name
+        assert len(scripts) == 2, rsc.name  # the version record and the uninstaller
+        scripts = [c for c in scripts
+                   if not any(a.name == "name" and a.value.endswith("_uninstall")
+                              for a in c.args)]
         args = {a.name: a.value for a in scripts[0].args}
         assert args["source"] == f':return "{version}"', rsc.name
         assert args["name"] == f"mvpn_{inst}_{rsc.stem}", rsc.name
@@ -435,9 +436,6 @@ _EXPECTED_RSC = {
     "acme-eu/sites/berlin.rsc": _WG_RSC,
     "acme-eu/sites/hamburg.rsc": _OVPN_RSC,
     "acme-us/sites/chicago.rsc": _OVPN_RSC,
-    "acme-eu/sites/berlin.uninstall.rsc": _UNINSTALL_RSC,
-    "acme-eu/sites/hamburg.uninstall.rsc": _UNINSTALL_RSC,
-    "acme-us/sites/chicago.uninstall.rsc": _UNINSTALL_RSC,
 }
 _DESCRIPTION = 'Berlin "HQ" office, budget $5 [rack 2]'
 
@@ -451,27 +449,38 @@ def test_routeros_scripts_are_valid_and_only_use_expected_commands(
     assert set(scripts) == set(_EXPECTED_RSC)
     for rel, path in scripts.items():
         script = path.read_text(encoding="utf-8")
-        assert validate(script) == [], rel
-        commands = [c for top in tokenize(script) for c in top.walk()]
-        pairs = {("/".join(c.path), c.word) for c in commands}
-        assert pairs == _EXPECTED_RSC[rel], rel
-        # No string in the script interpolates a variable (user data is escaped).
-        assert [(c.line, i.arg, i.expr) for c in commands for i in c.interpolations] == [], rel
-        inst, _, name = rel.removesuffix(".rsc").removesuffix(".uninstall").partition("/sites/")
-        tag = f"mvpn:{inst}/{name}"
-        comments = {a.value for c in commands for a in c.args if a.name == "comment" and a.literal}
-        comments |= {c.positionals[1] for c in commands
-                     if c.word == "local" and c.positionals[0] == "rc"}
-        desc = f" {_DESCRIPTION}" if name == "berlin" else ""
-        # Each object's comment: the tag, the hash of its values, the description verbatim.
-        shapes = {re.sub(r" #[0-9a-f]{8}", " #HASH", v, count=1) for v in comments}
-        if rel.endswith(".uninstall.rsc"):
-            assert comments == set(), rel  # it only removes
-        else:
-            assert shapes - {"mvpn tunnels"} == {f"{tag} #HASH{desc}"}, rel
-        # Everything is found by this peer's tag only, anchored (berlin must not match berlin-2).
-        tags = [c.positionals[1] for c in commands if c.word == "local" and c.positionals[0] == "tag"]
-        assert tags == [f"^{tag}( |$)"], rel
+        inst, _, name = rel.removesuffix(".rsc").partition("/sites/")
+        # The uninstaller the script installs (`/system script run mvpn_<inst>_<name>_
+        # uninstall`) is checked as a script of its own: its source is the local $un.
+        (source,) = [c.positionals[1] for top in tokenize(script) for c in top.walk()
+                     if c.word == "local" and c.positionals[0] == "un"]
+        for text, expected, kind in ((script, _EXPECTED_RSC[rel], "site"),
+                                     (source, _UNINSTALL_RSC, "uninstall")):
+            _check_script(text, expected, inst, name, kind, f"{rel} ({kind})")
+
+
+def _check_script(script: str, expected: set[tuple[str, str]], inst: str, name: str,
+                  kind: str, what: str) -> None:
+    assert validate(script) == [], what
+    commands = [c for top in tokenize(script) for c in top.walk()]
+    pairs = {("/".join(c.path), c.word) for c in commands}
+    assert pairs == expected, what
+    # No string in the script interpolates a variable (user data is escaped).
+    assert [(c.line, i.arg, i.expr) for c in commands for i in c.interpolations] == [], what
+    tag = f"mvpn:{inst}/{name}"
+    comments = {a.value for c in commands for a in c.args if a.name == "comment" and a.literal}
+    comments |= {c.positionals[1] for c in commands
+                 if c.word == "local" and c.positionals[0] == "rc"}
+    desc = f" {_DESCRIPTION}" if name == "berlin" else ""
+    # Each object's comment: the tag, the hash of its values, the description verbatim.
+    shapes = {re.sub(r" #[0-9a-f]{8}", " #HASH", v, count=1) for v in comments}
+    if kind == "uninstall":
+        assert comments == set(), what  # it only removes
+    else:
+        assert shapes - {"mvpn tunnels"} == {f"{tag} #HASH{desc}"}, what
+    # Everything is found by this peer's tag only, anchored (berlin must not match berlin-2).
+    tags = [c.positionals[1] for c in commands if c.word == "local" and c.positionals[0] == "tag"]
+    assert tags == [f"^{tag}( |$)"], what
 
 
 # --------------------------------------------------------------------------- WireGuard

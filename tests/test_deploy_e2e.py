@@ -21,7 +21,7 @@ import pytest
 from tests.support.netlab import Node, lab
 from tests.support.sshhub import SshHub
 from tests.support.vpnlab import VpnLab
-from tests.test_e2e import FQDN, compiled, lab_estate
+from tests.test_e2e import FQDN, aggregate_estate, compiled
 
 pytestmark = pytest.mark.netns
 
@@ -56,17 +56,27 @@ class Estate:
 
 @pytest.fixture(scope="module")
 def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
-    """A bare hub behind sshd; v1 lacks erin, v2 is the whole estate, v3 is v2 without alice."""
+    """A bare hub behind sshd; v1 lacks erin, v2 is the whole estate, v3 is v2 without alice.
+
+    With aggregates, as the example estate has them: the hub routes the IPv6 one into wg0
+    (wg0.conf's PostUp), a route apply.sh must keep when it syncs wg0's routes.
+    """
     tmp = tmp_path_factory.mktemp("deploy")
     builds = {
-        "v1": compiled(tmp, "v1", lab_estate(erin=None)),
-        "v2": compiled(tmp, "v2", lab_estate()),
-        "v3": compiled(tmp, "v3", lab_estate(alice=None)),
+        "v1": compiled(tmp, "v1", aggregate_estate(erin=None)),
+        "v2": compiled(tmp, "v2", aggregate_estate()),
+        "v3": compiled(tmp, "v3", aggregate_estate(alice=None)),
     }
     with lab(tmp / "lab") as made:
         vpn = VpnLab(made, builds["v1"], "acme-eu", FQDN)
         vpn.hub_lan = vpn.lan(vpn.hub, "10.0.0.0/24")
         yield Estate(vpn, SshHub(vpn, tmp / "ssh"), builds)
+
+
+def _aggregate_route(estate: Estate) -> str:
+    """The hub's route for the estate's IPv6 aggregate, as ``ip -6 route`` shows it."""
+    shown = estate.hub.ssh("ip -6 route show exact 2001:db8:20::/48").stdout
+    return " ".join(shown.split()[:3])
 
 
 def _iface(vpn: VpnLab, node: Node) -> str:
@@ -88,6 +98,7 @@ def test_deploy_brings_up_a_bare_hub_and_the_peers_connect(estate: Estate) -> No
     assert modes[:4] == ["600 /etc/wireguard/wg0.conf", "600 /etc/openvpn/server/pki/server.key",
                          "644 /etc/nftables.d/mvpn-acme-eu.nft",
                          "644 /etc/systemd/system/mvpn-acme-eu.service"]
+    assert _aggregate_route(estate) == "2001:db8:20::/48 dev wg0"  # wg0.conf's PostUp
     berlin = vpn.site("berlin", "192.0.2.10", "10.20.0.0/24", "2001:db8:20::/64")
     hamburg = vpn.site("hamburg", "192.0.2.11", "10.21.0.0/24")
     vpn.client("alice", "192.0.2.20")
@@ -128,6 +139,9 @@ def test_adding_a_peer_loses_no_ping_and_keeps_the_other_sessions(estate: Estate
     assert out.splitlines()[-1] == (f"deployed acme-eu to hub: {estate.version('v1')} -> "
                                     f"{estate.version('v2')}")
     assert "openvpn: started" not in out  # server.conf and PKI unchanged: not restarted
+    # wg syncconf runs no PostUp, and apply.sh removes wg-quick's routes nobody wants: the
+    # aggregate's route is wanted, so it stays.
+    assert _aggregate_route(estate) == "2001:db8:20::/48 dev wg0"
     ping.proc.wait(timeout=30)
     log = ping.log.read_text()
     assert " 0% packet loss" in log, log

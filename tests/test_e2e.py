@@ -8,7 +8,7 @@ can tell a tunnelled or NATed path from a direct one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -18,7 +18,7 @@ import yaml
 from compiler.api import check, compile_tree
 from compiler.checks.reach import policies, verdict_of
 from compiler.model.access import Assertion
-from tests.support.netlab import Lab, LabError, lab
+from tests.support.netlab import Lab, LabError, Node, lab
 from tests.support.trees import TEST_SECRET, build_file_tree, client, site
 from tests.support.vpnlab import (
     HUB_PUBLIC,
@@ -441,8 +441,13 @@ def test_aggregates_route_sites_and_clients_and_the_hub_drops_the_rest(
     files = aggregate_estate()
     files["acme-eu/peers/munich.yaml"] = site("munich-office", "10.255.0.20", ["10.22.0.0/24"],
                                               address6="fd00:255::20")
+    files["acme-eu/peers/lyon.yaml"] = site("lyon-office", "10.254.0.20", ["10.23.0.0/24"],
+                                            protocol="openvpn")
     v2 = compiled(tmp, "agg2", files)
     inst1, inst2 = v1 / "acme-eu", v2 / "acme-eu"
+    # The hub: only the new peers' own entries; its firewall and OpenVPN server stay.
+    assert _changed(inst1 / "hub", inst2 / "hub") == [
+        "VERSION", "openvpn/ccd/lyon", "wireguard/wg0.conf"]
     # No per-site route on either router, nor in the split client's profile.
     berlin_conf = (inst1 / "sites/berlin.conf").read_text()
     assert "10.16.0.0/12" in berlin_conf and "10.21.0." not in berlin_conf
@@ -470,12 +475,111 @@ def test_aggregates_route_sites_and_clients_and_the_hub_drops_the_rest(
     assert vpn.seen_as(vpn.wan, "10.22.0.9") == "198.51.100.1"
     bob, _ = vpn.client("bob", "192.0.2.21")
     vpn.expect_reach(bob, INTERNET_HOST, seen_as=HUB_PUBLIC)  # bob's NAT path works ...
+    arrived = arrivals(vpn, "10.22.0.9")
     assert vpn.seen_as(bob, "10.22.0.9", bound=3.0) is None   # ... but not into the aggregate
+    assert vpn.seen_as(berlin, "10.22.0.9", bound=3.0) is None  # nor a site's LAN host's
+    assert arrived() == 0, made.report()
+    assert vpn.route_dev(vpn.hub, "10.22.0.9") == "ovpn0"  # OpenVPN's route for the aggregate
+    leaks_without(vpn, bob, arrived)
 
-    # A third site: only the hub is reloaded; everyone else keeps their artifacts.
+    # A third site of each protocol: only the hub is reloaded; everyone else keeps their
+    # artifacts. The OpenVPN one is reached through the hub's aggregate route alone.
     vpn.reload_hub(v2)
     munich = vpn.site("munich", "192.0.2.12", "10.22.0.0/24")
     assert vpn.seen_as(berlin, "10.22.0.5", bound=30) == "10.20.0.5", made.report()
     assert vpn.seen_as(hamburg, "10.22.0.5", bound=30) == "10.21.0.5", made.report()
+    assert vpn.seen_as(alice, "10.22.0.5", bound=30) == "10.255.0.11", made.report()
+    vpn.expect_reach(munich, "10.20.0.5", seen_as="10.22.0.5")
+    lyon = vpn.site("lyon", "192.0.2.13", "10.23.0.0/24")
+    assert vpn.seen_as(berlin, "10.23.0.5", bound=30) == "10.20.0.5", made.report()
+    assert vpn.seen_as(alice, "10.23.0.5", bound=30) == "10.255.0.11", made.report()
+    vpn.expect_reach(lyon, "10.21.0.5", seen_as="10.23.0.5")   # OpenVPN site to OpenVPN site
+
+
+_COUNT_TO = """table inet probe {{
+	chain input {{
+		type filter hook input priority filter; policy accept;
+		ip daddr {address} counter
+	}}
+}}
+"""
+
+
+def arrivals(vpn: VpnLab, address: str) -> Callable[[], int]:
+    """A count of the packets for ``address`` that reach the internet host (which has it)."""
+    rules = vpn.lab.workdir / "probe.nft"
+    rules.write_text(_COUNT_TO.format(address=address), encoding="ascii")
+    vpn.inet.run("nft", "-f", str(rules))
+
+    def count() -> int:
+        shown = vpn.inet.run("nft", "list", "chain", "inet", "probe", "input").stdout
+        return int(shown.split("packets ")[1].split()[0])
+    return count
+
+
+def leaks_without(vpn: VpnLab, bob: Node, arrived: Callable[[], int]) -> None:
+    """Without the hub's route for 10.16.0.0/12, bob's packets do reach the internet host: the
+    route is what stops them (so the assertions before can fail). The caller reloads the hub
+    next (which puts the route back)."""
+    vpn.hub.run("ip", "route", "del", "10.16.0.0/12")
+    vpn.seen_as(bob, "10.22.0.9", bound=2.0)
+    assert arrived() > 0, vpn.lab.report()
+
+
+def _changed(old: Path, new: Path) -> list[str]:
+    """Files under ``new`` whose bytes differ from ``old``'s (or that are new), relative."""
+    return sorted(p.relative_to(new).as_posix() for p in new.rglob("*") if p.is_file() and (
+        not (old / p.relative_to(new)).is_file()
+        or (old / p.relative_to(new)).read_bytes() != p.read_bytes()))
+
+
+def wireguard_only(files: dict[str, object]) -> dict[str, object]:
+    """``files`` with an instance that runs WireGuard only (its OpenVPN peers removed)."""
+    instance = cast("dict[str, object]", files["acme-eu/instance.yaml"])
+    files["acme-eu/instance.yaml"] = {k: v for k, v in instance.items() if k != "openvpn"}
+    assertions = cast(str, files["tests.yaml"]).splitlines(keepends=True)
+    files["tests.yaml"] = "".join(a for a in assertions if "hamburg-office" not in a)
+    return files
+
+
+def test_a_wireguard_only_hub_routes_the_aggregates_into_wg0_and_drops_the_rest(
+        small: tuple[Path, Lab]) -> None:
+    """Without OpenVPN the hub routes the aggregates into wg0, where no peer's AllowedIPs take
+    unassigned space: a site's and a route-all client's packets to it die at the hub (the
+    internet host has that address and sees nothing); a third site needs only a hub reload
+    that changes wg0.conf alone."""
+    tmp, made = small
+    gone: dict[str, dict[str, object] | None] = {"hamburg": None, "carol": None, "dave": None}
+    v1 = compiled(tmp, "wg1", wireguard_only(aggregate_estate(**gone)))
+    files = wireguard_only(aggregate_estate(**gone))
+    files["acme-eu/peers/munich.yaml"] = site("munich-office", "10.255.0.20", ["10.22.0.0/24"],
+                                              address6="fd00:255::20")
+    v2 = compiled(tmp, "wg2", files)
+    inst1, inst2 = v1 / "acme-eu", v2 / "acme-eu"
+    assert not (inst1 / "hub/openvpn").exists()
+    assert _changed(inst1 / "hub", inst2 / "hub") == ["VERSION", "wireguard/wg0.conf"]
+    assert _changed(inst1 / "sites", inst2 / "sites") == ["munich.conf", "munich.rsc"]
+    assert _changed(inst1 / "clients", inst2 / "clients") == []
+
+    vpn = VpnLab(made, v1, "acme-eu", FQDN)
+    vpn.start_hub()
+    berlin = vpn.site("berlin", "192.0.2.10", "10.20.0.0/24", "2001:db8:20::/64")
+    alice, _ = vpn.client("alice", "192.0.2.20")
+    bob, _ = vpn.client("bob", "192.0.2.21")
+    vpn.expect_reach(alice, "10.20.0.5", seen_as="10.255.0.11")
+    assert vpn.route_dev(vpn.hub, "10.22.0.9").startswith("wg")  # the aggregate, into wg0
+    made.address(vpn.inet, "eth0", "10.22.0.9/32")
+    vpn.wan.route("10.22.0.9/32", "via", INTERNET_HOST)
+    assert vpn.seen_as(vpn.wan, "10.22.0.9") == "198.51.100.1"
+    vpn.expect_reach(bob, INTERNET_HOST, seen_as=HUB_PUBLIC)   # bob's NAT path works ...
+    arrived = arrivals(vpn, "10.22.0.9")
+    assert vpn.seen_as(bob, "10.22.0.9", bound=3.0) is None    # ... but not into the aggregate
+    assert vpn.seen_as(berlin, "10.22.0.9", bound=3.0) is None  # nor a site's LAN host's
+    assert arrived() == 0, made.report()
+    leaks_without(vpn, bob, arrived)
+
+    vpn.reload_hub(v2)
+    munich = vpn.site("munich", "192.0.2.12", "10.22.0.0/24")
+    assert vpn.seen_as(berlin, "10.22.0.5", bound=30) == "10.20.0.5", made.report()
     assert vpn.seen_as(alice, "10.22.0.5", bound=30) == "10.255.0.11", made.report()
     vpn.expect_reach(munich, "10.20.0.5", seen_as="10.22.0.5")

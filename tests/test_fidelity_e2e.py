@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.netlab import Lab, lab
 from tests.support.vpnlab import INTERNET_HOST, VpnLab
-from tests.test_e2e import FQDN, compiled, lab_estate
+from tests.test_e2e import FQDN, aggregate_estate, compiled, lab_estate, wireguard_only
 
 pytestmark = pytest.mark.netns
 
@@ -184,22 +184,32 @@ _COUNT_FROM = """table inet probe {{
 """
 
 
+@pytest.mark.parametrize("source", ["10.255.0.11", "10.22.0.9"])
 def test_a_packet_from_the_wan_with_a_peers_source_address_is_dropped(
-        small: tuple[Path, Lab]) -> None:
+        small: tuple[Path, Lab], source: str) -> None:
     """An attacker on the internet sends TCP SYNs to the hub's LAN with alice's tunnel address
     as their source: the hub's anti-spoofing chain drops them (they never reach the LAN host),
-    though the forwarding rules (which match addresses only) would let them through."""
+    though the forwarding rules (which match addresses only) would let them through.
+
+    ``10.22.0.9``: an unassigned address of an aggregate of a WireGuard-only hub, where the
+    firewall's peer space is the whole aggregate: its route into wg0 is what the chain's
+    ``fib saddr . iif`` finds, so this source is refused on the WAN too."""
     tmp, made = small
-    out = compiled(tmp, "spoof", lab_estate())
+    if source == "10.255.0.11":
+        out = compiled(tmp, "spoof", lab_estate())
+    else:
+        gone: dict[str, dict[str, object] | None] = {"hamburg": None, "carol": None,
+                                                     "dave": None}
+        out = compiled(tmp, "spoof", wireguard_only(aggregate_estate(**gone)))
     vpn = VpnLab(made, out, "acme-eu", FQDN)
     lan = vpn.start_hub()
     vpn.client("alice", "192.0.2.20")
     rules = made.workdir / "probe.nft"
-    rules.write_text(_COUNT_FROM.format(source="10.255.0.11", port=7000), encoding="ascii")
+    rules.write_text(_COUNT_FROM.format(source=source, port=7000), encoding="ascii")
     lan.run("nft", "-f", str(rules))
     attacker = vpn.public("attacker", "192.0.2.50")
-    attacker.run("ip", "addr", "add", "10.255.0.11/32", "dev", "eth0")
-    attacker.route("10.0.0.0/24", "via", "192.0.2.1", "src", "10.255.0.11")
+    attacker.run("ip", "addr", "add", f"{source}/32", "dev", "eth0")
+    attacker.route("10.0.0.0/24", "via", "192.0.2.1", "src", source)
 
     def arrived() -> int:
         attacker.run(sys.executable, "-c", _SYN, "10.0.0.5", "7000", check=False)

@@ -99,7 +99,6 @@ def test_every_artifact_family_is_covered() -> None:
         "acme-eu/hub/apply.sh", "acme-us/hub/apply.sh",
         "acme-eu/sites/berlin.rsc", "acme-eu/sites/berlin.conf",
         "acme-eu/sites/hamburg.rsc", "acme-eu/sites/hamburg.ovpn",
-        "acme-eu/sites/berlin.uninstall.rsc", "acme-eu/sites/hamburg.uninstall.rsc",
         "acme-eu/clients/alice.conf", "acme-eu/clients/alice.svg",
         "acme-eu/clients/bob.conf", "acme-eu/clients/bob.svg",
         "acme-eu/clients/carol.ovpn",
@@ -111,7 +110,6 @@ def test_every_artifact_family_is_covered() -> None:
         "acme-us/hub/openvpn/pki/server.key", "acme-us/hub/openvpn/pki/crl.pem",
         "acme-us/hub/nftables.conf", "acme-us/hub/sysctl.conf",
         "acme-us/sites/chicago.rsc", "acme-us/sites/chicago.ovpn",
-        "acme-us/sites/chicago.uninstall.rsc",
         "acme-us/clients/erin.ovpn",
     }
     assert files == expected

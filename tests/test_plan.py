@@ -84,9 +84,9 @@ def test_plan_names_exactly_the_changes_of_a_pr(
     arts = {(a["kind"], f"{a['instance']}/{a['path']}") for a in doc["artifacts"]}
     assert arts == {
         # the new site, inside acme-eu's aggregates: its own scripts, its hub peer and the
-        # hub's firewall; no other router's script and no other profile (SPEC §10)
+        # hub's firewall (alice's route-all, and the rule naming "sites"); no other router's
+        # script and no other profile (SPEC §10)
         ("added", "acme-eu/sites/munich.rsc"), ("added", "acme-eu/sites/munich.conf"),
-        ("added", "acme-eu/sites/munich.uninstall.rsc"),
         ("changed", "acme-eu/hub/wireguard/wg0.conf"), ("changed", "acme-eu/hub/nftables.conf"),
         # alice: route-all profile
         ("changed", "acme-eu/clients/alice.conf"),
@@ -107,6 +107,52 @@ def test_plan_names_exactly_the_changes_of_a_pr(
         ("removed", "acme-us/erin", "erin@example.com")]
 
 
+def _site_only_repo(tmp_path: Path) -> Path:
+    """The compile estate without the firewall rule naming "sites" (it lists every site's
+    addresses), committed on ``main``."""
+    files = compile_estate()
+    inst = files["acme-eu/instance.yaml"]
+    rules = inst["firewall"]["rules"]  # type: ignore[index]
+    inst["firewall"] = {"default": "allow", "rules": rules[:1]}
+    root = tmp_path / "repo"
+    build_file_tree(root / "sites", files)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "estate")
+    return root
+
+
+@pytest.mark.parametrize(("protocol", "files"), [
+    ("wireguard", ["hub/wireguard/wg0.conf", "sites/munich.conf", "sites/munich.rsc"]),
+    ("openvpn", ["hub/openvpn/ccd/munich", "sites/munich.ovpn", "sites/munich.rsc"]),
+])
+def test_plan_of_a_site_added_inside_the_aggregates_is_the_hub_and_the_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    protocol: str, files: list[str],
+) -> None:
+    """SPEC §10: exactly the hub to redeploy and the new site's script; no other router, no
+    profile, and on the hub only the new peer's own file (no firewall, no server.conf)."""
+    monkeypatch.delenv("MVPN_SECRET", raising=False)
+    repo = _site_only_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    (repo / "sites/acme-eu/peers/munich.yaml").write_text(
+        f"type: site\nsite: munich-office\nprotocol: {protocol}\nsubnets: [10.22.0.0/24]\n")
+    assert main(["allocate"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--base", "main", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert sorted((a["kind"], a["path"]) for a in doc["artifacts"]) == sorted(
+        ("changed" if f.startswith("hub/wireguard") else "added", f) for f in files)
+    assert [(a["kind"], a["key"]) for a in doc["hubs"]] == [("changed", "acme-eu")]
+    assert [(a["kind"], a["key"], a["artifacts"]) for a in doc["routers"]] == [
+        ("added", "acme-eu/munich", ["sites/munich.rsc"])]
+    assert (doc["profiles"], doc["retired"]) == ([], [])
+    assert main(["plan", "--base", "main"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "Peers: 1 to add, 0 to change, 0 to remove. 3 artifacts change; "
+        "1 router to re-run; 0 new profiles to hand out.\n")
+
+
 def test_plan_text_and_markdown(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _pull_request(repo)
     capsys.readouterr()
@@ -122,7 +168,7 @@ def test_plan_text_and_markdown(repo: Path, capsys: pytest.CaptureFixture[str]) 
                            "  - acme-us/erin  client erin@example.com, openvpn  "
                            "(sites/acme-us/peers/erin.yaml)\nRoutes\n"
                            "  + acme-eu 10.22.0.0/24 (munich)\n")
-    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 9 artifacts change; "
+    assert text.endswith("Peers: 1 to add, 1 to change, 1 to remove. 8 artifacts change; "
                          "1 router to re-run; 1 new profile to hand out.\n")
     assert main(["plan", "--base", "main", "--format", "markdown"]) == 0
     md = capsys.readouterr().out

@@ -23,7 +23,7 @@ from compiler.api import check
 from compiler.engine.versions import stamp
 from compiler.keys import KeyRing
 from compiler.render.context import instance_views
-from compiler.render.routeros import render_rsc, render_uninstall
+from compiler.render.routeros import render_rsc
 from tests.support.rosmodel import Menu, Router, RouterError, UnsupportedError
 from tests.support.routeros import validate
 from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
@@ -38,7 +38,10 @@ Tree = dict[str, dict[str, object]]
 
 
 def scripts(tree: Mapping[str, object], peer: str, inst: str = "acme-eu") -> tuple[str, str]:
-    """(site script, uninstall script) of ``inst/peer``, stamped as a build stamps them."""
+    """(site script, what uninstalls it) of ``inst/peer``, stamped as a build stamps them.
+
+    The site script installs its uninstaller on the router; uninstalling is running it.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         root = build_file_tree(Path(tmp), tree)  # type: ignore[arg-type]
         result = check(root)
@@ -46,7 +49,8 @@ def scripts(tree: Mapping[str, object], peer: str, inst: str = "acme-eu") -> tup
         view = next(v for v in instance_views(result.estate, KeyRing(TEST_SECRET))
                     if v.name == inst)
         site = next(p for p in view.peers if p.name == peer)
-        return stamp(render_rsc(view, site))[1].decode(), stamp(render_uninstall(view, site))[1].decode()
+        return (stamp(render_rsc(view, site))[1].decode(),
+                f"/system script run mvpn_{inst}_{peer}_uninstall\n")
 
 
 def edited(tree: Tree, path: str, **changes: object) -> Tree:
@@ -212,6 +216,32 @@ def test_uninstall_leaves_no_tagged_object(peer: str) -> None:
     assert {k: v for k, v in left.items() if k[0] != ("interface", "list")} == theirs
     assert [o.props["name"] for o in router.objects("interface", "list")] == ["mvpn"]
     assert router.objects("certificate") == [] and version(router, peer) is None
+    assert router.objects("system", "script") == []  # the uninstaller went too, last
+    assert ("info", f"mvpn acme-eu/{peer}: removed") in router.log
+
+
+@pytest.mark.parametrize("peer", ["berlin", "hamburg"])
+def test_an_uninstall_that_failed_half_way_stays_and_runs_again(peer: str) -> None:
+    """Each removal in turn fails: the uninstaller is kept, and its next run finishes."""
+    v1, uninstall = scripts(WITH_ROUTE, peer)
+    steps = _mutations(uninstall, v1)
+    assert steps > 5
+    for fail_at in range(steps):
+        router = Router()
+        router.run(v1)
+        router.fail_at = router.mutations + fail_at
+        router.run(uninstall)  # no error escapes it
+        assert router.tagged(TAG[peer]), fail_at  # the uninstaller at least
+        assert [o.props["name"] for o in router.objects("system", "script")
+                if o.props["name"].endswith("_uninstall")] == [
+                    f"mvpn_acme-eu_{peer}_uninstall"], fail_at
+        errors = [msg for level, msg in router.log if level == "error"]
+        assert errors[-1] in (f"mvpn acme-eu/{peer}: not everything was removed (see above); "
+                              "run it again", f"mvpn acme-eu/{peer}: uninstall script not "
+                              "removed"), fail_at
+        router.fail_at = None
+        router.run(uninstall)
+        assert router.tagged(TAG[peer]) == [], fail_at
 
 
 def _mutations(script: str, setup: str) -> int:
@@ -390,10 +420,16 @@ def test_upgrading_from_the_former_recreating_script_keeps_the_tunnel() -> None:
     v1, _ = scripts(BASE, "berlin")
     router = Router()
     router.run(former)
-    kept = {m: one(router, m) for m in (WG, PEER, ("ip", "address"), ("system", "script"))}
+    kept = {m: one(router, m) for m in (WG, PEER, ("ip", "address"))}
     route = next(o.id for o in router.objects(*ROUTE) if o.props["dst-address"] == "10.0.0.0/16")
+
+    def record() -> list[int]:  # the version record (the uninstaller is a script beside it)
+        return [o.id for o in router.objects("system", "script")
+                if o.props["name"] == "mvpn_acme-eu_berlin"]
+
+    before = record()
     router.run(v1)
-    assert {m: one(router, m) for m in kept} == kept
+    assert {m: one(router, m) for m in kept} == kept and record() == before
     routes = {o.props["dst-address"]: o.id for o in router.objects(*ROUTE)}
     assert routes["10.0.0.0/16"] == route and "10.99.0.0/24" not in routes
     assert router.objects(*WG)[0].props["private-key"] != "old"

@@ -112,6 +112,24 @@ def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there
     assert seen == set(MINORS)
 
 
+def test_the_uninstaller_each_site_script_installs_is_valid_on_its_version(
+    tmp_path: Path,
+) -> None:
+    """The script installs its uninstaller (``/system script``, its source in the local $un):
+    that source runs on the same router, so it is validated against the same version."""
+    build_file_tree(tmp_path / "tree", _every_version_estate())  # type: ignore[arg-type]
+    api.compile_tree(tmp_path / "tree", tmp_path / "out", None, qr=False)
+    found = sorted((tmp_path / "out" / "acme-eu" / "sites").glob("*.rsc"))
+    assert len(found) == len(MINORS)  # one script per site: no separate uninstall file
+    for path in found:
+        text = path.read_text(encoding="utf-8")
+        (source,) = [c.positionals[1] for top in tokenize(text) for c in top.walk()
+                     if c.word == "local" and c.positionals[0] == "un"]
+        assert "/system script remove" in source, path.name
+        pinned = MINORS[int(path.name.split(".")[0][1:])]
+        assert validate(source, pinned) == [], path.name
+
+
 def test_a_script_needing_a_later_version_names_it_and_the_first_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

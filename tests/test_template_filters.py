@@ -105,6 +105,8 @@ INTERNAL = {
     "keep_v6": "where clause built in routeros.py from network_texts (checked by addr)",
     "keep_dns": "where clause built in routeros.py from rsc_str(...) names",
     "removals": "uninstall lines built in routeros.py: rsc_str values",
+    "uninstaller": "site.rsc: a converging block built in routeros.py (rsc_str values); "
+                   "uninstall.rsc: rsc_str(...) in routeros.py",
 }
 #: PEM blocks derived from the secret by ``cryptography`` (no text from the tree).
 PEM = frozenset({"ca", "peer.openvpn.certificate", "peer.openvpn.private_key"})

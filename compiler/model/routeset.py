@@ -46,6 +46,23 @@ def spans_of(nets: Iterable[IPNetwork]) -> list[tuple[int, int, int]]:
     return [(n.version, int(n.network_address), int(n.broadcast_address)) for n in nets]
 
 
+def subtract(nets: Iterable[IPNetwork], holes: Sequence[IPNetwork]) -> list[IPNetwork]:
+    """``nets`` without the addresses of ``holes``, as prefixes, sorted (v4 first)."""
+    out: list[IPNetwork] = []
+    for net in nets:
+        parts = [net]
+        for hole in holes:
+            kept: list[IPNetwork] = []
+            for part in parts:
+                if part.version != hole.version or not part.overlaps(hole):
+                    kept.append(part)
+                elif not part.subnet_of(hole):  # type: ignore[arg-type]
+                    kept.extend(part.address_exclude(hole))  # type: ignore[arg-type]
+            parts = kept
+        out.extend(parts)
+    return sorted(set(out), key=_order)
+
+
 class RouteSet:
     """The route blocks of one instance and each peer's share of them."""
 

@@ -191,8 +191,7 @@ def _actions(arts: Iterable[ArtifactChange], folder: str, suffixes: tuple[str, .
     grouped: dict[str, list[ArtifactChange]] = {}
     for art in arts:
         head, _, name = art.path.partition("/")
-        # An uninstall script is kept, never run on a change: no router action of its own.
-        if head == folder and name.endswith(suffixes) and not name.endswith(".uninstall.rsc"):
+        if head == folder and name.endswith(suffixes):
             peer = name.rsplit(".", 1)[0]
             grouped.setdefault(f"{art.instance}/{peer}", []).append(art)
     out = []

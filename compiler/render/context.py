@@ -16,7 +16,8 @@ from compiler.model.addressing import hub_address
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
-from compiler.model.policy import Policy
+from compiler.model.policy import Policy, sorted_nets
+from compiler.model.routeset import subtract
 from compiler.model.types import IPAddress, IPNetwork
 from compiler.routeros.tree import RouterOSTree
 
@@ -299,6 +300,48 @@ class InstanceView:
         """Where traffic from peers comes from: tunnel networks and site subnets."""
         return self.policy.peer_networks
 
+    @cached_property
+    def peer_space(self) -> list[IPNetwork]:
+        """Where peers' traffic may come from, as the hub's firewall sees it (SPEC §10).
+
+        Tunnel networks, site subnets outside every aggregate, and the aggregates themselves
+        (less the pushed routes inside them, which are the hub's own side): the hub routes
+        each aggregate into a tunnel, so a site added inside one changes no set of
+        ``nftables.conf``. Without aggregates: the tunnels and every site subnet.
+        """
+        policy = self.policy
+        return sorted_nets([*policy.tunnels, *policy.unaggregated,
+                            *subtract(policy.aggregates, self.config.routing.pushed_routes)])
+
+    @cached_property
+    def instance_space(self) -> list[IPNetwork]:
+        """The instance's address space for the firewall: :attr:`peer_space` + pushed routes."""
+        return sorted_nets([*self.peer_space, *self.config.routing.pushed_routes])
+
+    @cached_property
+    def ovpn_aggregates(self) -> list[IPNetwork]:
+        """Aggregates the hub routes into OpenVPN (``route`` in ``server.conf``): the IPv4 ones.
+
+        OpenVPN delivers by its ``iroute`` table (``ccd/``), so it drops what no site
+        advertises, and a new OpenVPN site inside an aggregate needs no ``route`` of its own.
+        WireGuard sites keep their exact routes (wg-quick adds them from AllowedIPs): the
+        longer prefix wins.
+        """
+        if self.config.openvpn is None:
+            return []
+        return [n for n in self.aggregates if n.version == 4]
+
+    @cached_property
+    def wg_aggregates(self) -> list[IPNetwork]:
+        """Aggregates the hub routes into wg0 (``PostUp`` in ``wg0.conf``).
+
+        Those OpenVPN does not carry. WireGuard sends a packet only to the peer whose
+        AllowedIPs hold its destination, so what no peer advertises is dropped there.
+        """
+        if self.config.wireguard is None:
+            return []
+        return [n for n in self.aggregates if n not in self.ovpn_aggregates]
+
     @property
     def route_all_sources(self) -> list[IPNetwork]:
         """Tunnel addresses of route-all clients, as host prefixes."""
@@ -329,8 +372,11 @@ class InstanceView:
 
     @property
     def has_ipv6(self) -> bool:
-        """Any IPv6 network (tunnel, pushed route, site subnet): the hub forwards IPv6."""
-        return any(net.version == 6 for net in self.networks)
+        """Any IPv6 network (tunnel, pushed route, site subnet, aggregate): forward IPv6.
+
+        With the aggregates, the first IPv6 site inside one does not change ``sysctl.conf``.
+        """
+        return any(net.version == 6 for net in [*self.networks, *self.aggregates])
 
     @property
     def mss_clamps(self) -> list[tuple[int, list[IPAddress | IPNetwork]]]:

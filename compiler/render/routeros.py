@@ -6,7 +6,8 @@ longer wanted. Whether an object differs is decided by its comment: each comment
 short hash of the values the script gives that object (``mvpn:eu/berlin #1a2b3c4d ...``), so
 the script compares one string instead of RouterOS's typed values, and an object whose values
 did not change is not touched at all (a route-only change never sets the interface or its
-peer). The uninstall script removes everything by the same tag.
+peer). The uninstall script, which the site script installs on the router as a ``/system
+script``, removes everything by the same tag.
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
                        f"list={rsc_str(IFACE_LIST)} interface={s.q_iface}",
                        f"interface list member {IFACE_LIST}", IFACE_LIST, s.iface)
     v4, v6 = s.routes()
+    uninstall = render_uninstall(inst, peer)
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
     servers = [a for a in inst.dns_servers(proto) if a.version == 4]
     names = inst.split_names if servers else []
@@ -238,6 +240,8 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         inst=inst, peer=peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
         tag_re=f"^{s.tag}( |$)",
         certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
+        uninstaller=_converge(_uninstaller(s, uninstall), s.label),
+        uninstaller_source=uninstall,
         managed="".join(_converge(m, s.label) for m in [*tunnel, member, *_address(s)]),
         dns="".join(_converge(m, s.label) for m in dns),
         route_lines=_route_lines("/ip route", v4) + _route_lines("/ipv6 route", v6),
@@ -254,7 +258,11 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
 
 
 def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
-    """The script that removes everything the site's scripts created on the router."""
+    """The source of the uninstall script the site script installs on the router.
+
+    It removes everything the site's scripts created there, and itself last (only when
+    everything else went, so a failed run can be run again).
+    """
     s = _Script(inst, peer)
     cert_re = rsc_str(f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$")
     # Dependants first: routes and addresses before their interface, the client before its
@@ -276,6 +284,25 @@ def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
         for menu, where, what in steps)
     return render(
         "routeros/uninstall.rsc.j2",
-        inst=inst, peer=peer, label=s.label, iface_list=IFACE_LIST,
-        tag_re=f"^{s.tag}( |$)", removals=removals,
+        label=s.label, tag_re=f"^{s.tag}( |$)", removals=removals,
+        uninstaller=rsc_str(uninstaller_name(s)),
     )
+
+
+def uninstaller_name(s: _Script) -> str:
+    """The ``/system script`` the site script installs its uninstaller as."""
+    return f"{s.prefix}_uninstall"
+
+
+def _uninstaller(s: _Script, source: str) -> Managed:
+    """The uninstall script, kept on the router as a ``/system script``.
+
+    Converged like the other objects, so it is there whenever they are, also after the peer
+    left the tree, and a new site adds no file of its own for it (``/system script run
+    mvpn_<instance>_<peer>_uninstall``). Its source names only the tag: it changes only
+    with the templates. ``source``: :func:`render_uninstall`'s.
+    """
+    name = rsc_str(uninstaller_name(s))
+    # The source is in the local $un (see the template): written once, not in add and set.
+    return s.managed("/system script", f"name={name}", f"name={name} source=$un",
+                     "uninstall script", source)

@@ -1,4 +1,4 @@
-"""Site routers: a RouterOS v7 script (and its uninstall script) and the Linux equivalent."""
+"""Site routers: a RouterOS v7 script (it installs its own uninstaller) and the Linux equivalent."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
 from compiler.render.env import render
 from compiler.render.names import linux_ifnames
-from compiler.render.routeros import render_rsc, render_uninstall
+from compiler.render.routeros import render_rsc
 
 
 def _linux(inst: InstanceView, peer: PeerView, ifname: str) -> Artifact:
@@ -30,6 +30,4 @@ def render_sites(inst: InstanceView) -> Iterator[Artifact]:
     for peer in inst.peers:
         if peer.is_site:
             yield Artifact(f"sites/{peer.name}.rsc", render_rsc(inst, peer), True, "sites")
-            yield Artifact(f"sites/{peer.name}.uninstall.rsc", render_uninstall(inst, peer),
-                           False, "sites")
             yield _linux(inst, peer, ifnames[peer.name])

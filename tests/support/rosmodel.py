@@ -507,6 +507,13 @@ class Router:
             for obj in self._items(pos[0], scope, menu, where):
                 self._remove(menu, obj, where)
             return None
+        if menu == ("system", "script") and cmd == "run" and len(pos) == 1 and not args:
+            # By name, like an operator types it; the source runs as a script of its own.
+            name = self._text(pos[0], scope, menu, where)
+            found = [o for o in table if o.props.get("name") == name]
+            if len(found) != 1:
+                raise RouterError(f"{where}: no such item ({name})")
+            return self._block(parse(found[0].props.get("source", "")), _Scope(None), ())
         if menu == ("certificate",) and cmd == "import" and not pos:
             return self._import(args, where)
         raise UnsupportedError(f"{where} {[w.name or w.part.kind for w in words]}")

@@ -1,5 +1,5 @@
 #!/bin/sh
-# mvpn acme-eu hub/apply.sh version 9670ce0e34c9; generated, do not edit
+# mvpn acme-eu hub/apply.sh version 0c1203833956; generated, do not edit
 # Installs this hub bundle on the hub without dropping established tunnels. Run as root from
 # anywhere: sh apply.sh [--dry-run] [--force] [--rollback]
 #   --dry-run   validate and print what would change; change nothing
@@ -219,6 +219,9 @@ if [ "$HAS_WG" = 1 ]; then
 			if [ "$family" = -4 ]; then host=/32; else host=/128; fi
 			if [ "$family" = -4 ]; then grep -v : "$WORK/allowed"; else grep : "$WORK/allowed"; fi \
 				>"$WORK/want" || true
+			# The aggregates wg0.conf routes here (its PostUp lines) are wanted routes too.
+			printf '%s\n' 2001:db8:20::/48 \
+				| if [ "$family" = -4 ]; then grep -v :; else grep :; fi >>"$WORK/want" || true
 			while read -r net; do
 				[ -n "$(ip "$family" route show dev wg0 match "$net")" ] || ip "$family" route add "$net" dev wg0
 			done <"$WORK/want"

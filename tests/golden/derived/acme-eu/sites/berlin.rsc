@@ -1,10 +1,11 @@
-# mvpn acme-eu sites/berlin.rsc version 016b99944ff3; generated, do not edit
+# mvpn acme-eu sites/berlin.rsc version 403ab4ba3110; generated, do not edit
 # Site berlin-office -> hub acme-eu.vpn.example.net over wireguard, RouterOS 7.18
 # Berlin "HQ" office, budget $5 [rack 2]
 # Converges in place: objects tagged "mvpn:acme-eu/berlin" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
 # everything else was applied. Running it again changes nothing.
 # Run it in safe mode (Ctrl-X) from a path other than this tunnel: /import file-name=berlin.rsc
+# To remove everything it created: /system script run mvpn_acme-eu_berlin_uninstall
 # The tunnel interface wg-acme-eu joins the interface list "mvpn": allow that list in
 # your firewall (e.g. /ip firewall filter add chain=input in-interface-list=mvpn action=accept).
 {
@@ -13,6 +14,18 @@
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-eu/berlin: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-eu/berlin: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-eu/berlin: interface list mvpn not applied"}
+# The uninstaller, first (it removes what the steps below add): /system script run mvpn_acme-eu_berlin_uninstall
+:local un "{\n:local tag \"^mvpn:acme-eu/berlin( |\\\$)\"\n:local failed false\n:do {/ip route remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: routes not removed\"}\n:do {/ipv6 route remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: IPv6 routes not removed\"}\n:do {/ip dns static remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: DNS forwarders not removed\"}\n:do {/ip address remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: tunnel address not removed\"}\n:do {/ipv6 address remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: tunnel IPv6 address not removed\"}\n:do {/interface list member remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: interface list member not removed\"}\n:do {/interface wireguard peers remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: WireGuard peer not removed\"}\n:do {/interface wireguard remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: WireGuard interface not removed\"}\n:do {/interface ovpn-client remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: OpenVPN client not removed\"}\n:do {/certificate remove [find where name~\"^mvpn_acme-eu_berlin_(ca_)\\\?[0-9a-f]{8}\\\$\"]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: certificates not removed\"}\n:do {/system script remove [find where name=\"mvpn_acme-eu_berlin\"]} on-error={:set failed true; :log error \"mvpn acme-eu/berlin: version record not removed\"}\n:if (\$failed) do={:log error \"mvpn acme-eu/berlin: not everything was removed (see above); run it again\"} else={\n  :log info \"mvpn acme-eu/berlin: removed\"\n  :do {/system script remove [find where name=\"mvpn_acme-eu_berlin_uninstall\"]} on-error={:log error \"mvpn acme-eu/berlin: uninstall script not removed\"}\n}\n}\n"
+:do {
+  :local id [/system script find where name="mvpn_acme-eu_berlin_uninstall"]
+  :if ([:len $id] = 0) do={
+    /system script add name="mvpn_acme-eu_berlin_uninstall" source=$un comment="mvpn:acme-eu/berlin #3dee50f7 Berlin \"HQ\" office, budget \$5 [rack 2]"
+  } else={
+    :if ([/system script get $id comment] != "mvpn:acme-eu/berlin #3dee50f7 Berlin \"HQ\" office, budget \$5 [rack 2]") do={
+      /system script set $id name="mvpn_acme-eu_berlin_uninstall" source=$un comment="mvpn:acme-eu/berlin #3dee50f7 Berlin \"HQ\" office, budget \$5 [rack 2]"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/berlin: uninstall script not applied"}
 :do {
   :local id [/interface wireguard find where comment~$tag]
   :if ([:len $id] = 0) do={
@@ -95,10 +108,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_berlin"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_berlin" source=":return \"016b99944ff3\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      /system script add name="mvpn_acme-eu_berlin" source=":return \"403ab4ba3110\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
     } else={
-      :if ([/system script get $id source] != ":return \"016b99944ff3\"") do={
-        /system script set $id source=":return \"016b99944ff3\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
+      :if ([/system script get $id source] != ":return \"403ab4ba3110\"") do={
+        /system script set $id source=":return \"403ab4ba3110\"" comment="mvpn:acme-eu/berlin #6ff42640 Berlin \"HQ\" office, budget \$5 [rack 2]"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/berlin: version not recorded"}}

@@ -1,9 +1,10 @@
-# mvpn acme-eu sites/hamburg.rsc version 5a18fd92510c; generated, do not edit
+# mvpn acme-eu sites/hamburg.rsc version 7570c2a3e381; generated, do not edit
 # Site hamburg-office -> hub acme-eu.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-eu/hamburg" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
 # everything else was applied. Running it again changes nothing.
 # Run it in safe mode (Ctrl-X) from a path other than this tunnel: /import file-name=hamburg.rsc
+# To remove everything it created: /system script run mvpn_acme-eu_hamburg_uninstall
 # The tunnel interface ovpn-acme-eu joins the interface list "mvpn": allow that list in
 # your firewall (e.g. /ip firewall filter add chain=input in-interface-list=mvpn action=accept).
 {
@@ -13,6 +14,18 @@
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-eu/hamburg: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-eu/hamburg: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: interface list mvpn not applied"}
+# The uninstaller, first (it removes what the steps below add): /system script run mvpn_acme-eu_hamburg_uninstall
+:local un "{\n:local tag \"^mvpn:acme-eu/hamburg( |\\\$)\"\n:local failed false\n:do {/ip route remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: routes not removed\"}\n:do {/ipv6 route remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: IPv6 routes not removed\"}\n:do {/ip dns static remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: DNS forwarders not removed\"}\n:do {/ip address remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: tunnel address not removed\"}\n:do {/ipv6 address remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: tunnel IPv6 address not removed\"}\n:do {/interface list member remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: interface list member not removed\"}\n:do {/interface wireguard peers remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: WireGuard peer not removed\"}\n:do {/interface wireguard remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: WireGuard interface not removed\"}\n:do {/interface ovpn-client remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: OpenVPN client not removed\"}\n:do {/certificate remove [find where name~\"^mvpn_acme-eu_hamburg_(ca_)\\\?[0-9a-f]{8}\\\$\"]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: certificates not removed\"}\n:do {/system script remove [find where name=\"mvpn_acme-eu_hamburg\"]} on-error={:set failed true; :log error \"mvpn acme-eu/hamburg: version record not removed\"}\n:if (\$failed) do={:log error \"mvpn acme-eu/hamburg: not everything was removed (see above); run it again\"} else={\n  :log info \"mvpn acme-eu/hamburg: removed\"\n  :do {/system script remove [find where name=\"mvpn_acme-eu_hamburg_uninstall\"]} on-error={:log error \"mvpn acme-eu/hamburg: uninstall script not removed\"}\n}\n}\n"
+:do {
+  :local id [/system script find where name="mvpn_acme-eu_hamburg_uninstall"]
+  :if ([:len $id] = 0) do={
+    /system script add name="mvpn_acme-eu_hamburg_uninstall" source=$un comment="mvpn:acme-eu/hamburg #0905a794"
+  } else={
+    :if ([/system script get $id comment] != "mvpn:acme-eu/hamburg #0905a794") do={
+      /system script set $id name="mvpn_acme-eu_hamburg_uninstall" source=$un comment="mvpn:acme-eu/hamburg #0905a794"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-eu/hamburg: uninstall script not applied"}
 # The CA certificate: imported once (under a name that carries its content hash) until complete.
 :do {:if ([:len [/certificate find where name="mvpn_acme-eu_hamburg_ca_139fd2f2" and trusted]] = 0) do={
   # What a failed run may have left half imported goes first.
@@ -104,10 +117,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-eu_hamburg"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-eu_hamburg" source=":return \"5a18fd92510c\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      /system script add name="mvpn_acme-eu_hamburg" source=":return \"7570c2a3e381\"" comment="mvpn:acme-eu/hamburg #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"5a18fd92510c\"") do={
-        /system script set $id source=":return \"5a18fd92510c\"" comment="mvpn:acme-eu/hamburg #6ff42640"
+      :if ([/system script get $id source] != ":return \"7570c2a3e381\"") do={
+        /system script set $id source=":return \"7570c2a3e381\"" comment="mvpn:acme-eu/hamburg #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-eu/hamburg: version not recorded"}}

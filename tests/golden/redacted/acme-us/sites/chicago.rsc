@@ -1,9 +1,10 @@
-# mvpn acme-us sites/chicago.rsc version 40a580d2c519; generated, do not edit
+# mvpn acme-us sites/chicago.rsc version 7f7041209073; generated, do not edit
 # Site chicago-office -> hub acme-us.vpn.example.net over openvpn, RouterOS 7.16
 # Converges in place: objects tagged "mvpn:acme-us/chicago" are added when missing and set
 # when their values changed; tagged objects no longer wanted are removed last, and only when
 # everything else was applied. Running it again changes nothing.
 # Run it in safe mode (Ctrl-X) from a path other than this tunnel: /import file-name=chicago.rsc
+# To remove everything it created: /system script run mvpn_acme-us_chicago_uninstall
 # The tunnel interface ovpn-acme-us joins the interface list "mvpn": allow that list in
 # your firewall (e.g. /ip firewall filter add chain=input in-interface-list=mvpn action=accept).
 {
@@ -13,6 +14,18 @@
 # WireGuard handshakes and certificate checks need the right time (a hEX S has no RTC).
 :do {:if ([/system ntp client get status] != "synchronized") do={:log warning "mvpn acme-us/chicago: the clock is not synchronised by NTP; the tunnel needs the right time"}} on-error={:log warning "mvpn acme-us/chicago: cannot read the NTP client status; the tunnel needs the right time"}
 :do {:if ([:len [/interface list find where name="mvpn"]] = 0) do={/interface list add name="mvpn" comment="mvpn tunnels"}} on-error={:set failed true; :log error "mvpn acme-us/chicago: interface list mvpn not applied"}
+# The uninstaller, first (it removes what the steps below add): /system script run mvpn_acme-us_chicago_uninstall
+:local un "{\n:local tag \"^mvpn:acme-us/chicago( |\\\$)\"\n:local failed false\n:do {/ip route remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: routes not removed\"}\n:do {/ipv6 route remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: IPv6 routes not removed\"}\n:do {/ip dns static remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: DNS forwarders not removed\"}\n:do {/ip address remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: tunnel address not removed\"}\n:do {/ipv6 address remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: tunnel IPv6 address not removed\"}\n:do {/interface list member remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: interface list member not removed\"}\n:do {/interface wireguard peers remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: WireGuard peer not removed\"}\n:do {/interface wireguard remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: WireGuard interface not removed\"}\n:do {/interface ovpn-client remove [find where comment~\$tag]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: OpenVPN client not removed\"}\n:do {/certificate remove [find where name~\"^mvpn_acme-us_chicago_(ca_)\\\?[0-9a-f]{8}\\\$\"]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: certificates not removed\"}\n:do {/system script remove [find where name=\"mvpn_acme-us_chicago\"]} on-error={:set failed true; :log error \"mvpn acme-us/chicago: version record not removed\"}\n:if (\$failed) do={:log error \"mvpn acme-us/chicago: not everything was removed (see above); run it again\"} else={\n  :log info \"mvpn acme-us/chicago: removed\"\n  :do {/system script remove [find where name=\"mvpn_acme-us_chicago_uninstall\"]} on-error={:log error \"mvpn acme-us/chicago: uninstall script not removed\"}\n}\n}\n"
+:do {
+  :local id [/system script find where name="mvpn_acme-us_chicago_uninstall"]
+  :if ([:len $id] = 0) do={
+    /system script add name="mvpn_acme-us_chicago_uninstall" source=$un comment="mvpn:acme-us/chicago #7c133183"
+  } else={
+    :if ([/system script get $id comment] != "mvpn:acme-us/chicago #7c133183") do={
+      /system script set $id name="mvpn_acme-us_chicago_uninstall" source=$un comment="mvpn:acme-us/chicago #7c133183"
+    }
+  }
+} on-error={:set failed true; :log error "mvpn acme-us/chicago: uninstall script not applied"}
 # The CA certificate: imported once (under a name that carries its content hash) until complete.
 :do {:if ([:len [/certificate find where name="mvpn_acme-us_chicago_ca_f5d8f849" and trusted]] = 0) do={
   # What a failed run may have left half imported goes first.
@@ -102,10 +115,10 @@
   :if (!$failed) do={:do {
     :local id [/system script find where name="mvpn_acme-us_chicago"]
     :if ([:len $id] = 0) do={
-      /system script add name="mvpn_acme-us_chicago" source=":return \"40a580d2c519\"" comment="mvpn:acme-us/chicago #6ff42640"
+      /system script add name="mvpn_acme-us_chicago" source=":return \"7f7041209073\"" comment="mvpn:acme-us/chicago #6ff42640"
     } else={
-      :if ([/system script get $id source] != ":return \"40a580d2c519\"") do={
-        /system script set $id source=":return \"40a580d2c519\"" comment="mvpn:acme-us/chicago #6ff42640"
+      :if ([/system script get $id source] != ":return \"7f7041209073\"") do={
+        /system script set $id source=":return \"7f7041209073\"" comment="mvpn:acme-us/chicago #6ff42640"
       }
     }
   } on-error={:set failed true; :log error "mvpn acme-us/chicago: version not recorded"}}
