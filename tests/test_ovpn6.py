@@ -310,3 +310,22 @@ def test_an_access_list_limits_the_ipv6_routes_too(tmp_path: Path) -> None:
         # the tunnels stay (the hub's resolver); its own IPv6 tunnel is connected
         'push "route-ipv6 fd00:255::/64"',
     ]
+
+
+def test_an_openvpn_site_inside_an_ipv6_aggregate_is_routed_exactly_on_the_hub(
+        tmp_path: Path) -> None:
+    files = _ipv6_estate()
+    files["acme-eu/instance.yaml"] = {**OVPN6, "routing": {
+        "pushed_routes": ["10.0.0.0/16"], "egress": "nat",
+        "aggregates": ["10.16.0.0/12", "2001:db8::/40"], "allow_broad": True}}
+    files["acme-eu/peers/berlin.yaml"] = site("berlin", "10.255.0.10", ["10.20.0.0/24"],
+                                              address6="fd00:255::10")
+    files["acme-eu/peers/hamburg.yaml"] = site(
+        "hamburg", "10.254.0.10", ["10.21.0.0/24", "2001:db8:21::/64"], protocol="openvpn",
+        address6="fd00:254::10")
+    out = _build(tmp_path, files)
+    # The IPv6 aggregate goes to wg0 (the aggregates' design); the OpenVPN site's own /64
+    # is more specific, so the hub delivers it through OpenVPN.
+    assert "route-ipv6 2001:db8:21::/64" in _settings(out, "hub/openvpn/server.conf")
+    assert [ln for ln in _settings(out, "hub/openvpn/ccd/carol") if "route-ipv6" in ln] == [
+        'push "route-ipv6 2001:db8::/40"', 'push "route-ipv6 fd00:255::/64"']

@@ -61,12 +61,22 @@ def _ipv6_openvpn_estate() -> dict[str, object]:
     return files
 
 
+@pytest.mark.parametrize("aggregates", [False, True], ids=["exact", "aggregates"])
 def test_openvpn_clients_reach_ipv6_site_lans_and_the_ipv6_internet(
-        small: tuple[Path, Lab]) -> None:
+        small: tuple[Path, Lab], aggregates: bool) -> None:
     """A split OpenVPN client reaches the IPv6 LAN of a WireGuard site and of an OpenVPN site
-    (its Linux profile) with its own tunnel address; a route-all one egresses IPv6 as the hub."""
+    (its Linux profile) with its own tunnel address; a route-all one egresses IPv6 as the hub.
+    With aggregates the hub routes the IPv6 aggregate into wg0, and the OpenVPN site's own
+    /64 (more specific) into OpenVPN."""
     tmp, made = small
-    out = compiled(tmp, "ovpn6", _ipv6_openvpn_estate())
+    files = _ipv6_openvpn_estate()
+    if aggregates:
+        inst = _instance(files)
+        routing = cast("dict[str, object]", inst["routing"])
+        files["acme-eu/instance.yaml"] = {**inst, "routing": {
+            **routing, "aggregates": ["10.16.0.0/12", "2001:db8:20::/44"],
+            "allow_broad": True}}
+    out = compiled(tmp, "ovpn6", files)
     vpn = VpnLab(made, out, "acme-eu", FQDN)
     vpn.start_hub()
     vpn.site("berlin", "192.0.2.10", "10.20.0.0/24", "2001:db8:20::/64")
