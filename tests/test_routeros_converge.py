@@ -327,6 +327,9 @@ def test_switching_protocol_adds_the_new_tunnel_before_the_old_goes() -> None:
     v1, _ = scripts(BASE, "berlin")
     openvpn = edited(BASE, "acme-eu/peers/berlin.yaml", protocol="openvpn", address="10.254.0.20")
     del openvpn["acme-eu/peers/berlin.yaml"]["address6"]
+    # An OpenVPN site carries no IPv6 here (ipv6-untunnelled): its IPv6 LAN goes with it.
+    berlin = openvpn["acme-eu/peers/berlin.yaml"]
+    berlin["subnets"] = [n for n in cast("list[str]", berlin["subnets"]) if ":" not in n]
     v2, _ = scripts(openvpn, "berlin")
     router = Router()
     router.run(v1)

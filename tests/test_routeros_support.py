@@ -208,15 +208,17 @@ def _estates(draw: st.DrawFn) -> dict[str, object]:
                 {"network6": f"fd00:25{i}::/64"} if network6 else {})
         if "openvpn" in protocols:
             inst["openvpn"] = {"port": 1194, "transport": draw(st.sampled_from(["udp", "tcp"])),
-                               "network": f"10.24{i}.0.0/24"}
+                               "network": f"10.24{i}.0.0/24"} | (
+                {"network6": f"fd00:24{i}::/64"} if network6 else {})
         files[f"{name}/instance.yaml"] = inst
         for j in range(draw(st.integers(1, 3))):
             proto = draw(st.sampled_from(protocols))
-            subnets = draw(st.sets(st.sampled_from(
-                [f"10.{100 + 10 * i + j}.0.0/24", f"2001:db8:{i}{j}::/64"])))
+            # An OpenVPN site's IPv6 subnet needs openvpn.network6 (else ipv6-untunnelled).
+            six = [f"2001:db8:{i}{j}::/64"] if proto == "wireguard" or network6 else []
+            subnets = draw(st.sets(st.sampled_from([f"10.{100 + 10 * i + j}.0.0/24", *six])))
             extra: dict[str, object] = {"protocol": proto}
-            if proto == "wireguard" and network6:
-                extra["address6"] = f"fd00:25{i}::{10 + j:x}"
+            if network6:
+                extra["address6"] = f"fd00:2{5 if proto == 'wireguard' else 4}{i}::{10 + j:x}"
             if draw(st.booleans()):
                 extra["routeros"] = draw(st.sampled_from(PINS))
             octet = 5 if proto == "wireguard" else 4

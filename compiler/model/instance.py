@@ -86,11 +86,25 @@ class OpenVPNHub(ConfigModel):
                       description="port the hub listens on")
     transport: Literal["udp", "tcp"] = Field("udp", description="udp or tcp")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
+    network6: PrefixV6 | None = Field(
+        None, description="optional IPv6 tunnel network (a /64 to /124): peers get a fixed "
+        "IPv6 address in it and the tunnel carries IPv6")
 
     @field_validator("network")
     @classmethod
     def _fits_openvpn_server(cls, value: IPNetwork) -> IPNetwork:
         return _room("OpenVPN", value)
+
+    @field_validator("network6")
+    @classmethod
+    def _fits_server_ipv6(cls, value: IPNetwork | None) -> IPNetwork | None:
+        # OpenVPN 2.6 refuses anything else: "--server-ipv6 settings: network must be
+        # between /64 and /124" (checked with the binary).
+        if value is not None and not 64 <= value.prefixlen <= 124:
+            raise PydanticCustomError(
+                "prefix-invalid", "{net} does not fit OpenVPN: its IPv6 tunnel network must be "
+                "a /64 to /124", {"net": str(value)})
+        return value
 
 
 class Routing(ConfigModel):
