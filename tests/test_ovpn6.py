@@ -324,8 +324,13 @@ def test_an_openvpn_site_inside_an_ipv6_aggregate_is_routed_exactly_on_the_hub(
         "hamburg", "10.254.0.10", ["10.21.0.0/24", "2001:db8:21::/64"], protocol="openvpn",
         address6="fd00:254::10")
     out = _build(tmp_path, files)
-    # The IPv6 aggregate goes to wg0 (the aggregates' design); the OpenVPN site's own /64
-    # is more specific, so the hub delivers it through OpenVPN.
-    assert "route-ipv6 2001:db8:21::/64" in _settings(out, "hub/openvpn/server.conf")
+    # OpenVPN carries IPv6, so the IPv6 aggregate goes into OpenVPN like the IPv4 one: the
+    # site inside it needs no route of its own (adding it leaves server.conf unchanged), and
+    # the WireGuard site's exact routes (wg-quick's, from AllowedIPs) are more specific.
+    server = _settings(out, "hub/openvpn/server.conf")
+    assert [ln for ln in server if ln.startswith("route")] == [
+        "route 10.16.0.0 255.240.0.0", "route-ipv6 2001:db8::/40"]
+    assert not any("PostUp" in ln and "2001:db8" in ln
+                   for ln in _settings(out, "hub/wireguard/wg0.conf"))
     assert [ln for ln in _settings(out, "hub/openvpn/ccd/carol") if "route-ipv6" in ln] == [
         'push "route-ipv6 2001:db8::/40"', 'push "route-ipv6 fd00:255::/64"']

@@ -66,8 +66,8 @@ def test_openvpn_clients_reach_ipv6_site_lans_and_the_ipv6_internet(
         small: tuple[Path, Lab], aggregates: bool) -> None:
     """A split OpenVPN client reaches the IPv6 LAN of a WireGuard site and of an OpenVPN site
     (its Linux profile) with its own tunnel address; a route-all one egresses IPv6 as the hub.
-    With aggregates the hub routes the IPv6 aggregate into wg0, and the OpenVPN site's own
-    /64 (more specific) into OpenVPN."""
+    With aggregates the hub routes the IPv6 aggregate into OpenVPN (which delivers by
+    iroute-ipv6), and the WireGuard site's own /64 (more specific, from wg-quick) into wg0."""
     tmp, made = small
     files = _ipv6_openvpn_estate()
     if aggregates:

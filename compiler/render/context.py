@@ -320,16 +320,18 @@ class InstanceView:
 
     @cached_property
     def ovpn_aggregates(self) -> list[IPNetwork]:
-        """Aggregates the hub routes into OpenVPN (``route`` in ``server.conf``): the IPv4 ones.
+        """Aggregates the hub routes into OpenVPN (``route``/``route-ipv6`` in ``server.conf``).
 
+        The IPv4 ones, and the IPv6 ones when OpenVPN carries IPv6 (``openvpn.network6``).
         OpenVPN delivers by its ``iroute`` table (``ccd/``), so it drops what no site
         advertises, and a new OpenVPN site inside an aggregate needs no ``route`` of its own.
         WireGuard sites keep their exact routes (wg-quick adds them from AllowedIPs): the
         longer prefix wins.
         """
-        if self.config.openvpn is None:
+        ovpn = self.config.openvpn
+        if ovpn is None:
             return []
-        return [n for n in self.aggregates if n.version == 4]
+        return [n for n in self.aggregates if n.version == 4 or ovpn.network6 is not None]
 
     @cached_property
     def wg_aggregates(self) -> list[IPNetwork]:
