@@ -21,7 +21,6 @@ from compiler.model.routeset import subtract
 from compiler.model.types import IPAddress, IPNetwork
 from compiler.routeros.tree import RouterOSTree
 
-WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
 #: The cipher a RouterOS OpenVPN site's script sets (``templates/routeros/site.rsc.j2``).
 ROUTEROS_OVPN_CIPHER = "aes256-gcm"
