@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler import runtime
 from compiler.api import compile_tree
 from compiler.engine import portable
 
@@ -129,7 +130,7 @@ def test_without_malloc_trim_the_build_is_the_same(
             pass
 
     monkeypatch.setattr(ctypes, "CDLL", Libc)
-    portable.trim_heap()  # nothing to do, and no error
+    runtime.trim_heap()  # nothing to do, and no error
     monkeypatch.setenv("MVPN_JOBS", "1")
     assert build(tmp_path / "out") == reference
 
@@ -142,5 +143,5 @@ def test_trim_heap_calls_malloc_trim_where_there_is_one(monkeypatch: pytest.Monk
             self.malloc_trim = calls.append
 
     monkeypatch.setattr(ctypes, "CDLL", Glibc)
-    portable.trim_heap()
+    runtime.trim_heap()
     assert calls == [0]
