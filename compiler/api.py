@@ -203,6 +203,7 @@ class _Gathered:
 
 
 def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
+    """Read (and, incrementally, check) the tree; what may be reused from the verified build."""
     previous = store.load() if store is not None else None
     folders = stat_keys(root) if store is not None else {}  # before anything is read
     if store is not None and previous is not None:

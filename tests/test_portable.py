@@ -145,3 +145,27 @@ def test_trim_heap_calls_malloc_trim_where_there_is_one(monkeypatch: pytest.Monk
     monkeypatch.setattr(ctypes, "CDLL", Glibc)
     runtime.trim_heap()
     assert calls == [0]
+
+
+def test_only_a_one_shot_process_frees_the_graph_and_trims_the_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The library API leaves a caller's objects alone; `mvpn` (one-shot) frees them at once."""
+    calls: list[int] = []
+
+    class Glibc:
+        def __init__(self, name: str | None, use_errno: bool = False) -> None:
+            self.malloc_trim = calls.append
+
+    class Model:
+        def __init__(self) -> None:
+            self.cached = {"views": [1, 2, 3]}
+
+    monkeypatch.setattr(ctypes, "CDLL", Glibc)
+    model = Model()
+    monkeypatch.setattr(runtime._PROCESS, "one_shot", False)
+    runtime.drop(model)
+    assert vars(model) == {"cached": {"views": [1, 2, 3]}} and calls == []
+    monkeypatch.setattr(runtime._PROCESS, "one_shot", True)
+    runtime.drop(model)
+    assert vars(model) == {} and calls == [0]
