@@ -18,10 +18,18 @@ import pytest
 from compiler import incremental
 from compiler.api import CheckResult, check, compile_tree
 from compiler.checks import reach
+from compiler.cli.main import main
 from compiler.cli.output import render
 from compiler.cli.report import line_lookup
 from compiler.diagnostics import Diagnostics
-from tests.support.trees import TEST_SECRET, build_file_tree, client, compile_estate, site
+from tests.support.trees import (
+    TEST_SECRET,
+    TEST_SECRET_B64,
+    build_file_tree,
+    client,
+    compile_estate,
+    site,
+)
 from tests.test_build_atomic import snapshot
 
 TESTS_YAML = (
@@ -171,3 +179,21 @@ def test_a_removed_instance_takes_its_warnings_along(tmp_path: Path) -> None:
     assert result.check.diagnostics.sorted() == check(root).diagnostics.sorted() == []
     assert sorted(result.check.estate.instances) == []  # acme-us: unchanged, not checked
     assert result.build is not None
+
+
+def test_mvpn_compile_prints_the_cached_warnings_as_mvpn_check_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the command line: quoted lines included, for an instance not checked again."""
+    root, out = tree(tmp_path / "src"), tmp_path / "out"
+    monkeypatch.setenv("MVPN_SECRET", TEST_SECRET_B64)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", str(root)]) == 0
+    checked = capsys.readouterr().out
+    assert "warning[route-unaggregated]" in checked and "5 | - 10.40.0.0/24" in checked  # quoted
+    for _ in range(2):  # cold, then incremental (nothing checked again)
+        assert main(["compile", str(root), "-o", str(out), "--no-qr"]) == 0
+        printed_lines = capsys.readouterr().out.splitlines(keepends=True)
+        assert printed_lines[-1].startswith("compiled 2 instances")
+        assert "".join(printed_lines[:-1]) == checked
+    assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).check.estate.instances == {}
