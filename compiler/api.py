@@ -39,7 +39,7 @@ from compiler.keys import KeyRing
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
-from compiler.render import instance_views
+from compiler.render import InstanceView, instance_views
 from compiler.render.support import check_routeros
 from compiler.runtime import gc_paused
 
@@ -182,9 +182,18 @@ class _Gathered:
         """The build (planned by :func:`compiler.engine.planner.plan_build`), when loadable."""
         if self.diags.errors:
             return None
+        views = instance_views(self.estate, self.target.ring)
+        job = self._job(views)
+        # The spare build is verified only for a build that is not a no-op (which would
+        # verify it for nothing); planned again with it, its instances can be kept in place.
+        if not job.noop and self.store is not None and self.previous is not None and (
+                self.store.verify_spare(self.previous)):
+            job = self._job(views)
+        return job
+
+    def _job(self, views: list[InstanceView]) -> BuildJob:
         ring = self.target.ring
-        return BuildJob(instance_views(self.estate, ring), ring, self.target.qr,
-                        self.target.out, previous=self.previous,
+        return BuildJob(views, ring, self.target.qr, self.target.out, previous=self.previous,
                         reuse=self.reuse.__contains__, keys=self.keys)
 
     def check(self) -> CheckResult:

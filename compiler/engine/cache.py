@@ -90,7 +90,10 @@ class BuildState:
     head: dict[str, Any]
     instances: dict[str, InstanceState]
     manifest: Entry | None = None
-    spare: BuildState | None = None  # the build kept beside (see engine), verified too
+    spare: BuildState | None = None  # the build kept beside (see engine), once verified
+    #: The spare's record as loaded, until :meth:`BuildCache.verify_spare` (saved back as is
+    #: when it was not needed: a no-op leaves the spare as it was).
+    spare_record: dict[str, Any] | None = None
     #: Keys of the tests.yaml assertions that held (see compiler.incremental.assertion_key).
     assertions: list[str] = dataclasses.field(default_factory=list)
     #: Whether the cross-instance checks found nothing over the recorded summaries.
@@ -154,18 +157,32 @@ class BuildCache:
             if data["format"] != FORMAT or data["context"] != self.context:
                 return None
             state, digests = _decode(data)
-            spare = _decode(data["spare"]) if data["spare"] is not None else None
+            state.spare_record = data["spare"]
             state.assertions = [str(key) for key in data["assertions"]]
             state.across_clean = data["across_clean"] is True
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not _intact(self.out, state, digests):
             return None
-        if spare is not None:
-            verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
-            if _intact(spare_of(self.out), *spare, verified):
-                state.spare = spare[0]
         return state
+
+    def verify_spare(self, state: BuildState) -> bool:
+        """Verify the spare build of a loaded ``state``; true when it becomes ``state.spare``.
+
+        Only a build that renders or links something needs the spare (a stat per file, as
+        many as the output has), so a no-op compile does not verify it.
+        """
+        record, state.spare_record = state.spare_record, None
+        if record is None:
+            return False
+        try:
+            spare = _decode(record)
+        except (ValueError, KeyError, TypeError):
+            return False
+        verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
+        if _intact(spare_of(self.out), *spare, verified):
+            state.spare = spare[0]
+        return state.spare is not None
 
     def save(self, state: BuildState) -> None:
         """Record ``state`` (atomically; a failure only means a cold compile next time)."""
@@ -175,7 +192,7 @@ class BuildCache:
             "format": FORMAT,
             "context": self.context,
             **_encode(state),
-            "spare": _encode(state.spare) if state.spare is not None else None,
+            "spare": _encode(state.spare) if state.spare is not None else state.spare_record,
             "assertions": state.assertions,
             "across_clean": state.across_clean,
         }, separators=(",", ":")).encode()
