@@ -5,8 +5,8 @@ a service) nothing here changes how Python manages memory beyond pausing the col
 a tree is loaded. ``mvpn`` runs one command and exits, so its command line (and nothing else)
 calls :func:`enter_one_shot`: what was loaded is then frozen out of later collections, a
 model the compile no longer needs is freed at once and its pages go back to the system
-(:func:`drop`), and after an interrupt a second Ctrl-C ends the process at once
-(compiler.cli.main).
+(:func:`drop`), and after an interrupt a second Ctrl-C ends the process at once; it ends by
+:func:`exit_now`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import os
+import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 
 class _Process:
@@ -84,3 +87,16 @@ def drop(model: object) -> None:
         return
     vars(model).clear()
     trim_heap()
+
+
+def exit_now(code: int) -> NoReturn:
+    """End a one-shot process with ``code`` at once, without tearing down the heap.
+
+    After checking a 100k-peer tree, freeing millions of objects one by one took longer than
+    a fifth of the check, for nothing, as the process ends anyway. Output is flushed first
+    (a stream that cannot be flushed was already reported, or there is none).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -1,4 +1,4 @@
-"""Instance hostnames and regions."""
+"""Instance names: ``hostname-reserved``, ``hostname-duplicate`` and ``region-unknown``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Private keys must never be committed: mvpn derives them from one secret."""
+"""``secret-in-repo``: private keys committed to the tree (mvpn derives them from one secret)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command line interface (``mvpn``)."""
+"""The command line (``mvpn``): ``main(argv)`` runs one command, ``run()`` is the whole process."""
 
 from compiler.cli.main import main, run
 

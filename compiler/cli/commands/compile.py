@@ -1,25 +1,21 @@
-"""Subcommands beyond check and schema."""
+"""``mvpn compile``: check the tree, then build its artifacts into the output folder."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from compiler import api
+from compiler.cli.options import add_root, read_secret
 from compiler.cli.progress import ProgressBar
 from compiler.cli.progress import wanted as progress_wanted
-from compiler.cli.report import DEFAULT_ROOT, EXIT_ERRORS, EXIT_OK, print_diagnostics
-from compiler.keys import load_secret
-from compiler.keys.secret import secret_file_mode
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, Subparsers, print_diagnostics
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """``mvpn compile``: check, then build the artifacts."""
-    secret = load_secret(Path(args.secret_file) if args.secret_file else None, os.environ)
-    warn_secret_file(args.secret_file)
+    secret = read_secret(args.secret_file)
     bar = ProgressBar(sys.stderr, "compiling") if progress_wanted(sys.stderr) else None
     try:
         result = api.compile_tree(Path(args.root), Path(args.output), secret, qr=args.qr,
@@ -47,21 +43,10 @@ def _waiting(folder: Path) -> None:
           flush=True)
 
 
-def warn_secret_file(path: str | None) -> None:
-    """Warn when other users may read or write the secret file (ssh refuses such keys)."""
-    if path is None:
-        return
-    mode = secret_file_mode(Path(path))
-    if mode is not None:
-        print(f"mvpn: warning: secret file {path} has mode {mode:04o}: other users can "
-              f"access it; restrict it with chmod 600 {path}", file=sys.stderr)
-
-
-def register(sub: Any) -> None:
-    """Add the remaining subcommands to the parser."""
+def register(sub: Subparsers) -> None:
+    """Add ``compile`` to the parser."""
     p = sub.add_parser("compile", help="check, then build the artifacts")
-    p.add_argument("root", nargs="?", default=DEFAULT_ROOT,
-                   help=f"config tree (default: {DEFAULT_ROOT})")
+    add_root(p)
     p.add_argument("-o", "--output", default="build", help="output directory (default: build)")
     p.add_argument("--secret-file", help="file with the base64 organisation secret "
                    "(default: $MVPN_SECRET; without either, a redacted build)")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import Any
 
-from compiler.cli.report import EXIT_OK
+from compiler.cli.report import EXIT_OK, Subparsers
 
 
 def cmd_secret_new(args: argparse.Namespace) -> int:
@@ -25,7 +24,7 @@ def cmd_secret_new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``mvpn secret`` and its subcommands."""
     p = sub.add_parser("secret", help="the organisation secret every key is derived from")
     inner = p.add_subparsers(dest="secret_command", required=True, metavar="COMMAND")

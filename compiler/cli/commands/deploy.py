@@ -8,9 +8,8 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
-from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, Subparsers
 from compiler.deploy.bundle import check_instance_name, open_bundle
 from compiler.deploy.remote import SSH_FAILED, bundle_tar, check_host, remote_argv, run
 from compiler.diagnostics import UsageError
@@ -51,10 +50,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             outcome.append((match.group(2), match.group(1)))
 
     code = run(remote_argv(host, _script(instance, args), os.environ), payload, line)
-    if code == SSH_FAILED:
-        print(f"mvpn: error: ssh to {host} failed (exit 255; see ssh's message above)",
-              file=sys.stderr)
-        return EXIT_USAGE
+    if code == SSH_FAILED:  # the network or ssh refused, not the hub: exit 2, not 1
+        raise UsageError(f"ssh to {host} failed (exit 255; see ssh's message above)")
     if code != 0:
         print(f"mvpn: {host} refused {instance} {version}: apply.sh exited {code}",
               file=sys.stderr)
@@ -65,7 +62,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``deploy`` to the parser."""
     p = sub.add_parser("deploy", help="install an instance's hub bundle on its hub over ssh")
     p.add_argument("instance", help="the instance whose hub bundle is deployed")

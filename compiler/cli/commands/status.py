@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from compiler.cli.report import EXIT_ERRORS, EXIT_OK, EXIT_USAGE
+from compiler.cli.report import EXIT_ERRORS, EXIT_OK, Subparsers
 from compiler.deploy.bundle import open_bundle
 from compiler.deploy.drift import Status, compare, probe
 from compiler.deploy.remote import SSH_FAILED, check_host, remote_argv, run
+from compiler.diagnostics import UsageError
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -22,10 +23,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     nft = (bundle.folder / "nftables.conf").read_bytes()
     lines: list[str] = []
     code = run(remote_argv(host, probe(bundle.instance), os.environ), nft, lines.append)
-    if code == SSH_FAILED or "@@end" not in lines:
-        print(f"mvpn: error: cannot read the state of {host} over ssh (exit {code})",
-              file=sys.stderr)
-        return EXIT_USAGE
+    if code == SSH_FAILED or "@@end" not in lines:  # unreachable: exit 2, not drift (1)
+        raise UsageError(f"cannot read the state of {host} over ssh (exit {code})")
     status = compare(bundle, host, "\n".join(lines))
     if args.format == "json":
         print(json.dumps(status.as_json(), indent=2))
@@ -57,7 +56,7 @@ def _peer(peer: dict[str, Any]) -> str:
     return f"{name}  {', '.join(peer['allowed_ips'])}  {seen}"
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     """Add ``status`` to the parser."""
     p = sub.add_parser("status", help="the version a hub runs and its drift from the build")
     p.add_argument("instance", help="the instance whose hub is read")
