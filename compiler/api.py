@@ -148,8 +148,9 @@ def compile_tree(
         # 3. Execute: the build starts (in workers) while the graph checks still run; it is
         #    dropped unseen if they fail, and swapped in once they pass.
         result, state = _execute(gathered, job, progress)
-        if store is not None and state is not None:
-            gathered.memo().record(state, gathered.folders)
+        # A no-op wrote nothing: the state on disk still holds, unless the memo changed.
+        if store is not None and state is not None and job is not None and (
+                gathered.memo().record(state, gathered.folders) or not job.noop):
             store.save(state)
     return result
 
@@ -247,7 +248,7 @@ def _execute(gathered: _Gathered, job: BuildJob | None,
         if result.graph is not None:  # rendering does not need it
             runtime.drop(result.graph)
             result.graph = None
-        if gathered.store is not None:
+        if gathered.store is not None and not job.noop:
             gathered.store.forget()  # until the new state is saved, the old one is stale
         with gc_paused():
             build, stats, state = job.finish(progress)

@@ -170,14 +170,25 @@ class Memo:
     assertions: list[str]  # the keys of every assertion of tests.yaml (all held)
     across_clean: bool  # the cross-instance checks found nothing
 
-    def record(self, state: BuildState, stats: dict[str, str | None]) -> None:
-        """Put the memo into the state of the build just written (``stats``: its stat keys)."""
+    def record(self, state: BuildState, stats: dict[str, str | None]) -> bool:
+        """Put the memo into the state of the build just written (``stats``: its stat keys).
+
+        Returns whether that changed the state (after a no-op compile it often does not).
+        """
+        before = _recorded(state)
         for name, inst in state.instances.items():
             inst.summary = self.summaries.get(name)
             inst.diagnostics = self.diagnostics.get(name, [])
             inst.stat_key = None if name in self.walked else stats.get(name)
         state.assertions = self.assertions
         state.across_clean = self.across_clean
+        return _recorded(state) != before
+
+
+def _recorded(state: BuildState) -> tuple[Any, ...]:
+    """What :meth:`Memo.record` sets in a state."""
+    return ([(name, i.summary, i.diagnostics, i.stat_key) for name, i in state.instances.items()],
+            state.assertions, state.across_clean)
 
 
 def _assertion_keys(tests: list[tuple[int, Assertion]], keys: dict[str, str]) -> list[str]:

@@ -385,6 +385,21 @@ def test_a_no_op_compile_leaves_the_spare_unverified_and_kept(
     assert verified == [True]  # verified now, and used: acme-us is kept in place
 
 
+def test_a_no_op_compile_rewrites_the_state_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))  # stat keys taken at once
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    before = os.stat(state_file(tmp_path))
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]  # no-op
+    after = os.stat(state_file(tmp_path))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    os.utime(root / "acme-us/peers/denver.yaml")  # same bytes, another stat key: recorded
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]
+    assert os.stat(state_file(tmp_path)).st_ino != before.st_ino
+
+
 def test_with_tests_yaml_unchanged_instances_are_not_rendered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
