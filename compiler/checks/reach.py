@@ -79,7 +79,13 @@ def _rule_text(rule: ResolvedRule) -> str:
 
 def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
            port: int | None) -> Verdict:
-    """Whether ``peer`` reaches ``dst`` (``proto``/``port``; ``icmp`` = ping) through the VPN."""
+    """Whether ``peer`` reaches ``dst`` (``proto``/``port``; ``icmp`` = ping) through the VPN.
+
+    Reads nothing but ``policy`` (one instance: its instance.yaml and peers) and its
+    arguments: an incremental compile keeps the verdicts of assertions that held keyed by
+    exactly that (:func:`compiler.incremental.assertion_key`). Reading another instance here
+    would need that key to cover it too.
+    """
     inst = policy.inst
     cfg = peer.config
     src = _source_address(peer, dst.version)
