@@ -4,7 +4,8 @@
 
 For each size it generates an estate (cached under ``--work``, outside the repository) in
 the default shape (1,000 peers per hub, sites numbered from the hub's aggregates with gaps,
-``tests.yaml``), and for ``--exact-sizes`` also the shape without aggregates; then it times
+``tests.yaml`` and one warning, so recompiles are measured on a tree that has both), and for
+``--exact-sizes`` also the shape without aggregates; then it times
 real ``mvpn`` subprocesses, because that is what users run:
 
 - ``parse``: PyYAML's C loader alone over every file (:mod:`benchmarks.parse_only`),

@@ -1,4 +1,10 @@
-"""The library API under the CLI: load, check (and later compile) a config tree."""
+"""The library API under the CLI: check, compile, allocate and plan a config tree.
+
+A compile reads like the pipeline: gather and check the tree (incrementally when the
+cache allows, :mod:`compiler.incremental`), plan the build (:mod:`compiler.engine.planner`),
+execute it (:mod:`compiler.engine.engine`). Process tuning is not done here but in
+:mod:`compiler.runtime`, which only a one-shot process (``mvpn``) enables.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +14,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compiler import allocate as allocation
+from compiler import runtime
 from compiler.allocate import Assignment
 from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks import Graph, check_not_empty, run_checks
-from compiler.checks.cross import summary
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
-from compiler.engine import WriteStats, assemble, portable
+from compiler.engine import WriteStats, assemble
 from compiler.engine.assemble import Progress
 from compiler.engine.cache import BuildCache, BuildState
 from compiler.engine.engine import BuildJob, StreamedBuild
 from compiler.engine.lock import output_lock
 from compiler.engine.write import check_output
-from compiler.incremental import check_incrementally, instance_keys, stat_keys
+from compiler.incremental import (
+    Incremental,
+    Memo,
+    check_incrementally,
+    instance_keys,
+    memo_of_check,
+    stat_keys,
+)
 from compiler.keys import KeyRing
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
-from compiler.render import instance_views
+from compiler.render import InstanceView, instance_views
 from compiler.render.support import check_routeros
 from compiler.runtime import gc_paused
 
@@ -93,8 +106,9 @@ class CompileResult:
     """A compile: the check it rests on, and (when clean) the build and what was written.
 
     After an incremental compile (``cache=True``), ``check.estate`` holds the instances that
-    were checked again (those whose files changed); ``reused`` names the others. When a
-    build was made, ``check.graph`` is None: the graph is freed before rendering.
+    were checked again (its ``raw`` every file that was read) and ``check.diagnostics`` are
+    those of :func:`check`; ``reused`` names the instances whose build was kept. When a build
+    was made, ``check.graph`` is None: the graph is not kept for rendering.
     """
 
     check: CheckResult
@@ -116,120 +130,150 @@ def compile_tree(
 
     With errors nothing is rendered and nothing is written (no partial build). With
     ``cache``, state kept in ``.mvpn-cache/`` beside ``out`` lets unchanged instances be
-    neither re-checked nor re-rendered (see :mod:`compiler.engine.cache`); the output bytes
-    are the same either way. An output that must not be built into is a
+    neither re-checked nor re-rendered (see :mod:`compiler.incremental`); the output bytes
+    and the diagnostics are the same either way. An output that must not be built into is a
     :class:`UsageError` before anything is created; compiles into the same folder are
     serialised (``waiting`` hears the folder when another compile holds it).
     """
     _ensure_tree(root)
     check_output(out, root)  # before anything is created, the cache folder included
     with output_lock(out, waiting):
-        return _compile_locked(root, out, secret, qr, cache=cache, progress=progress)
+        ring = KeyRing(secret)
+        store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
+        # 1. Gather and check: incrementally from the cache's state when it can be, else in
+        #    full, the graph checks then still to run (step 3).
+        gathered = _gather(root, _Target(out, ring, qr), store)
+        # 2. Plan: each instance is rendered, linked from the previous build or kept.
+        job = gathered.plan()
+        # 3. Execute: the build starts (in workers) while the graph checks still run; it is
+        #    dropped unseen if they fail, and swapped in once they pass.
+        result, state = _execute(gathered, job, progress)
+        # A no-op wrote nothing: the state on disk still holds, unless the memo changed.
+        if store is not None and state is not None and job is not None and (
+                gathered.memo().record(state, gathered.folders) or not job.noop):
+            store.save(state)
+    return result
 
 
-def _compile_locked(root: Path, out: Path, secret: bytes | None, qr: bool, *, cache: bool,
-                    progress: Progress | None) -> CompileResult:
-    ring = KeyRing(secret)
-    store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """Where and how a compile builds."""
+
+    out: Path
+    ring: KeyRing
+    qr: bool
+
+
+@dataclasses.dataclass
+class _Gathered:
+    """A tree read for a compile, and the cache's view of it."""
+
+    target: _Target
+    store: BuildCache | None
+    previous: BuildState | None  # the verified state of the build in the output (cache)
+    folders: dict[str, str | None]  # stat keys, taken before anything was read
+    estate: Estate
+    diags: Diagnostics
+    keys: dict[str, str]  # input keys ({} without the cache)
+    reuse: set[str]  # instances whose previous build can be kept
+    fast: Incremental | None = None  # when checked incrementally: complete, memo included
+    walked: int = 0  # of a full check: how many diagnostics the walk gave
+
+    def plan(self) -> BuildJob | None:
+        """The build (planned by :func:`compiler.engine.planner.plan_build`), when loadable."""
+        if self.diags.errors:
+            return None
+        views = instance_views(self.estate, self.target.ring)
+        job = self._job(views)
+        # The spare build is verified only for a build that is not a no-op (which would
+        # verify it for nothing); planned again with it, its instances can be kept in place.
+        if not job.noop and self.store is not None and self.previous is not None and (
+                self.store.verify_spare(self.previous)):
+            job = self._job(views)
+        return job
+
+    def _job(self, views: list[InstanceView]) -> BuildJob:
+        ring = self.target.ring
+        return BuildJob(views, ring, self.target.qr, self.target.out, previous=self.previous,
+                        reuse=self.reuse.__contains__, keys=self.keys)
+
+    def check(self) -> CheckResult:
+        """The check's result: the graph checks of a full check run now."""
+        if self.fast is not None:
+            return CheckResult(self.estate, self.diags, None)
+        with gc_paused():
+            graph = _run_checks(self.estate, self.diags)
+        return CheckResult(self.estate, self.diags, graph)
+
+    def memo(self) -> Memo:
+        """What the next compile may reuse of this one's check (after a build)."""
+        if self.fast is not None:
+            return self.fast.memo
+        return memo_of_check(self.estate, self.diags, self.walked, self.keys)
+
+
+def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
+    """Read (and, incrementally, check) the tree; what may be reused from the verified build."""
     previous = store.load() if store is not None else None
-    fast = None
-    folders: dict[str, str | None] = {}
-    if store is not None:
-        _ensure_tree(root)
-        folders = stat_keys(root)  # before anything is read (see stat_keys)
+    folders = stat_keys(root) if store is not None else {}  # before anything is read
     if store is not None and previous is not None:
         with gc_paused():
             fast = check_incrementally(root, store.context, previous, folders)
-    if fast is not None:
-        result = CheckResult(fast.estate, Diagnostics(), None)
-        views = instance_views(fast.estate, ring)
-        job = BuildJob(views, ring, qr, out, previous=previous,
-                       reuse=fast.reuse.__contains__, keys=fast.keys)
-        summaries = fast.summaries
-    else:
-        result, started = _check_and_start(root, out, ring, qr, store, previous=previous)
-        if started is None:
-            return CompileResult(result)
-        job = started
-        # Only a tree without diagnostics may be checked incrementally next time: the fast
-        # path never reports any (warnings would go unprinted), so no summaries otherwise.
-        summaries = {} if result.diagnostics.sorted() else {
-            name: summary(inst) for name, inst in result.estate.instances.items()}
+        if fast is not None:
+            return _Gathered(target, store, previous, folders, fast.estate, fast.diagnostics,
+                             fast.keys, fast.reuse, fast)
+    diags = Diagnostics()
+    with gc_paused():
+        raw = walk(root, diags)
+        walked = len(diags)
+        estate = build_estate(raw, diags)
+    keys = instance_keys(raw, store.context) if store is not None else {}
+    old = previous.instances if previous is not None else {}
+    reuse = {name for name, key in keys.items() if name in old and old[name].key == key}
+    return _Gathered(target, store, previous, folders, estate, diags, keys, reuse,
+                     walked=walked)
+
+
+def _execute(gathered: _Gathered, job: BuildJob | None,
+             progress: Progress | None) -> tuple[CompileResult, BuildState | None]:
+    """Start the build, finish the check meanwhile, then finish the build (or drop it)."""
     try:
-        if store is not None:
-            store.forget()  # until the new state is saved, the old one no longer describes `out`
+        if job is not None and gathered.fast is None:
+            job = _start_early(job, gathered)
+        result = gathered.check()
+        if not result.ok or job is None:
+            if job is not None:
+                job.abort()
+            return CompileResult(result), None
+        if result.graph is not None:  # rendering does not need it
+            runtime.drop(result.graph)
+            result.graph = None
+        if gathered.store is not None and not job.noop:
+            gathered.store.forget()  # until the new state is saved, the old one is stale
         with gc_paused():
             build, stats, state = job.finish(progress)
     except BaseException:  # Ctrl-C included: no stage is left behind, `out` is untouched
-        job.abort()
-        raise
-    if store is not None:
-        for name, inst_state in state.instances.items():
-            inst_state.summary = summaries.get(name)
-            inst_state.stat_key = folders.get(name)
-        store.save(state)
-    return CompileResult(result, build, stats, sorted(fast.reuse if fast is not None else ()))
-
-
-def _check_and_start(
-    root: Path, out: Path, ring: KeyRing, qr: bool, store: BuildCache | None, *,
-    previous: BuildState | None = None,
-) -> tuple[CheckResult, BuildJob | None]:
-    """The full check; the build is planned, and started early where workers can render.
-
-    Rendering needs only validated files, so with worker processes it starts before the
-    graph checks run (and uses the core the checks leave idle); when they find an error
-    the started build is dropped unseen: nothing is swapped in before the checks pass.
-    An instance whose input key is the one of the verified ``previous`` build is kept from
-    it, not rendered again (a tree with ``tests.yaml`` or warnings is always checked in full,
-    but its unchanged instances need no rendering: their artifacts depend only on their key).
-    """
-    diags = Diagnostics()
-    with gc_paused():
-        raw, estate = _load(root, diags)
-    job = None
-    if diags.errors == 0:
-        keys = instance_keys(raw, store.context) if store is not None else {}
-
-        def unchanged(name: str) -> bool:
-            old = previous.instances.get(name) if previous is not None else None
-            return old is not None and keys.get(name) == old.key
-
-        job = BuildJob(instance_views(estate, ring), ring, qr, out, previous=previous,
-                       reuse=unchanged, keys=keys)
-        try:
-            job.start(parallel_only=True)
-        except UsageError:  # reported in its usual place: after the check, if it passes
-            job.abort()
-            job = BuildJob(instance_views(estate, ring), ring, qr, out, previous=previous,
-                           reuse=unchanged, keys=keys)
-        except BaseException:  # Ctrl-C while the stage and the workers were being made
-            job.abort()
-            raise
-    try:
-        with gc_paused():
-            graph = _run_checks(estate, diags)
-        result = CheckResult(estate, diags, graph)
-        if not result.ok:
-            if job is not None:
-                job.abort()
-            return result, None
-        assert job is not None
-        # Rendering does not need the graph: free it (at 100k peers it is half of the heap;
-        # networkx keeps cached views in the graph's __dict__, a reference cycle).
-        graph.__dict__.clear()
-        result.graph = None
-        _trim_heap()
-    except BaseException:
         if job is not None:
             job.abort()
         raise
-    return result, job
+    return CompileResult(result, build, stats, sorted(gathered.reuse)), state
 
 
-def _trim_heap() -> None:
-    """Give freed heap pages back to the system, so peak memory drops with them."""
-    portable.trim_heap()
+def _start_early(job: BuildJob, gathered: _Gathered) -> BuildJob:
+    """Start rendering in workers before the graph checks of a full check run.
+
+    Rendering needs only validated files, and the workers use the core the checks leave
+    idle (in one process, rendering waits for the checks). A stage the machine refuses is
+    reported where it always is: after the check, if it passes (by a new job's finish).
+    """
+    try:
+        job.start(parallel_only=True)
+    except UsageError:
+        job.abort()
+        replanned = gathered.plan()
+        assert replanned is not None
+        return replanned
+    return job
 
 
 @dataclasses.dataclass

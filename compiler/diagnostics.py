@@ -177,6 +177,22 @@ CODES: Final[dict[str, Code]] = {
         "Set egress: nat on the instance, or make the client split-tunnel (route_all: false).",
         Example({_INST: _INSTANCE.replace("egress: nat", "egress: none"),
                  _ALICE: _CLIENT + "address: 10.255.0.11\nroute_all: true\n"})),
+    "ipv6-untunnelled": Code(
+        _E, "IPv6 subnet on an OpenVPN site whose instance's OpenVPN tunnel has no IPv6",
+        "Give the instance's openvpn an IPv6 tunnel network (openvpn.network6, then `mvpn "
+        "allocate`), or connect the site over WireGuard; until then no tunnel carries the "
+        "subnet.",
+        Example({_INST: _INSTANCE,
+                 _BERLIN: _site("berlin", "10.254.0.10", "2001:db8:20::/64")
+                 + "protocol: openvpn\n"})),
+    "ipv6-routeros-openvpn": Code(
+        _W, "IPv6 subnet on an OpenVPN site: RouterOS's OpenVPN client carries no IPv6",
+        "Connect the site over WireGuard to carry its IPv6 subnets on RouterOS; the hub routes "
+        "them to the site, but only its Linux profile (sites/<peer>.ovpn) brings them up.",
+        Example({_INST: _INSTANCE.replace(
+            "network: 10.254.0.0/24}", "network: 10.254.0.0/24, network6: 'fd00:254::/64'}"),
+                 _BERLIN: _site("berlin", "10.254.0.10", "2001:db8:20::/64")
+                 + "protocol: openvpn\naddress6: 'fd00:254::10'\n"})),
     "secret-in-repo": Code(
         _E, "Private key material in the config tree",
         "Delete the key from the file and from git history, and rotate it (bump key_epoch): "
@@ -196,6 +212,12 @@ CODES: Final[dict[str, Code]] = {
         "Give each service of the hub its own port (WireGuard is UDP; OpenVPN uses its "
         "transport; the hub resolver takes port 53 when dns.records is set).",
         Example({_INST: _INSTANCE.replace("port: 51820", "port: 1194")})),
+    "key-rotation-invalid": Code(
+        _E, "retiring_key_epoch is not earlier than key_epoch",
+        "In step 1 of a two-step hub key rotation, retiring_key_epoch names the epoch the hub "
+        "used before key_epoch was bumped (key_epoch: 2, retiring_key_epoch: 1); remove it to "
+        "take step 2.",
+        Example({_INST: _INSTANCE + "key_epoch: 2\nretiring_key_epoch: 2\n"})),
     # SPEC §8: access control and reachability assertions.
     "test-failed": Code(
         _E, "Reachability assertion does not hold",

@@ -1,16 +1,28 @@
-"""Incremental check for ``mvpn compile``: parse and check only the instances that changed.
+"""Incremental check for ``mvpn compile``: parse and check only what changed, say all of it.
 
 Every check but a few looks at one instance (with ``vpn.yaml``): schema, addresses, routes
-within the instance, secrets in its files. Those that look across instances are registered
-in :mod:`compiler.checks.cross` and need little (hostnames, site subnets). So for each
-instance the cache keeps, next to its input key, a summary of exactly that, and a compile:
+within the instance, its firewall rules, its site scripts. What such a check finds depends
+only on the instance's *input key*, so the cache keeps, per instance, its own diagnostics
+(the warnings of a tree that compiled) next to the key and re-emits them while the key holds.
+The checks that look across instances are registered in :mod:`compiler.checks.cross` and run
+over small per-instance summaries. A ``tests.yaml`` assertion's verdict reads one instance
+(the policy of the instance it starts from, :func:`compiler.checks.reach.decide`), so an
+assertion that held is not evaluated again while its text and that instance's key are the
+same (:func:`assertion_key`). A compile:
 
-1. reads every file (no parsing) and computes each instance's input key,
-2. parses and checks, as a sub-tree, only the instances whose key changed (plus the root),
-3. runs the cross-instance checks over all summaries.
+1. reads every file (no parsing; unchanged folders not even that, see :func:`stat_keys`)
+   and computes each instance's input key,
+2. parses and checks, as a sub-tree, the instances whose key changed and those an
+   assertion without a recorded verdict starts from (with ``vpn.yaml`` and ``tests.yaml``),
+3. runs the cross-instance checks over all summaries, and adds the recorded diagnostics of
+   the instances it did not check.
 
-This fast path only ever says "clean": at the first diagnostic of any kind it gives up and
-the compile runs the full check, so diagnostics are always those of ``mvpn check``.
+The diagnostics are then exactly those of ``mvpn check`` (the same set, so the same sorted
+output). Where that could not be guaranteed it gives up and the compile runs the full check:
+at any error (nothing is built then anyway), a tree without instances (``tree-empty``), a
+diagnostic outside every instance folder that a check (not the walk) found, and whenever a
+cross-instance check finds something — the summaries hold no positions, and such findings
+are rare. :class:`Memo` is what a compile records for the next one, after either check.
 """
 
 from __future__ import annotations
@@ -20,26 +32,21 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from compiler.checks import cross, run_checks
-from compiler.diagnostics import Diagnostics
+from compiler.diagnostics import CODES, Diagnostic, Diagnostics
 from compiler.engine.cache import BuildState
 from compiler.loader.source import SourceFile
 from compiler.loader.walk import RawTree, parse_source, walk
+from compiler.model.access import Assertion
 from compiler.model.estate import Estate, build_estate
 from compiler.render.support import check_routeros
 
-
-@dataclasses.dataclass
-class Incremental:
-    """A clean tree, checked incrementally: the changed part, and what may be reused."""
-
-    estate: Estate  # the root files and the changed instances only
-    keys: dict[str, str]  # input key of every instance
-    reuse: set[str]  # unchanged instances whose build can be kept
-    summaries: dict[str, dict[str, Any]]  # of every instance
+#: Codes the cross-instance checks report: never kept with one instance (they depend on others).
+_ACROSS = frozenset(check.code for check in cross.CROSS_INSTANCE)
 
 
 def _text(source: SourceFile | None) -> str:
@@ -106,50 +113,194 @@ def stat_keys(root: Path) -> dict[str, str | None]:
     return keys
 
 
+def assertion_key(test: Assertion, keys: dict[str, str]) -> str | None:
+    """What an assertion's verdict depends on; None when it starts from no instance.
+
+    :func:`compiler.checks.reach.decide` reads the assertion (from, to, port; expect is
+    compared with the verdict) and the policy of the instance the packet starts from: that
+    instance's ``instance.yaml`` and peers, and nothing of any other instance. Its input key
+    stands for all of that (it also covers ``vpn.yaml`` and the compiler). Where the assertion
+    stands in ``tests.yaml`` is left out: one that holds reports nothing, at no position.
+    """
+    key = keys.get(test.from_[0])
+    if key is None:
+        return None
+    return hashlib.sha256(f"{key}\0{test!r}".encode()).hexdigest()
+
+
+def _owner(diag: Diagnostic, root: Path, instances: Iterable[str]) -> str | None:
+    """The instance whose folder holds the diagnostic's file (None: the tree's top)."""
+    if not diag.file.is_relative_to(root):
+        return None
+    parts = diag.file.relative_to(root).parts
+    return parts[0] if len(parts) > 1 and parts[0] in instances else None
+
+
+def _own(found: Iterable[Diagnostic], root: Path,
+         instances: Iterable[str]) -> tuple[dict[str, list[list[Any]]], bool]:
+    """Each instance's own diagnostics (encoded), and whether any belongs to none or several.
+
+    Cross-instance findings depend on other instances too: they are never kept with one.
+    """
+    own: dict[str, list[list[Any]]] = {}
+    stray = False
+    for diag in found:
+        name = _owner(diag, root, instances)
+        if name is None or diag.code in _ACROSS:
+            stray = True
+            continue
+        own.setdefault(name, []).append([diag.code, diag.message,
+                                         diag.file.relative_to(root).as_posix(),
+                                         diag.line, diag.column])
+    return own, stray
+
+
+def _decode(item: list[Any], root: Path) -> Diagnostic:
+    code, message, rel, line, column = item
+    return Diagnostic(code, CODES[code].severity, message, root / rel, line, column)
+
+
+@dataclasses.dataclass
+class Memo:
+    """What a compile without errors records for the next one's incremental check."""
+
+    summaries: dict[str, dict[str, Any]]  # every instance's cross-instance summary
+    diagnostics: dict[str, list[list[Any]]]  # each instance's own, from its checks (encoded)
+    walked: set[str]  # instances the walk reported on: read again next time, not skipped
+    assertions: list[str]  # the keys of every assertion of tests.yaml (all held)
+    across_clean: bool  # the cross-instance checks found nothing
+
+    def record(self, state: BuildState, stats: dict[str, str | None]) -> bool:
+        """Put the memo into the state of the build just written (``stats``: its stat keys).
+
+        Returns whether that changed the state (after a no-op compile it often does not).
+        """
+        before = _recorded(state)
+        for name, inst in state.instances.items():
+            inst.summary = self.summaries.get(name)
+            inst.diagnostics = self.diagnostics.get(name, [])
+            inst.stat_key = None if name in self.walked else stats.get(name)
+        state.assertions = self.assertions
+        state.across_clean = self.across_clean
+        return _recorded(state) != before
+
+
+def _recorded(state: BuildState) -> tuple[Any, ...]:
+    """What :meth:`Memo.record` sets in a state."""
+    return ([(name, i.summary, i.diagnostics, i.stat_key) for name, i in state.instances.items()],
+            state.assertions, state.across_clean)
+
+
+def _assertion_keys(tests: list[tuple[int, Assertion]], keys: dict[str, str]) -> list[str]:
+    return [key for _index, test in tests if (key := assertion_key(test, keys)) is not None]
+
+
+def memo_of_check(estate: Estate, diags: Diagnostics, walked: int,
+                  keys: dict[str, str]) -> Memo:
+    """The memo of a full check without errors; its first ``walked`` diagnostics are the walk's."""
+    assert diags.errors == 0
+    found = list(diags)
+    names = estate.raw.instances.keys()
+    own, _stray = _own(found[walked:], estate.root, names)
+    return Memo(
+        {name: cross.summary(inst) for name, inst in estate.instances.items()}, own,
+        {owner for d in found[:walked] if (owner := _owner(d, estate.root, names)) is not None},
+        _assertion_keys(estate.tests, keys),
+        not any(d.code in _ACROSS for d in found),
+    )
+
+
+@dataclasses.dataclass
+class Incremental:
+    """A tree checked incrementally: its diagnostics (those of ``mvpn check``), what to reuse."""
+
+    estate: Estate  # the instances checked again; ``raw``: every file read (for quoting)
+    diagnostics: Diagnostics
+    keys: dict[str, str]  # input key of every instance
+    reuse: set[str]  # unchanged instances whose build can be kept
+    memo: Memo
+
+
+def _tests(raw: RawTree) -> list[tuple[int, Assertion]]:
+    """The valid assertions of tests.yaml (its diagnostics come with the sub-tree's check)."""
+    if raw.tests is None:
+        return []
+    return build_estate(RawTree(raw.root, tests=raw.tests), Diagnostics()).tests
+
+
+def _read(root: Path, raw: RawTree, names: set[str]) -> None:
+    """Read the instances ``names``, skipped by their stat keys, into ``raw`` after all."""
+    more = walk(root, Diagnostics(), parse=False,
+                skip=frozenset(raw.instances.keys() - names))
+    for name in names:
+        raw.instances[name] = more.instances[name]
+
+
 def check_incrementally(
     root: Path, context: str, previous: BuildState, stats: dict[str, str | None]
 ) -> Incremental | None:
-    """Check ``root`` reusing ``previous``; None when anything needs the full check.
+    """Check ``root`` reusing ``previous``; None when the full check must say it.
 
     ``stats`` are this compile's :func:`stat_keys`: instances whose stat key is the one
-    recorded are not even read.
+    recorded (and that had no diagnostic to quote) are not even read.
     """
     diags = Diagnostics()
+    old = previous.instances
     unread = frozenset(
         name for name, key in stats.items()
-        if key is not None and (old := previous.instances.get(name)) is not None
-        and old.stat_key == key and old.summary is not None
+        if key is not None and name in old and old[name].stat_key == key
+        and old[name].summary is not None and not old[name].diagnostics
     )
     raw = walk(root, diags, parse=False, skip=unread)
-    # tests.yaml (reachability, SPEC §8) looks across instances: always check in full.
-    if diags.sorted() or raw.tests is not None:
+    if diags.errors or not raw.instances:
         return None
+    walked = len(diags)
     read = dataclasses.replace(raw, instances={
         name: inst for name, inst in raw.instances.items() if name not in unread})
-    keys = {**instance_keys(read, context),
-            **{name: previous.instances[name].key for name in unread}}
-    reuse = {
-        name for name, key in keys.items()
-        if (old := previous.instances.get(name)) is not None and old.key == key
-        and old.summary is not None
-    }
+    keys = {**instance_keys(read, context), **{name: old[name].key for name in unread}}
+    reuse = {name for name, key in keys.items()
+             if name in old and old[name].key == key and old[name].summary is not None}
+    for source in (raw.vpn, raw.tests):
+        if source is not None:
+            parse_source(source, diags)
+    tests = _tests(raw)
+    held = set(previous.assertions)
+    # Assertions that held over the same inputs hold again: only the others are evaluated,
+    # so the instances they start from are checked (and read) even when unchanged.
+    starts = {test.from_[0] for _index, test in tests if assertion_key(test, keys) not in held}
+    checked = {name for name in raw.instances if name not in reuse or name in starts}
+    if checked & unread:
+        _read(root, raw, set(checked & unread))
     sub = dataclasses.replace(raw, instances={
-        name: inst for name, inst in raw.instances.items() if name not in reuse
-    })
-    for source in sub.sources():
-        parse_source(source, diags)
+        name: inst for name, inst in raw.instances.items() if name in checked})
+    for inst in sub.instances.values():
+        for source in [inst.source, *inst.peers.values()]:
+            if source is not None:
+                parse_source(source, diags)
     estate = build_estate(sub, diags)
+    estate.tests = [(index, test) for index, test in estate.tests
+                    if assertion_key(test, keys) not in held]
     run_checks(estate, diags)
     check_routeros(estate, diags)
-    if diags.sorted():
+    if diags.errors:
         return None
-    summaries = {name: previous.instances[name].summary or {} for name in reuse}
+    found = list(diags)
+    own, stray = _own(found[walked:], raw.root, raw.instances)
+    if stray:  # found by a check outside one instance's folder, or across instances
+        return None
     fresh = {name: cross.summary(inst) for name, inst in estate.instances.items()}
+    summaries = {name: old[name].summary or {} for name in raw.instances if name not in checked}
     summaries.update(fresh)
     # The last compile found these summaries clean: when every re-checked instance kept its
     # summary (and no instance came or went), the cross-instance checks would say the same.
-    same = summaries.keys() == previous.instances.keys() and all(
-        previous.instances[name].summary == value for name, value in fresh.items())
+    same = previous.across_clean and summaries.keys() == old.keys() and all(
+        old[name].summary == value for name, value in fresh.items())
     if not same and not cross.clean(summaries):
         return None
-    return Incremental(estate, keys, reuse, summaries)
+    for name in raw.instances.keys() - checked:
+        own[name] = old[name].diagnostics
+        diags.extend(_decode(item, raw.root) for item in old[name].diagnostics)
+    walk_owners = {owner for d in found[:walked]
+                   if (owner := _owner(d, raw.root, raw.instances)) is not None}
+    memo = Memo(summaries, own, walk_owners, _assertion_keys(tests, keys), True)
+    return Incremental(dataclasses.replace(estate, raw=raw), diags, keys, reuse, memo)

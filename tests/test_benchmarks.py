@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import itertools
 from pathlib import Path
 
@@ -20,7 +21,9 @@ def test_generated_estate_checks_clean_with_a_realistic_mix(tmp_path: Path) -> N
     root = tmp_path / "estate"
     assert generate([str(root), "--instances", "4", "--peers", "400", "--seed", "4"]) == 0
     result = check(root)
-    assert result.diagnostics.sorted() == []
+    assert [(d.code, d.file.relative_to(root.resolve()).as_posix(), d.line, d.column)
+            for d in result.diagnostics.sorted()] == [  # the one warning, on purpose
+        ("route-unaggregated", "ams-000/peers/warsaw-000001.yaml", 6, 39)]
     peers = [p for inst in result.estate.instances.values() for p in inst.peers.values()]
     assert len(peers) == 400 and len(result.estate.instances) == 4
     sites = [p.config for p in peers if isinstance(p.config, SitePeer)]
@@ -55,14 +58,17 @@ def test_default_shape_numbers_sites_from_aggregates_with_gaps(tmp_path: Path) -
     root = tmp_path / "estate"
     assert generate([str(root), "--instances", "2", "--peers", "2000", "--seed", "2"]) == 0
     result = check(root)
-    assert result.diagnostics.sorted() == []  # no route-unaggregated either
+    # One route-unaggregated, on purpose (the first site); every other LAN is aggregated.
+    (warning,) = result.diagnostics.sorted()
+    warned = ipaddress.ip_network("192.168.0.0/24")
+    assert warning.code == "route-unaggregated" and warning.message.startswith(f"{warned} ")
     assert len(result.estate.tests) == 4  # tests.yaml: two assertions per instance
     for inst in result.estate.instances.values():
         assert inst.config is not None
         aggregates = inst.config.routing.aggregates
         assert [a.version for a in aggregates] == [4, 6]
         lans = sorted((n for p in inst.peers.values() if isinstance(p.config, SitePeer)
-                       for n in p.config.subnets if n.version == 4),
+                       for n in p.config.subnets if n.version == 4 and n != warned),
                       key=lambda n: int(n.network_address))
         assert len(inst.peers) == 1000 and all(n.subnet_of(aggregates[0]) for n in lans)  # type: ignore[arg-type]
         gaps = sum(1 for a, b in itertools.pairwise(lans)

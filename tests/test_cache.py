@@ -360,6 +360,46 @@ def test_the_spare_build_is_verified_before_it_is_updated_in_place(
     assert cached_equals_uncached(root, tmp_path) == ["acme-us"]
 
 
+def test_a_no_op_compile_leaves_the_spare_unverified_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verifying the spare costs a stat per file: a no-op does not, and keeps it for later."""
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
+    cached_equals_uncached(root, tmp_path)  # the first build is kept as the spare
+    verified: list[bool] = []
+    real = cache_mod.BuildCache.verify_spare
+
+    def counting(self: cache_mod.BuildCache, state: cache_mod.BuildState) -> bool:
+        verified.append(real(self, state))
+        return verified[-1]
+
+    monkeypatch.setattr(cache_mod.BuildCache, "verify_spare", counting)
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]  # no-op
+    assert verified == []
+    body = state_file(tmp_path).read_bytes().split(b"\n", 1)[1]
+    assert sorted(json.loads(body)["spare"]["instances"]) == ["acme-eu", "acme-us"]
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/25", "10.31.0.0/24")  # back: as spare
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu"]
+    assert verified == [True]  # verified now, and used: acme-us is kept in place
+
+
+def test_a_no_op_compile_rewrites_the_state_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))  # stat keys taken at once
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    before = os.stat(state_file(tmp_path))
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]  # no-op
+    after = os.stat(state_file(tmp_path))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    os.utime(root / "acme-us/peers/denver.yaml")  # same bytes, another stat key: recorded
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]
+    assert os.stat(state_file(tmp_path)).st_ino != before.st_ino
+
+
 def test_with_tests_yaml_unchanged_instances_are_not_rendered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

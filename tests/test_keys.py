@@ -398,8 +398,18 @@ def test_client_certificate(ring: KeyRing) -> None:
 def test_certificate_of_another_epoch_ca_does_not_verify(ring: KeyRing) -> None:
     new_ca = _cert(ring.openvpn_ca("acme-eu", 2))
     old_client = _cert(ring.openvpn_client("acme-eu", 1, "alice", 1).certificate)
-    with pytest.raises(InvalidSignature):
+    # Another name (an OpenVPN server refuses two CAs of one name in its ca file) and
+    # another key: neither the name nor the signature chains to the new CA.
+    assert new_ca.subject != old_client.issuer
+    with pytest.raises(ValueError, match="subject does not match"):
         old_client.verify_directly_issued_by(new_ca)
+    renamed = x509.CertificateBuilder(
+        issuer_name=new_ca.subject, subject_name=old_client.issuer,
+        public_key=new_ca.public_key(), serial_number=1,
+        not_valid_before=NOT_BEFORE, not_valid_after=NOT_AFTER,
+    ).sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    with pytest.raises(InvalidSignature):
+        old_client.verify_directly_issued_by(renamed)
 
 
 def _serial(ring: KeyRing, instance_epoch: int, peer: str, epoch: int) -> int:

@@ -407,3 +407,56 @@ def test_fit_comment_drops_a_cut_diagram_and_closes_details() -> None:
     lines = fit_comment(details, 2000).split("\n")
     assert lines[-6:] == ["| ~ | <code>a</code> |", "</details>", "", "", lines[-2], ""]
     assert lines[-2].startswith("**The plan is longer than a GitHub comment allows: ")
+
+
+def _epochs(repo: Path, text: str) -> None:
+    inst = repo / "sites/acme-eu/instance.yaml"
+    lines = [line for line in inst.read_text().splitlines(keepends=True)
+             if not line.startswith(("key_epoch:", "retiring_key_epoch:"))]
+    inst.write_text("".join(lines) + text)
+
+
+def _rotation_lines(out: str) -> list[str]:
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Hub key rotation"))
+    return lines[start:lines.index("", start)]
+
+
+def test_plan_names_who_must_re_import_at_each_step_of_a_hub_key_rotation(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _epochs(repo, "key_epoch: 2\nretiring_key_epoch: 1\n")
+    assert main(["plan", "--base", "HEAD"]) == 0
+    assert _rotation_lines(capsys.readouterr().out) == [
+        "Hub key rotation acme-eu: step 1 of 2: key_epoch 1 -> 2; the hub trusts both CAs "
+        "and keeps its keys",
+        "  re-import before step 2 (OpenVPN: refused after it on an older profile)",
+        "  ~ acme-eu/carol (carol@example.com): clients/carol.ovpn",
+        "  ~ acme-eu/hamburg (hamburg-office): sites/hamburg.rsc",
+        "  unchanged until step 2, then a new profile (WireGuard: the hub's key changes only "
+        "there)",
+        "  ~ acme-eu/alice (alice@example.com): clients/alice.conf",
+        "  ~ acme-eu/berlin (berlin-office): sites/berlin.rsc",
+        "  ~ acme-eu/bob (bob@example.com): clients/bob.conf",
+        "  ~ acme-eu/dave (dave@example.com): clients/dave.conf",
+    ]
+    git(repo, "commit", "-q", "-am", "step 1")
+    _epochs(repo, "key_epoch: 2\n")
+    assert main(["plan", "--base", "HEAD"]) == 0
+    out = _rotation_lines(capsys.readouterr().out)
+    assert out[:3] == [
+        "Hub key rotation acme-eu: step 2 of 2: epoch 1 retired, the hub switches to key_epoch 2",
+        "  refused from now on unless re-imported during step 1 (OpenVPN)",
+        "  ~ acme-eu/carol (carol@example.com): clients/carol.ovpn",
+    ]
+    assert out[4] == "  need their new profile now (WireGuard)"
+    git(repo, "commit", "-q", "-am", "step 2")
+    _epochs(repo, "key_epoch: 3\n")
+    assert main(["plan", "--base", "HEAD", "--format", "json"]) == 0
+    (rotation,) = json.loads(capsys.readouterr().out)["rotations"]
+    assert rotation["title"] == ("in one step: key_epoch 2 -> 3 cuts every peer off until it "
+                                 "re-imports (retiring_key_epoch rotates in two steps)")
+    assert [g["title"] for g in rotation["groups"]] == [
+        "need their new profile now (OpenVPN)", "need their new profile now (WireGuard)"]
+    assert main(["plan", "--base", "HEAD~2", "--format", "markdown"]) == 0
+    assert "### Hub key rotation <code>acme-eu</code>" in capsys.readouterr().out

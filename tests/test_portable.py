@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler import runtime
 from compiler.api import compile_tree
 from compiler.engine import portable
 
@@ -129,7 +130,7 @@ def test_without_malloc_trim_the_build_is_the_same(
             pass
 
     monkeypatch.setattr(ctypes, "CDLL", Libc)
-    portable.trim_heap()  # nothing to do, and no error
+    runtime.trim_heap()  # nothing to do, and no error
     monkeypatch.setenv("MVPN_JOBS", "1")
     assert build(tmp_path / "out") == reference
 
@@ -142,5 +143,29 @@ def test_trim_heap_calls_malloc_trim_where_there_is_one(monkeypatch: pytest.Monk
             self.malloc_trim = calls.append
 
     monkeypatch.setattr(ctypes, "CDLL", Glibc)
-    portable.trim_heap()
+    runtime.trim_heap()
     assert calls == [0]
+
+
+def test_only_a_one_shot_process_frees_the_graph_and_trims_the_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The library API leaves a caller's objects alone; `mvpn` (one-shot) frees them at once."""
+    calls: list[int] = []
+
+    class Glibc:
+        def __init__(self, name: str | None, use_errno: bool = False) -> None:
+            self.malloc_trim = calls.append
+
+    class Model:
+        def __init__(self) -> None:
+            self.cached = {"views": [1, 2, 3]}
+
+    monkeypatch.setattr(ctypes, "CDLL", Glibc)
+    model = Model()
+    monkeypatch.setattr(runtime._PROCESS, "one_shot", False)
+    runtime.drop(model)
+    assert vars(model) == {"cached": {"views": [1, 2, 3]}} and calls == []
+    monkeypatch.setattr(runtime._PROCESS, "one_shot", True)
+    runtime.drop(model)
+    assert vars(model) == {} and calls == [0]

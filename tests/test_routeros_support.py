@@ -73,11 +73,14 @@ def test_an_unknown_or_malformed_pin_is_a_schema_error(
         ("schema", "error", "acme-eu/peers/berlin.yaml", 7, 11, message)]
 
 
-def _every_version_estate() -> dict[str, object]:
-    """One site per minor version 7.9-7.24, WireGuard (with IPv6) and OpenVPN by turns."""
+def _every_version_estate(**epochs: int) -> dict[str, object]:
+    """One site per minor version 7.9-7.24, WireGuard (with IPv6) and OpenVPN by turns.
+
+    ``epochs``: the instance's ``key_epoch``/``retiring_key_epoch`` (a hub key rotation).
+    """
     inst = dict(INSTANCE, wireguard={"port": 51820, "network": "10.255.0.0/24",
                                      "network6": "fd00:255::/64"},
-                dns={"servers": ["10.0.0.53"], "domains": ["corp.example"]})
+                dns={"servers": ["10.0.0.53"], "domains": ["corp.example"]}, **epochs)
     files: dict[str, object] = {"vpn.yaml": VPN, "acme-eu/instance.yaml": inst}
     for i, minor in enumerate(MINORS):
         wireguard = i % 2 == 0
@@ -92,10 +95,13 @@ def _every_version_estate() -> dict[str, object]:
     return files
 
 
+@pytest.mark.parametrize("epochs", [{}, {"key_epoch": 2, "retiring_key_epoch": 1}],
+                         ids=["steady", "rotation-step-1"])
 def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there(
-    tmp_path: Path,
+    tmp_path: Path, epochs: dict[str, int],
 ) -> None:
-    build_file_tree(tmp_path / "tree", _every_version_estate())  # type: ignore[arg-type]
+    """Also in step 1 of a hub key rotation, when OpenVPN sites import two CAs."""
+    build_file_tree(tmp_path / "tree", _every_version_estate(**epochs))  # type: ignore[arg-type]
     result = api.compile_tree(tmp_path / "tree", tmp_path / "out", None, qr=False)
     assert list(result.check.diagnostics) == []
     found = sorted((tmp_path / "out" / "acme-eu" / "sites").glob("*.rsc"))
@@ -109,6 +115,9 @@ def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there
             assert script_version(text) == pinned, path.name  # the header names the pin
             seen.add(pinned)
         assert validate(text, pinned) == [], path.name
+        if path in scripts and "protocol=udp" in text:  # an OpenVPN site: one CA per epoch
+            # CA(s), then the site's certificate and key
+            assert text.count("/certificate import") == 3 + len(epochs) // 2, path.name
     assert seen == set(MINORS)
 
 
@@ -199,15 +208,17 @@ def _estates(draw: st.DrawFn) -> dict[str, object]:
                 {"network6": f"fd00:25{i}::/64"} if network6 else {})
         if "openvpn" in protocols:
             inst["openvpn"] = {"port": 1194, "transport": draw(st.sampled_from(["udp", "tcp"])),
-                               "network": f"10.24{i}.0.0/24"}
+                               "network": f"10.24{i}.0.0/24"} | (
+                {"network6": f"fd00:24{i}::/64"} if network6 else {})
         files[f"{name}/instance.yaml"] = inst
         for j in range(draw(st.integers(1, 3))):
             proto = draw(st.sampled_from(protocols))
-            subnets = draw(st.sets(st.sampled_from(
-                [f"10.{100 + 10 * i + j}.0.0/24", f"2001:db8:{i}{j}::/64"])))
+            # An OpenVPN site's IPv6 subnet needs openvpn.network6 (else ipv6-untunnelled).
+            six = [f"2001:db8:{i}{j}::/64"] if proto == "wireguard" or network6 else []
+            subnets = draw(st.sets(st.sampled_from([f"10.{100 + 10 * i + j}.0.0/24", *six])))
             extra: dict[str, object] = {"protocol": proto}
-            if proto == "wireguard" and network6:
-                extra["address6"] = f"fd00:25{i}::{10 + j:x}"
+            if network6:
+                extra["address6"] = f"fd00:2{5 if proto == 'wireguard' else 4}{i}::{10 + j:x}"
             if draw(st.booleans()):
                 extra["routeros"] = draw(st.sampled_from(PINS))
             octet = 5 if proto == "wireguard" else 4

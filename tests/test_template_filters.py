@@ -104,6 +104,7 @@ INTERNAL = {
     "keep_v4": "where clause built in routeros.py from network_texts (checked by addr)",
     "keep_v6": "where clause built in routeros.py from network_texts (checked by addr)",
     "keep_dns": "where clause built in routeros.py from rsc_str(...) names",
+    "keep_certs": "where clause built in routeros.py from rsc_str(...) certificate names",
     "removals": "uninstall lines built in routeros.py: rsc_str values",
     "uninstaller": "site.rsc: a converging block built in routeros.py (rsc_str values); "
                    "uninstall.rsc: rsc_str(...) in routeros.py",

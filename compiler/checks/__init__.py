@@ -1,4 +1,4 @@
-"""Graph checks over the validated estate (SPEC §3)."""
+"""The checks over the validated estate (SPEC §3); the topology graph is built only on demand."""
 
 from __future__ import annotations
 

@@ -2,10 +2,11 @@
 
 Every other check looks at one instance (with ``vpn.yaml``). These few compare instances with
 each other: the full check (:mod:`compiler.checks.names`, :mod:`compiler.checks.routes`) reports
-them with positions; an incremental compile keeps, per clean instance, the small summary each
-of them needs and asks :func:`clean` over all summaries, falling back to the full check when
-any of them fails. A cross-instance check that is not registered here would let an
-incremental compile pass what ``mvpn check`` refuses (tests/test_cache.py tries each code).
+them with positions; an incremental compile keeps, per instance of a build, the small summary
+each of them needs and asks :func:`clean` over all summaries, falling back to the full check
+(which reports them with positions) when any of them fails. A cross-instance check that is
+not registered here would let an incremental compile pass what ``mvpn check`` refuses
+(tests/test_cache.py tries each code).
 """
 
 from __future__ import annotations

@@ -68,6 +68,28 @@ def _check_addresses(
             seen[cp.address6].append(peer)
 
 
+def _check_openvpn_ipv6(inst: InstanceNode, cfg: Instance, peer: PeerNode, cp: SitePeer,
+                        diags: Diagnostics) -> None:
+    """An OpenVPN site's IPv6 subnets: no tunnel, or a Linux router only (not RouterOS)."""
+    assert cfg.openvpn is not None
+    for i, net in enumerate(cp.subnets):
+        if net.version != 6:
+            continue
+        if cfg.openvpn.network6 is None:
+            peer.source.report(
+                diags, "ipv6-untunnelled",
+                f"{net} cannot be reached: the OpenVPN tunnel of instance '{inst.name}' has no "
+                "IPv6; add openvpn.network6 to its instance.yaml or connect the site over "
+                "WireGuard", ("subnets", i))
+        else:
+            peer.source.report(
+                diags, "ipv6-routeros-openvpn",
+                f"{net} is reached only when the site runs its Linux profile "
+                f"(sites/{peer.name}.ovpn): RouterOS's OpenVPN client carries no IPv6, so its "
+                "script routes IPv4 only; connect the site over WireGuard for IPv6 on RouterOS",
+                ("subnets", i))
+
+
 def _check_instance(inst: InstanceNode, cfg: Instance, diags: Diagnostics) -> None:
     seen: dict[IPAddress, list[PeerNode]] = defaultdict(list)
     sites: dict[str, list[PeerNode]] = defaultdict(list)
@@ -91,6 +113,8 @@ def _check_instance(inst: InstanceNode, cfg: Instance, diags: Diagnostics) -> No
             )
         if isinstance(cp, SitePeer):
             sites[cp.site].append(peer)
+            if cp.protocol == "openvpn" and cfg.openvpn is not None:
+                _check_openvpn_ipv6(inst, cfg, peer, cp, diags)
     for addr, owners in seen.items():
         if len(owners) > 1:
             for peer in owners:

@@ -79,12 +79,24 @@ def _rule_text(rule: ResolvedRule) -> str:
 
 def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
            port: int | None) -> Verdict:
-    """Whether ``peer`` reaches ``dst`` (``proto``/``port``; ``icmp`` = ping) through the VPN."""
+    """Whether ``peer`` reaches ``dst`` (``proto``/``port``; ``icmp`` = ping) through the VPN.
+
+    Reads nothing but ``policy`` (one instance: its instance.yaml and peers) and its
+    arguments: an incremental compile keeps the verdicts of assertions that held keyed by
+    exactly that (:func:`compiler.incremental.assertion_key`). Reading another instance here
+    would need that key to cover it too.
+    """
     inst = policy.inst
     cfg = peer.config
     src = _source_address(peer, dst.version)
     start = f"{inst.name}/{peer.name} ({src})" if src else f"{inst.name}/{peer.name}"
     path = [start]
+    if dst.version == 6 and is_route_all(peer) and not policy.carries_ipv6(peer):
+        # Its IPv6 goes into the tunnel (a ULA of the hub's, see the hub's server.conf) and
+        # the hub rejects it: never around the VPN.
+        return Verdict(False, path, "the OpenVPN tunnel of this instance has no IPv6 "
+                       "(openvpn.network6): the hub rejects a route-all client's IPv6",
+                       peer.source, ("route_all",))
     if src is None:
         pending = pool_of(policy.config, cfg.protocol, v6=dst.version == 6) is not None
         return Verdict(False, path, f"{peer.name} has no IPv{dst.version} address in the VPN",
@@ -92,11 +104,7 @@ def decide(policy: Policy, peer: PeerNode, dst: IPAddress, proto: str,
     if isinstance(cfg, SitePeer) and covers(cfg.subnets, dst):
         return Verdict(False, path, f"{dst} is on the site's own LAN, not through the VPN",
                        peer.source, ("subnets",))
-    if is_route_all(peer):
-        if cfg.protocol == "openvpn" and dst.version == 6:
-            return Verdict(False, path, "the OpenVPN tunnel carries no IPv6 (block-ipv6)",
-                           peer.source, ("route_all",))
-    elif not covers(policy.reachable(peer), dst):
+    if not is_route_all(peer) and not covers(policy.reachable(peer), dst):
         limited = isinstance(cfg, ClientPeer) and cfg.access is not None
         why = " (its access list; the hub enforces it too)" if limited else ""
         return Verdict(False, path, f"the profile of {peer.name} does not route {dst} into "

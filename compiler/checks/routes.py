@@ -68,6 +68,9 @@ def _hub_routes(estate: Estate, inst: InstanceNode) -> list[Route]:
     if cfg.openvpn is not None:
         out.append(Route(cfg.openvpn.network, "tunnel", inst.source, ("openvpn", "network"),
                          "the OpenVPN tunnel network"))
+        if cfg.openvpn.network6 is not None:
+            out.append(Route(cfg.openvpn.network6, "tunnel", inst.source,
+                             ("openvpn", "network6"), "the OpenVPN IPv6 tunnel network"))
     for i, net in enumerate(cfg.routing.pushed_routes):
         out.append(Route(net, "pushed", inst.source, ("routing", "pushed_routes", i),
                          f"a pushed route of instance '{inst.name}'"))

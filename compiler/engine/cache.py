@@ -33,7 +33,7 @@ from compiler import COMPILER_ID
 from compiler.engine.layout import cache_dir, spare_of
 from compiler.render.env import TEMPLATES
 
-FORMAT = 4
+FORMAT = 5
 _PACKAGE = Path(__file__).resolve().parents[1]
 _DEPENDENCIES = ("jinja2", "cryptography", "zxing-cpp", "pydantic", "PyYAML")
 
@@ -70,6 +70,9 @@ class InstanceState:
     written: int = 0
     unchanged: int = 0
     summary: dict[str, Any] | None = None  # what cross-instance checks need (incremental)
+    #: Its own diagnostics (warnings), valid while ``key`` is: [code, message, file, line,
+    #: column], the file relative to the tree (see compiler.incremental).
+    diagnostics: list[list[Any]] = dataclasses.field(default_factory=list)
     digest: str = ""  # files_digest(files), once known
     stat_key: str | None = None  # the instance folder's stat key when its key was taken
 
@@ -87,7 +90,14 @@ class BuildState:
     head: dict[str, Any]
     instances: dict[str, InstanceState]
     manifest: Entry | None = None
-    spare: BuildState | None = None  # the build kept beside (see engine), verified too
+    spare: BuildState | None = None  # the build kept beside (see engine), once verified
+    #: The spare's record as loaded, until :meth:`BuildCache.verify_spare` (saved back as is
+    #: when it was not needed: a no-op leaves the spare as it was).
+    spare_record: dict[str, Any] | None = None
+    #: Keys of the tests.yaml assertions that held (see compiler.incremental.assertion_key).
+    assertions: list[str] = dataclasses.field(default_factory=list)
+    #: Whether the cross-instance checks found nothing over the recorded summaries.
+    across_clean: bool = False
 
     def files(self) -> set[str]:
         """Every artifact and VERSION file (not the manifest), by path in the build."""
@@ -147,16 +157,32 @@ class BuildCache:
             if data["format"] != FORMAT or data["context"] != self.context:
                 return None
             state, digests = _decode(data)
-            spare = _decode(data["spare"]) if data["spare"] is not None else None
+            state.spare_record = data["spare"]
+            state.assertions = [str(key) for key in data["assertions"]]
+            state.across_clean = data["across_clean"] is True
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if not _intact(self.out, state, digests):
             return None
-        if spare is not None:
-            verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
-            if _intact(spare_of(self.out), *spare, verified):
-                state.spare = spare[0]
         return state
+
+    def verify_spare(self, state: BuildState) -> bool:
+        """Verify the spare build of a loaded ``state``; true when it becomes ``state.spare``.
+
+        Only a build that renders or links something needs the spare (a stat per file, as
+        many as the output has), so a no-op compile does not verify it.
+        """
+        record, state.spare_record = state.spare_record, None
+        if record is None:
+            return False
+        try:
+            spare = _decode(record)
+        except (ValueError, KeyError, TypeError):
+            return False
+        verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
+        if _intact(spare_of(self.out), *spare, verified):
+            state.spare = spare[0]
+        return state.spare is not None
 
     def save(self, state: BuildState) -> None:
         """Record ``state`` (atomically; a failure only means a cold compile next time)."""
@@ -166,7 +192,9 @@ class BuildCache:
             "format": FORMAT,
             "context": self.context,
             **_encode(state),
-            "spare": _encode(state.spare) if state.spare is not None else None,
+            "spare": _encode(state.spare) if state.spare is not None else state.spare_record,
+            "assertions": state.assertions,
+            "across_clean": state.across_clean,
         }, separators=(",", ":")).encode()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
@@ -195,7 +223,7 @@ def _encode(state: BuildState) -> dict[str, Any]:
         "manifest": state.manifest,
         "instances": {
             name: {"key": i.key, "fragment": i.fragment, "digest": i.files_digest(),
-                   "summary": i.summary, "stat": i.stat_key}
+                   "summary": i.summary, "stat": i.stat_key, "diagnostics": i.diagnostics}
             for name, i in state.instances.items()
         },
     }
@@ -205,7 +233,7 @@ def _decode(data: dict[str, Any]) -> tuple[BuildState, dict[str, str]]:
     """A state (files still unknown) and the digest of each instance's files."""
     state = BuildState(data["head"], {
         name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"],
-                            stat_key=i["stat"])
+                            stat_key=i["stat"], diagnostics=list(i["diagnostics"]))
         for name, i in data["instances"].items()
     }, Entry(*data["manifest"]))
     return state, {name: str(i["digest"]) for name, i in data["instances"].items()}

@@ -1,8 +1,8 @@
 """The build's platform-dependent calls, each with a fallback where the platform lacks it.
 
 ``os.sched_getaffinity`` (Linux), ``renameat2`` (Linux libc) and the ``fork`` start method
-(not on Windows; not the default on macOS) are only there on some platforms, and
-``malloc_trim`` only in glibc. Every caller
+(not on Windows; not the default on macOS) are only there on some platforms (``malloc_trim``,
+glibc's, is process tuning: :mod:`compiler.runtime`). Every caller
 goes through here, and every fallback gives the same output bytes: only speed and the
 atomicity of the final swap differ (see :mod:`compiler.engine.write`).
 """
@@ -71,16 +71,3 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
-
-
-def trim_heap() -> None:
-    """Give freed heap pages back to the system (glibc's ``malloc_trim``).
-
-    Elsewhere nothing to do: other allocators return pages themselves or keep them, and the
-    output is the same.
-    """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):  # no libc by that name, or not glibc
-        return
-    trim(0)

@@ -145,11 +145,27 @@ class Authority:
         return _cert_pem(cert)
 
 
-def make_authority(instance: str, key_material: bytes, serial_material: bytes) -> Authority:
-    """Self-signed CA ``CN=mvpn <instance> CA`` that may sign end-entity certificates only."""
+def authority_common_name(instance: str, epoch: int) -> str:
+    """The CN of ``instance``'s CA at ``epoch``: ``mvpn <instance> CA [epoch<N>]``.
+
+    Epoch 1 is the bare name, later epochs append ``epoch<N>``.
+
+    Two CAs of one instance must have different names: during step 1 of a two-step
+    rotation the hub trusts both, and an OpenVPN 2.6 server refuses to start with a ``ca``
+    file holding two CAs of the same subject ("Cannot load CA certificate file ... (only 1
+    of 2 entries were valid X509 names)", ``tls_ctx_load_ca`` in ``ssl_openssl.c``); chains
+    and CRLs are also looked up by issuer name. Epoch 1 keeps the name it always had.
+    """
+    return f"mvpn {instance} CA" if epoch == 1 else f"mvpn {instance} CA epoch{epoch}"
+
+
+def make_authority(
+    instance: str, epoch: int, key_material: bytes, serial_material: bytes
+) -> Authority:
+    """Self-signed CA (:func:`authority_common_name`) that may sign end-entity certificates only."""
     key = private_key(key_material)
     public = key.public_key()
-    name = _cn(f"mvpn {instance} CA")
+    name = _cn(authority_common_name(instance, epoch))
     ski = x509.SubjectKeyIdentifier.from_public_key(public)
     cert = (
         x509.CertificateBuilder()

@@ -16,6 +16,7 @@ from compiler.keys.derive import (
     check_name,
     label,
 )
+from compiler.keys.rotation import HubEpochs
 from compiler.keys.secret import MIN_SECRET_BYTES
 from compiler.keys.wireguard import WireGuardKeyPair
 
@@ -147,17 +148,26 @@ class KeyRing:
     def _make_authority(self, instance: str, epoch: int) -> pki.Authority:
         return pki.make_authority(
             instance,
+            epoch,
             self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CA_KEY, (instance,), epoch),
             self._derive(pki.SERIAL_BYTES, Purpose.OVPN_CA_SERIAL, (instance,), epoch),
         )
 
     def openvpn_ca(self, instance: str, epoch: int) -> str:
-        """Return the PEM certificate of ``instance``'s CA (``CN=mvpn <instance> CA``)."""
+        """Return the PEM certificate of ``instance``'s CA (:func:`pki.authority_common_name`)."""
         check_name("instance", instance)
         check_epoch("instance", epoch)
         if self._deriver is None:
             return redacted.pem("CERTIFICATE", f"openvpn CA certificate {instance} epoch {epoch}")
         return self._authority(instance, epoch).certificate_pem
+
+    def openvpn_trust(self, instance: str, epochs: HubEpochs) -> str:
+        """The CA certificates (PEM, oldest first) the hub and new profiles trust.
+
+        One CA, or during step 1 of a rotation the retiring and the current one: OpenVPN
+        reads every certificate of its ``ca`` file (and of a profile's ``<ca>``).
+        """
+        return "".join(self.openvpn_ca(instance, epoch) for epoch in epochs.trusted)
 
     def openvpn_server(self, instance: str, epoch: int, fqdn: str) -> CertifiedKey:
         """Return the hub's certificate (CN and SAN ``fqdn``, serverAuth) and key at ``epoch``."""
@@ -235,3 +245,18 @@ class KeyRing:
             for old in range(max(1, peer_epoch - 1), peer_epoch)
         )
         return pki.make_crl(self._authority(instance, epoch), serials)
+
+    def openvpn_crls(
+        self, instance: str, epochs: HubEpochs, peer_epochs: Mapping[str, int]
+    ) -> str:
+        """One CRL per trusted CA (see :meth:`openvpn_crl`), in one PEM file, oldest first.
+
+        OpenVPN 2.6 (OpenSSL) reads every CRL in its ``crl-verify`` file
+        (``backend_tls_ctx_reload_crl``). A certificate whose CA has no CRL there is
+        accepted with only a warning (OpenVPN ignores ``X509_V_ERR_UNABLE_TO_GET_CRL``), so
+        without its CRL the retiring CA's revocations would silently stop applying: during
+        step 1 both CAs get theirs. The retiring CA's CRL is the one the hub had at that
+        epoch, byte for byte.
+        """
+        return "".join(self.openvpn_crl(instance, epoch, peer_epochs)
+                       for epoch in epochs.trusted)

@@ -25,6 +25,6 @@ def pool_of(cfg: Instance, protocol: str, v6: bool = False) -> IPNetwork | None:
     """The tunnel network peers of ``protocol`` take addresses from, if enabled."""
     if protocol == "wireguard" and cfg.wireguard is not None:
         return cfg.wireguard.network6 if v6 else cfg.wireguard.network
-    if protocol == "openvpn" and cfg.openvpn is not None and not v6:
-        return cfg.openvpn.network
+    if protocol == "openvpn" and cfg.openvpn is not None:
+        return cfg.openvpn.network6 if v6 else cfg.openvpn.network
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, PlainValidator, WithJsonSchema, field_validator
+from pydantic import Field, PlainValidator, ValidationInfo, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from compiler.model.access import Firewall
@@ -86,11 +86,25 @@ class OpenVPNHub(ConfigModel):
                       description="port the hub listens on")
     transport: Literal["udp", "tcp"] = Field("udp", description="udp or tcp")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
+    network6: PrefixV6 | None = Field(
+        None, description="optional IPv6 tunnel network (a /64 to /124): peers get a fixed "
+        "IPv6 address in it and the tunnel carries IPv6")
 
     @field_validator("network")
     @classmethod
     def _fits_openvpn_server(cls, value: IPNetwork) -> IPNetwork:
         return _room("OpenVPN", value)
+
+    @field_validator("network6")
+    @classmethod
+    def _fits_server_ipv6(cls, value: IPNetwork | None) -> IPNetwork | None:
+        # OpenVPN 2.6 refuses anything else: "--server-ipv6 settings: network must be
+        # between /64 and /124" (checked with the binary).
+        if value is not None and not 64 <= value.prefixlen <= 124:
+            raise PydanticCustomError(
+                "prefix-invalid", "{net} does not fit OpenVPN: its IPv6 tunnel network must be "
+                "a /64 to /124", {"net": str(value)})
+        return value
 
 
 class Routing(ConfigModel):
@@ -146,7 +160,28 @@ class Instance(ConfigModel):
                                "rules: first match wins, then the default")
     key_epoch: int = Field(1, ge=1, le=65535, strict=True,
                            description="bump to rotate the hub's keys")
+    retiring_key_epoch: int | None = Field(
+        None, ge=1, le=65535, strict=True,
+        description="step 1 of a two-step hub key rotation: the earlier key_epoch still in "
+        "use. The hub keeps this epoch's OpenVPN certificate and WireGuard key and trusts both "
+        "CAs; new OpenVPN profiles carry both CAs and a certificate of the new one. Remove it "
+        "(step 2) once every OpenVPN peer has re-imported: the hub then switches to key_epoch "
+        "(WireGuard peers need their new profile at that moment)")
     mtu: int | None = Field(None, ge=MTU_MIN, le=MTU_MAX, strict=True, description=_MTU)
     uplink: InterfaceName = Field(
         "eth0", description="the hub's internet-facing interface: with IPv6 it keeps "
         "accepting router advertisements there (accept_ra=2) while forwarding")
+
+    @field_validator("retiring_key_epoch")
+    @classmethod
+    def _retires_an_earlier_epoch(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Only an epoch the hub really used before can be retired; an equal or later one
+        # would mean serving a key no peer has yet (or the new key twice).
+        current = info.data.get("key_epoch")
+        if value is not None and isinstance(current, int) and value >= current:
+            raise PydanticCustomError(
+                "key-rotation-invalid",
+                "{value} is not earlier than key_epoch {current}: name the "
+                "epoch the hub used before the bump (step 1), or remove it (step 2)",
+                {"value": value, "current": current})
+        return value

@@ -104,6 +104,8 @@ class Policy:
                 out.append(cfg.wireguard.network6)
         if cfg.openvpn is not None:
             out.append(cfg.openvpn.network)
+            if cfg.openvpn.network6 is not None:
+                out.append(cfg.openvpn.network6)
         return out
 
     @cached_property
@@ -180,8 +182,14 @@ class Policy:
 
     def reachable(self, peer: PeerNode) -> list[IPNetwork]:
         """Every prefix ``peer`` routes into the tunnel (not its own subnets)."""
-        nets = self.routes.nets(self.own_routes(peer), v6=peer.config.protocol != "openvpn")
+        nets = self.routes.nets(self.own_routes(peer), v6=self.carries_ipv6(peer))
         return self.limited(peer, nets)
+
+    def carries_ipv6(self, peer: PeerNode) -> bool:
+        """Whether ``peer``'s tunnel carries IPv6: OpenVPN only with ``openvpn.network6``."""
+        ovpn = self.config.openvpn
+        return peer.config.protocol != "openvpn" or (ovpn is not None
+                                                       and ovpn.network6 is not None)
 
     # ------------------------------------------------------------------ resolution
 

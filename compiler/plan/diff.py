@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from compiler.engine import Build
-from compiler.model.estate import Estate, PeerNode
+from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.peer import ClientPeer, SitePeer
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
@@ -72,6 +72,23 @@ class Action:
     artifacts: list[str]
 
 
+@dataclasses.dataclass(frozen=True)
+class RotationGroup:
+    """Peers a hub key rotation step concerns, and what they must do (``title``)."""
+
+    title: str
+    peers: list[Action]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rotation:
+    """A hub key rotation this change takes (``key_epoch``/``retiring_key_epoch``)."""
+
+    instance: str
+    title: str
+    groups: list[RotationGroup]
+
+
 @dataclasses.dataclass
 class PlanDiff:
     """Everything ``mvpn plan`` reports."""
@@ -90,6 +107,7 @@ class PlanDiff:
     routers: list[Action]  # added or changed .rsc: run the script on the router
     profiles: list[Action]  # added or changed client profile: hand it to the user
     retired: list[Action]  # removed routers and profiles: unconfigure, delete the profile
+    rotations: list[Rotation] = dataclasses.field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -226,6 +244,65 @@ def _hubs(old: Build, new: Build, head: Estate, base: Estate) -> list[Action]:
     return out
 
 
+def _peer_actions(inst: InstanceNode, protocol: str) -> list[Action]:
+    """The peers of ``protocol`` on ``inst``, each with the artifact it runs."""
+    out = []
+    for peer in sorted(inst.peers.values(), key=lambda p: p.name):
+        cfg = peer.config
+        if cfg.protocol != protocol:
+            continue
+        if isinstance(cfg, SitePeer):
+            who, path = cfg.site, f"sites/{peer.name}.rsc"
+        else:
+            suffix = ".ovpn" if protocol == "openvpn" else ".conf"
+            who, path = cfg.user, f"clients/{peer.name}{suffix}"
+        out.append(Action(CHANGED, peer.key, who, [path]))
+    return out
+
+
+def _rotations(base: Estate, head: Estate) -> list[Rotation]:
+    """The hub key rotation steps taken from ``base`` to ``head``, with who must act when.
+
+    The plan cannot know which peers already re-imported; it names every peer a step
+    concerns (step 1: the OpenVPN peers to move before step 2; WireGuard peers change at
+    step 2 only, the hub's WireGuard key having no overlap).
+    """
+    out: list[Rotation] = []
+    for name, inst in sorted(head.instances.items()):
+        cfg = inst.config
+        before = base.instances.get(name)
+        old = before.config if before is not None else None
+        if cfg is None or old is None:
+            continue
+        was = (old.key_epoch, old.retiring_key_epoch)
+        now = (cfg.key_epoch, cfg.retiring_key_epoch)
+        if was == now:
+            continue
+        ovpn, wg = _peer_actions(inst, "openvpn"), _peer_actions(inst, "wireguard")
+        if cfg.retiring_key_epoch is not None:
+            title = (f"step 1 of 2: key_epoch {cfg.retiring_key_epoch} -> {cfg.key_epoch}; "
+                     "the hub trusts both CAs and keeps its keys")
+            groups = [RotationGroup("re-import before step 2 (OpenVPN: refused after it on "
+                                    "an older profile)", ovpn),
+                      RotationGroup("unchanged until step 2, then a new profile (WireGuard: "
+                                    "the hub's key changes only there)", wg)]
+        elif old.retiring_key_epoch is not None and cfg.key_epoch == old.key_epoch:
+            title = (f"step 2 of 2: epoch {old.retiring_key_epoch} retired, the hub switches "
+                     f"to key_epoch {cfg.key_epoch}")
+            groups = [RotationGroup("refused from now on unless re-imported during step 1 "
+                                    "(OpenVPN)", ovpn),
+                      RotationGroup("need their new profile now (WireGuard)", wg)]
+        elif cfg.key_epoch != old.key_epoch:
+            title = (f"in one step: key_epoch {old.key_epoch} -> {cfg.key_epoch} cuts every "
+                     "peer off until it re-imports (retiring_key_epoch rotates in two steps)")
+            groups = [RotationGroup("need their new profile now (OpenVPN)", ovpn),
+                      RotationGroup("need their new profile now (WireGuard)", wg)]
+        else:  # pragma: no cover - an overlap ended while key_epoch changed: caught above
+            continue
+        out.append(Rotation(name, title, [g for g in groups if g.peers]))
+    return out
+
+
 def compare(base: Estate, head: Estate, old: Build, new: Build, *, labels: tuple[str, str],
          root: str) -> PlanDiff:
     """Compare two checked trees and their builds; ``root`` prefixes file paths."""
@@ -262,4 +339,5 @@ def compare(base: Estate, head: Estate, old: Build, new: Build, *, labels: tuple
         profiles=[a for a in profiles if a.kind != REMOVED],
         retired=sorted((a for a in routers + profiles if a.kind == REMOVED),
                        key=lambda a: a.key),
+        rotations=_rotations(base, head),
     )

@@ -14,7 +14,16 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
-from compiler.plan.diff import ADDED, CHANGED, REMOVED, Action, Change, ItemChange, PlanDiff
+from compiler.plan.diff import (
+    ADDED,
+    CHANGED,
+    REMOVED,
+    Action,
+    Change,
+    ItemChange,
+    PlanDiff,
+    Rotation,
+)
 from compiler.terminal import neutralize, plural
 from compiler.topology import mermaid
 
@@ -75,6 +84,15 @@ def _text_actions(title: str, actions: list[Action]) -> list[str]:
     return out
 
 
+def _text_rotations(rotations: list[Rotation]) -> list[str]:
+    out = []
+    for r in rotations:
+        out.append(f"Hub key rotation {r.instance}: {r.title}")
+        for g in r.groups:
+            out += _text_actions(f"  {g.title}", g.peers)
+    return out
+
+
 def to_text(d: PlanDiff) -> str:
     """The plan for a terminal or a CI log."""
     out = [f"mvpn plan: {d.root} at {d.base} -> {d.head}", ""]
@@ -91,6 +109,7 @@ def to_text(d: PlanDiff) -> str:
         out += _text_actions("Routers to re-run their script", d.routers)
         out += _text_actions("Users who need a new profile", d.profiles)
         out += _text_actions("Retired (remove from the router or device)", d.retired)
+        out += _text_rotations(d.rotations)
         out.append("")
     out.append(summary(d))
     return neutralize("\n".join(out) + "\n", keep="\n")
@@ -187,6 +206,13 @@ def to_markdown(d: PlanDiff) -> str:
     out += _md_actions("Routers to re-run their script", d.routers, "site")
     out += _md_actions("Users who need a new profile", d.profiles, "user")
     out += _md_actions("Retired (remove from the router or device)", d.retired, "site or user")
+    for r in d.rotations:
+        out += [f"### Hub key rotation {code(r.instance)}: {code(r.title)}", ""]
+        for g in r.groups:
+            out += [code(g.title), "", *_table(
+                ["peer", "site or user", "artifacts"],
+                [[code(a.key), code(a.who), ", ".join(code(p) for p in a.artifacts)]
+                 for a in g.peers])]
     rows = [[MARK[a.kind], code(f"{a.instance}/{a.path}"), code(a.old or "-"), code(a.new or "-")]
             for a in d.artifacts]
     out += ["<details><summary>Artifacts</summary>", "",

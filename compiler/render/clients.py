@@ -51,6 +51,6 @@ def render_clients(inst: InstanceView, qr: bool = True,
                 if svg is not None:
                     yield Artifact(f"clients/{peer.name}.svg", svg, secret, "clients")
         else:
-            ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch)
-            text = render("clients/client.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn, ca=ca)
+            text = render("clients/client.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn,
+                          ca=inst.openvpn_trust)
             yield Artifact(f"clients/{peer.name}.ovpn", text, True, "clients")

@@ -7,9 +7,11 @@ secrets logic and a redacted build differs from a real one only in key values.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import ipaddress
 from functools import cached_property
 
-from compiler.keys import CertifiedKey, KeyRing, WireGuardKeyPair
+from compiler.keys import CertifiedKey, HubEpochs, KeyRing, WireGuardKeyPair
 from compiler.model.addressing import hub_address
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.org import OrgConfig
@@ -19,7 +21,6 @@ from compiler.model.routeset import subtract
 from compiler.model.types import IPAddress, IPNetwork
 from compiler.routeros.tree import RouterOSTree
 
-WG_IFACE = "wg0"
 OVPN_IFACE = "ovpn0"
 #: The cipher a RouterOS OpenVPN site's script sets (``templates/routeros/site.rsc.j2``).
 ROUTEROS_OVPN_CIPHER = "aes256-gcm"
@@ -136,7 +137,7 @@ class PeerView:
         list; a site's own LAN is cut out of the few blocks that hold it.
         """
         inst = self.inst
-        v6 = v6 and self.config.protocol != "openvpn"
+        v6 = v6 and self.carries_ipv6
         if self.limited:  # rare: the slow path
             return [str(n) for n in self.reachable(v6)]
         return inst.policy.routes.text(self.own_routes, v6)
@@ -144,8 +145,47 @@ class PeerView:
     def reachable(self, v6: bool = True) -> list[IPNetwork]:
         """What this peer routes into the tunnel (SPEC §10)."""
         policy = self.inst.policy
-        v6 = v6 and self.config.protocol != "openvpn"
+        v6 = v6 and self.carries_ipv6
         return policy.limited(self.node, policy.routes.nets(self.own_routes, v6))
+
+    @property
+    def carries_ipv6(self) -> bool:
+        """Its tunnel carries IPv6 (an OpenVPN peer's only with ``openvpn.network6``)."""
+        return self.inst.policy.carries_ipv6(self.node)
+
+    @property
+    def address6(self) -> IPAddress | None:
+        """The IPv6 tunnel address, where its tunnel has IPv6."""
+        return self.config.address6 if self.carries_ipv6 else None
+
+    @property
+    def tunnel6(self) -> IPNetwork | None:
+        """The IPv6 tunnel network its ``address6`` lives in (``None``: none)."""
+        cfg = self.inst.config
+        hub = cfg.wireguard if self.config.protocol == "wireguard" else cfg.openvpn
+        return hub.network6 if hub is not None else None
+
+    def route6_texts(self) -> list[str]:
+        """IPv6 routes pushed to this OpenVPN peer (``route-ipv6``), its tunnel excluded.
+
+        The IPv6 tunnel network is connected through the interface, like the IPv4 one.
+        """
+        # Both lists are the instance's shared ones for most peers: no per-peer work.
+        full, v4 = self.route_texts(), self.route_texts(v6=False)
+        tunnel = str(self.tunnel6)
+        return [t for t in full[len(v4):] if t != tunnel]
+
+    @property
+    def block6(self) -> tuple[IPAddress, IPAddress] | None:
+        """(its address, the hub's) in the instance's IPv6 block network, if it gets one.
+
+        A route-all OpenVPN client of a tunnel without IPv6 sends its IPv6 into the tunnel
+        anyway, where the hub rejects it (see :attr:`InstanceView.block6_network`).
+        """
+        net = self.inst.block6_network
+        if net is None or not self.route_all or self.config.protocol != "openvpn":
+            return None
+        return block6_address(net, self.address), net.network_address + 1
 
     def reachable_text(self, sep: str, v6: bool = True) -> str:
         """:meth:`route_texts` joined by ``sep``."""
@@ -167,9 +207,13 @@ class PeerView:
         v4 = self.route_texts(v6=False)
         full = self.route_texts(v6=True)
         skip = {str(self.tunnel)}
-        wg = self.inst.config.wireguard
-        if wg is not None and wg.network6 is not None:
-            skip.add(str(wg.network6))
+        for hub in (self.inst.config.wireguard, self.inst.config.openvpn):
+            if hub is not None and hub.network6 is not None:
+                skip.add(str(hub.network6))
+        if self.config.protocol == "openvpn":
+            # RouterOS's ovpn-client has no IPv6 (no argument for it in any version's
+            # command tree, 7.9-7.24): an OpenVPN site's router routes IPv4 only.
+            return [t for t in v4 if t not in skip], []
         return ([t for t in v4 if t not in skip], [t for t in full[len(v4):] if t not in skip])
 
     @property
@@ -275,16 +319,18 @@ class InstanceView:
 
     @cached_property
     def ovpn_aggregates(self) -> list[IPNetwork]:
-        """Aggregates the hub routes into OpenVPN (``route`` in ``server.conf``): the IPv4 ones.
+        """Aggregates the hub routes into OpenVPN (``route``/``route-ipv6`` in ``server.conf``).
 
+        The IPv4 ones, and the IPv6 ones when OpenVPN carries IPv6 (``openvpn.network6``).
         OpenVPN delivers by its ``iroute`` table (``ccd/``), so it drops what no site
         advertises, and a new OpenVPN site inside an aggregate needs no ``route`` of its own.
         WireGuard sites keep their exact routes (wg-quick adds them from AllowedIPs): the
         longer prefix wins.
         """
-        if self.config.openvpn is None:
+        ovpn = self.config.openvpn
+        if ovpn is None:
             return []
-        return [n for n in self.aggregates if n.version == 4]
+        return [n for n in self.aggregates if n.version == 4 or ovpn.network6 is not None]
 
     @cached_property
     def wg_aggregates(self) -> list[IPNetwork]:
@@ -301,6 +347,29 @@ class InstanceView:
     def route_all_sources(self) -> list[IPNetwork]:
         """Tunnel addresses of route-all clients, as host prefixes."""
         return self.policy.route_all_sources
+
+    @property
+    def ovpn_network6(self) -> IPNetwork | None:
+        """The OpenVPN IPv6 tunnel network (``None``: the OpenVPN tunnel is IPv4-only)."""
+        return self.config.openvpn.network6 if self.config.openvpn is not None else None
+
+    @cached_property
+    def block6_network(self) -> IPNetwork | None:
+        """The IPv6 network of route-all OpenVPN clients of an IPv4-only OpenVPN tunnel.
+
+        OpenVPN's ``block-ipv6`` answers a client's IPv6 in the client's own OpenVPN process,
+        which a client with data channel offload (DCO: the Windows 2.6 default) never sees:
+        its IPv6 would leave around the VPN. So, as the OpenVPN manual suggests, these
+        clients get an IPv6 address here and ``redirect-gateway ipv6``, and the hub rejects
+        what they send (nftables). A ULA (RFC 4193) whose global ID comes from the instance
+        name: it is never routed, so it only needs to be the same on every build.
+        """
+        if self.config.openvpn is None or self.ovpn_network6 is not None:
+            return None
+        if not any(p.route_all and p.config.protocol == "openvpn" for p in self.peers):
+            return None
+        digest = hashlib.sha256(f"mvpn block-ipv6 {self.name}".encode()).digest()
+        return ipaddress.IPv6Network(((0xFD << 120) | (int.from_bytes(digest[:5]) << 80), 64))
 
     @property
     def has_ipv6(self) -> bool:
@@ -336,7 +405,11 @@ class InstanceView:
             net = self.wg_network if protocol == "wireguard" else self.ovpn_network
             return [hub_address(net)]
         servers = list(self.config.dns.servers)
-        return servers if protocol == "wireguard" else [s for s in servers if s.version == 4]
+        # An IPv6 server is reachable over OpenVPN only when its tunnel carries IPv6
+        # (`dhcp-option DNS` and `dns server` take either family in OpenVPN 2.6).
+        if protocol == "wireguard" or self.ovpn_network6 is not None:
+            return servers
+        return [s for s in servers if s.version == 4]
 
     @cached_property
     def cbc_sites(self) -> list[PeerView]:
@@ -357,9 +430,30 @@ class InstanceView:
         return domains + sorted(extra)
 
     @cached_property
+    def epochs(self) -> HubEpochs:
+        """``key_epoch``, and during step 1 of a two-step rotation the epoch it retires."""
+        return HubEpochs(self.config.key_epoch, self.config.retiring_key_epoch)
+
+    @cached_property
+    def openvpn_trust(self) -> str:
+        """The CA certificates (PEM) the hub and every new profile trust: one, two in step 1."""
+        return self.ring.openvpn_trust(self.name, self.epochs)
+
+    @cached_property
     def hub_wireguard(self) -> WireGuardKeyPair:
-        """The hub's WireGuard key pair."""
-        return self.ring.wireguard_hub(self.name, self.config.key_epoch)
+        """The hub's WireGuard key pair: the serving epoch's (it changes at step 2 only).
+
+        An interface has one private key, so no overlap is possible (see keys/rotation.py).
+        """
+        return self.ring.wireguard_hub(self.name, self.epochs.serving)
+
+
+def block6_address(net: IPNetwork, v4: IPAddress) -> IPAddress:
+    """The address of IPv4 tunnel address ``v4`` in the block network: ``<net>::a.b.c.d``.
+
+    IPv4 tunnel addresses are unique in an instance, so these are too, and never move.
+    """
+    return net.network_address + int(v4)
 
 
 def instance_views(estate: Estate, ring: KeyRing) -> list[InstanceView]:

@@ -37,13 +37,15 @@ def render_hub(inst: InstanceView) -> Iterator[Artifact]:
                 f"hub/openvpn/ccd/{cn}", render("hub/ccd.j2", inst=inst, peer=peer, cn=cn),
                 False, "hub",
             )
-        ring, epoch = inst.ring, cfg.key_epoch
-        server = ring.openvpn_server(inst.name, epoch, inst.fqdn)
-        crl = ring.openvpn_crl(
-            inst.name, epoch, {p.name: p.config.key_epoch for p in inst.peers_of("openvpn")}
+        ring, epochs = inst.ring, inst.epochs
+        # During step 1 of a rotation the hub still presents the retiring epoch's
+        # certificate (every peer trusts its CA) and trusts both CAs, each with its CRL.
+        server = ring.openvpn_server(inst.name, epochs.serving, inst.fqdn)
+        crl = ring.openvpn_crls(
+            inst.name, epochs, {p.name: p.config.key_epoch for p in inst.peers_of("openvpn")}
         )
         for name, pem, secret in (
-            ("ca.crt", ring.openvpn_ca(inst.name, epoch), False),
+            ("ca.crt", inst.openvpn_trust, False),
             ("server.crt", server.certificate, False),
             ("server.key", server.private_key, True),
             ("crl.pem", crl, False),

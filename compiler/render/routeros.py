@@ -155,7 +155,7 @@ def _wireguard(s: _Script) -> list[Managed]:
     return out
 
 
-def _openvpn(s: _Script, ca_name: str, cert_name: str) -> list[Managed]:
+def _openvpn(s: _Script, cert_name: str) -> list[Managed]:
     inst, peer = s.inst, s.peer
     ovpn = inst.config.openvpn
     assert ovpn is not None
@@ -201,16 +201,20 @@ class _Cert:
 
 
 def _certificates(s: _Script) -> list[_Cert]:
-    """The CA and the site's certificate (+ key), imported once under content-hashed names.
+    """The CAs and the site's certificate (+ key), imported once under content-hashed names.
 
     Certificates carry no comment; the name holds the hash instead, so a new certificate is
     imported beside the old one, the client switched to it, and the old one removed last.
+    During step 1 of a hub key rotation both CAs are imported (the hub still presents a
+    certificate of the retiring one); at step 2 the retiring CA is removed with the rest.
+    The site's own certificate comes last.
     """
     inst, peer = s.inst, s.peer
-    ca = inst.ring.openvpn_ca(inst.name, inst.config.key_epoch)
     cert = peer.openvpn.certificate
+    cas = [inst.ring.openvpn_ca(inst.name, epoch) for epoch in inst.epochs.trusted]
     return [
-        _Cert(f"{s.prefix}_ca_{_hash(ca)}", [("crt", ca)], True, "CA certificate"),
+        *(_Cert(f"{s.prefix}_ca_{_hash(ca)}", [("crt", ca)], True, "CA certificate")
+          for ca in cas),
         _Cert(f"{s.prefix}_{_hash(cert)}", [("crt", cert), ("key", peer.openvpn.private_key)],
               False, "site certificate"),
     ]
@@ -221,8 +225,7 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     s = _Script(inst, peer)
     proto = peer.config.protocol
     certs = _certificates(s) if proto == "openvpn" else []
-    tunnel = (_wireguard(s) if proto == "wireguard"
-              else _openvpn(s, certs[0].name, certs[1].name))
+    tunnel = _wireguard(s) if proto == "wireguard" else _openvpn(s, certs[-1].name)
     member = s.managed("/interface list member", "comment~$tag",
                        f"list={rsc_str(IFACE_LIST)} interface={s.q_iface}",
                        f"interface list member {IFACE_LIST}", IFACE_LIST, s.iface)
@@ -248,6 +251,7 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
         keep_v4=_keep_where("dst-address", v4, False),
         keep_v6=_keep_where("dst-address", v6, False),
         keep_dns=_keep_where("name", names, True),
+        keep_certs=" ".join(f"and name!={rsc_str(c.name)}" for c in certs),
         has_v6_address=bool(_address(s)[1:]),
         has_wg=proto == "wireguard",
         version_name=s.prefix,

@@ -18,8 +18,8 @@ def _linux(inst: InstanceView, peer: PeerView, ifname: str) -> Artifact:
         text = render("linux/site.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard, org=inst.org,
                       ifname=ifname)
         return Artifact(f"sites/{ifname}.conf", text, True, "sites")
-    ca = inst.ring.openvpn_ca(inst.name, cfg.key_epoch)
-    text = render("linux/site.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn, ca=ca)
+    text = render("linux/site.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn,
+                  ca=inst.openvpn_trust)
     return Artifact(f"sites/{peer.name}.ovpn", text, True, "sites")
 
 

@@ -172,9 +172,9 @@ class VpnLab:
         self._start_hub_tunnels()
         return self.hub_lan
 
-    def _start_hub_tunnels(self) -> None:
+    def _start_hub_tunnels(self, wireguard: bool = True) -> None:
         bundle = self.build / self.instance / "hub"
-        if (bundle / "wireguard" / "wg0.conf").is_file():
+        if wireguard and (bundle / "wireguard" / "wg0.conf").is_file():
             self.hub_tunnels.append(self.wg_up(self.hub, bundle / "wireguard" / "wg0.conf"))
         if (bundle / "dns" / "dnsmasq.conf").is_file():
             daemon = self.hub.spawn(
@@ -192,14 +192,23 @@ class VpnLab:
                 self.lab.fail("the OpenVPN hub did not start")
             self.hub_tunnels.append(Tunnel(self.hub, server, daemon=daemon))
 
-    def reload_hub(self, build: Path) -> None:
-        """Switch to another build and restart the hub's tunnels and firewall from it."""
+    def reload_hub(self, build: Path, keep_unchanged_wireguard: bool = False) -> None:
+        """Switch to another build and restart the hub's tunnels and firewall from it.
+
+        ``keep_unchanged_wireguard``: as the hub's ``apply.sh`` does, leave WireGuard running
+        when ``wg0.conf`` is byte for byte the same in ``build`` (its sessions survive).
+        """
+        new_wg = build / self.instance / "hub" / "wireguard" / "wg0.conf"
+        kept = [t for t in self.hub_tunnels
+                if keep_unchanged_wireguard and t.iface is not None and new_wg.is_file()
+                and t.profile.read_bytes() == new_wg.read_bytes()]
         for tunnel in self.hub_tunnels:
-            tunnel.down()
-        self.hub_tunnels.clear()
+            if not any(tunnel is k for k in kept):
+                tunnel.down()
+        self.hub_tunnels[:] = kept
         self.build = build
         self.hub.run("nft", "-f", str(self.artifact("hub/nftables.conf")))
-        self._start_hub_tunnels()
+        self._start_hub_tunnels(wireguard=not kept)
 
     def wg_up(self, node: Node, conf: Path) -> Tunnel:
         """``wg-quick up`` an unmodified copy of ``conf`` under a machine-unique name."""
