@@ -236,10 +236,13 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
 
 def _execute(gathered: _Gathered, job: BuildJob | None,
              progress: Progress | None) -> tuple[CompileResult, BuildState | None]:
-    """Start the build, finish the check meanwhile, then finish the build (or drop it)."""
+    """Finish the check, then run the build (or drop it unstarted when the check fails).
+
+    Workers are forked only once the checks passed: forked earlier, they would share the
+    estate's pages with a parent whose checks then write to every one of them (reference
+    counts), so each page would be copied (about 250 MiB more at 100k peers).
+    """
     try:
-        if job is not None and gathered.fast is None:
-            job = _start_early(job, gathered)
         result = gathered.check()
         if not result.ok or job is None:
             if job is not None:
@@ -257,23 +260,6 @@ def _execute(gathered: _Gathered, job: BuildJob | None,
             job.abort()
         raise
     return CompileResult(result, build, stats, sorted(gathered.reuse)), state
-
-
-def _start_early(job: BuildJob, gathered: _Gathered) -> BuildJob:
-    """Start rendering in workers before the graph checks of a full check run.
-
-    Rendering needs only validated files, and the workers use the core the checks leave
-    idle (in one process, rendering waits for the checks). A stage the machine refuses is
-    reported where it always is: after the check, if it passes (by a new job's finish).
-    """
-    try:
-        job.start(parallel_only=True)
-    except UsageError:
-        job.abort()
-        replanned = gathered.plan()
-        assert replanned is not None
-        return replanned
-    return job
 
 
 @dataclasses.dataclass

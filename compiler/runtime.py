@@ -77,11 +77,11 @@ def trim_heap() -> None:
 def drop(model: object) -> None:
     """In a one-shot process: free a large model the command no longer needs, now.
 
-    The graph of a checked tree is half the heap at 100k peers, and networkx keeps cached
-    views in the graph's ``__dict__``, a reference cycle that the paused (or frozen)
-    collector would not free: clearing it frees the graph at once, and the freed pages go
-    back to the system before rendering allocates its own. A library caller's objects are
-    left as they are.
+    A checked tree's graph is built only when asked for (``mvpn graph``, ``allocate``), and
+    networkx keeps cached views in a graph's ``__dict__``, a reference cycle that the paused
+    (or frozen) collector would not free: clearing it frees a built graph at once (an unbuilt
+    one costs nothing), and the freed pages go back to the system before rendering allocates
+    its own. A library caller's objects are left as they are.
     """
     if not _PROCESS.one_shot:
         return

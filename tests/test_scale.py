@@ -136,16 +136,6 @@ def test_workers_are_forked_only_once_the_tree_is_checked(
     assert (tmp_path / "out" / "acme-eu" / "sites" / "hamburg.rsc").is_file()
 
 
-def test_an_early_start_is_declined_and_makes_no_stage(tmp_path: Path) -> None:
-    result = api.check(_tree(tmp_path / "tree"))
-    job = engine.BuildJob(instance_views(result.estate, KeyRing(TEST_SECRET)),
-                          KeyRing(TEST_SECRET), False, tmp_path / "out")
-    assert job.start(parallel_only=True) is False
-    assert job.stage is None and not (tmp_path / "out").exists()
-    assert list(tmp_path.iterdir()) == [tmp_path / "tree"]
-    job.abort()
-
-
 def test_rendering_leaves_no_keys_or_policy_cached_on_the_build_views(tmp_path: Path) -> None:
     """Each instance is rendered on a view of its own (~150 MiB per worker at 100k peers)."""
     result = api.check(_tree(tmp_path / "tree"))

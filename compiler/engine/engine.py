@@ -315,17 +315,9 @@ class BuildJob:
         self.pool: Any = None
         self.pending: Any = None
 
-    def start(self, parallel_only: bool = False) -> bool:
-        """Create the stage and start rendering; returns whether anything was started.
-
-        ``parallel_only`` is the early start a compile asks for while its graph checks are
-        still to run in this process: it is declined (nothing starts; :meth:`finish` starts
-        the build once the checks passed). Forked before the checks, the workers shared the
-        estate's pages with a parent that then wrote to every one of them (reference counts),
-        so each page the checks touched was copied: about 250 MiB more at 100k peers, for an
-        overlap of a few seconds on a machine whose cores the workers fill anyway.
-        """
-        if self.noop or parallel_only:
+    def start(self) -> bool:
+        """Create the stage and start rendering; returns whether anything was started."""
+        if self.noop:
             return False
         workers = _workers(self.views, self.tasks)
         out, spare = self.out, self.plan.spare
