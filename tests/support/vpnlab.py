@@ -176,6 +176,17 @@ class VpnLab:
         bundle = self.build / self.instance / "hub"
         if wireguard and (bundle / "wireguard" / "wg0.conf").is_file():
             self.hub_tunnels.append(self.wg_up(self.hub, bundle / "wireguard" / "wg0.conf"))
+        if (bundle / "openvpn" / "server.conf").is_file():
+            server = bundle / "openvpn" / "server.conf"
+            daemon = self.hub.spawn("openvpn-server", "openvpn", "--cd", str(server.parent),
+                                    "--config", server.name)
+            if not daemon.wait_for(OVPN_READY):
+                self.lab.fail("the OpenVPN hub did not start")
+            self.hub_tunnels.append(Tunnel(self.hub, server, daemon=daemon))
+        # The resolver starts last, as the bundle's units order it (After= the tunnels): its
+        # bind-dynamic follows addresses that come and go later, but one that appears while
+        # dnsmasq is still starting up can be missed (seen once: "connection refused" on the
+        # OpenVPN hub address, whose tunnel came up just after dnsmasq said "started").
         if (bundle / "dns" / "dnsmasq.conf").is_file():
             daemon = self.hub.spawn(
                 "dnsmasq", "dnsmasq", f"--conf-file={bundle / 'dns' / 'dnsmasq.conf'}",
@@ -184,13 +195,6 @@ class VpnLab:
             if not daemon.wait_for("started, version"):
                 self.lab.fail("the hub's resolver (dnsmasq) did not start")
             self.hub_tunnels.append(Tunnel(self.hub, bundle / "dns", daemon=daemon))
-        if (bundle / "openvpn" / "server.conf").is_file():
-            server = bundle / "openvpn" / "server.conf"
-            daemon = self.hub.spawn("openvpn-server", "openvpn", "--cd", str(server.parent),
-                                    "--config", server.name)
-            if not daemon.wait_for(OVPN_READY):
-                self.lab.fail("the OpenVPN hub did not start")
-            self.hub_tunnels.append(Tunnel(self.hub, server, daemon=daemon))
 
     def reload_hub(self, build: Path, keep_unchanged_wireguard: bool = False) -> None:
         """Switch to another build and restart the hub's tunnels and firewall from it.
