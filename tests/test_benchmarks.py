@@ -7,6 +7,7 @@ import ipaddress
 import itertools
 from pathlib import Path
 
+from benchmarks import run
 from benchmarks.generate import main as generate
 from compiler.api import check
 from compiler.model.peer import ClientPeer, SitePeer
@@ -84,3 +85,10 @@ def test_no_aggregates_shape(tmp_path: Path) -> None:
     assert {d.code for d in result.diagnostics} <= {"qr-too-large"}
     assert all(i.config is not None and i.config.routing.aggregates == []
                for i in result.estate.instances.values())
+
+
+def test_the_diagnostics_row_goes_above_the_legend() -> None:
+    text = "ratio (target)\ncheck ÷ parse  1.9\n(* = target missed; x = the shape without aggregates)"
+    assert run.above_legend(text, "10,000 diagnostics  0.83").splitlines() == [
+        "ratio (target)", "check ÷ parse  1.9", "10,000 diagnostics  0.83",
+        "(* = target missed; x = the shape without aggregates)"]
