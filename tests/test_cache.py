@@ -25,7 +25,7 @@ from compiler.cli.main import main
 from compiler.engine import assemble
 from compiler.engine import cache as cache_mod
 from compiler.engine import engine as engine_mod
-from compiler.engine.manifest import instance_fragment, manifest_text
+from compiler.engine.manifest import instance_fragment, manifest_parts
 from compiler.keys import KeyRing
 from compiler.render import qr as qrcode
 from tests.support.trees import (
@@ -243,7 +243,7 @@ def test_manifest_fragments_write_what_json_dumps_writes(tmp_path: Path) -> None
     for instances in (manifest["instances"], {}, odd):
         expected = json.dumps({**head, "instances": instances}, indent=2) + "\n"
         frags = [instance_fragment(name, entry) for name, entry in instances.items()]
-        assert manifest_text(head, frags) == expected
+        assert "".join(manifest_parts(head, frags)) == expected
 
 
 def test_killed_incremental_compile_keeps_the_previous_build(

@@ -52,7 +52,7 @@ def instance_fragment(name: str, entry: Mapping[str, Any]) -> str:
 
 
 def manifest_parts(head: Mapping[str, Any], fragments: Iterable[str]) -> Iterator[str]:
-    """``manifest.json`` in pieces, one per instance: what :func:`manifest_text` joins.
+    """``manifest.json`` in pieces: ``head`` fields, then ``"instances"``, one per fragment.
 
     A compile writes these one at a time: at 100k peers the manifest is about 75 MB, and the
     joined text, its bytes and the fragments it is made of were all alive at once.
@@ -64,7 +64,3 @@ def manifest_parts(head: Mapping[str, Any], fragments: Iterable[str]) -> Iterato
         first = False
     yield '  "instances": {}\n}\n' if first else "\n  }\n}\n"
 
-
-def manifest_text(head: Mapping[str, Any], fragments: Iterable[str]) -> str:
-    """The whole ``manifest.json``: ``head`` fields, then ``"instances"`` from fragments."""
-    return "".join(manifest_parts(head, fragments))
