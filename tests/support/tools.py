@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
 _SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """A missing prerequisite: a loud skip locally, a failure under CI (where it must exist)."""
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{reason} (required under CI=true)", pytrace=False)
