@@ -22,7 +22,7 @@ from compiler.model.types import IPAddress, IPNetwork
 from compiler.routeros.tree import RouterOSTree
 
 OVPN_IFACE = "ovpn0"
-#: The cipher a RouterOS OpenVPN site's script sets (``templates/routeros/site.rsc.j2``).
+#: The cipher a RouterOS OpenVPN site's script sets (``compiler/render/rsctext.py``).
 ROUTEROS_OVPN_CIPHER = "aes256-gcm"
 
 

@@ -53,8 +53,11 @@ def line_text(value: object) -> str:
     Bidirectional formatting characters are shown too (they are refused on input; here they
     could reorder how the rest of the line reads).
     """
+    text = str(value)
+    if _LINE_PLAIN.fullmatch(text) and not text.rstrip(" \t").endswith("\\"):
+        return text  # the common case: nothing to show (23 µs per description -> 1 µs)
     out = []
-    for ch in str(value):
+    for ch in text:
         code = ord(ch)
         if code < 0x20 or 0x7F <= code <= 0x9F or ch in "\u2028\u2029\u0085" or ch in BIDI_CONTROLS:
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
@@ -70,6 +73,11 @@ def line_text(value: object) -> str:
     return "".join(out)
 
 
+#: What :func:`line_text` passes unchanged: no control, line-breaking or bidi character.
+_LINE_PLAIN: Final = re.compile(
+    "[^\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(BIDI_CONTROLS)) + "]*")
+
+
 _RSC_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "$": "\\$", "?": "\\?", "\n": "\\n",
                        "\r": "\\r", "\t": "\\t"}
 
@@ -79,6 +87,11 @@ _RSC_ASCII: Final = {
     code: _RSC_ESCAPES.get(chr(code), chr(code) if 0x20 <= code <= 0x7E else f"\\{code:02X}")
     for code in range(128)
 }
+
+#: Printable ASCII and the three escaped white-space characters.
+_RSC_TEXT: Final = re.compile(r"[ -~\n\r\t]*")
+#: :data:`_RSC_ESCAPES` in an order where no replacement is escaped again (backslash first).
+_RSC_TEXT_ESCAPES: Final = sorted(_RSC_ESCAPES.items(), key=lambda item: item[0] != "\\")
 
 #: Printable ASCII without the four characters a RouterOS string must escape.
 _RSC_PLAIN: Final = re.compile(r'[ !#%->@-\[\]-~]*')
@@ -94,8 +107,14 @@ def rsc_str(value: object) -> str:
     text = str(value)
     if _RSC_PLAIN.fullmatch(text):
         return f'"{text}"'  # the common case: nothing to escape
+    if _RSC_TEXT.fullmatch(text):
+        # PEM blocks, the uninstaller's source: a few replaces at C speed (a translate with a
+        # dict table looks up every character: 14 µs for the uninstaller, 3 µs so).
+        for char, escaped in _RSC_TEXT_ESCAPES:
+            text = text.replace(char, escaped)
+        return f'"{text}"'
     if text.isascii():
-        return f'"{text.translate(_RSC_ASCII)}"'  # e.g. PEM blocks: one C-level pass
+        return f'"{text.translate(_RSC_ASCII)}"'  # control characters: one C-level pass
     out = ['"']
     for ch in text:
         if ch in _RSC_ESCAPES:

@@ -16,8 +16,9 @@ import dataclasses
 import hashlib
 
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import addr, addrs_text, num, render, rsc_str, word
+from compiler.render.env import addr, addrs_text, num, rsc_str, word
 from compiler.render.names import fit_comment, listen_port, ovpn_user, routeros_ifname
+from compiler.render.rsctext import site_script, uninstall_script
 
 #: The interface list every mvpn tunnel joins; the operator's firewall allows it by name.
 IFACE_LIST = "mvpn"
@@ -238,21 +239,21 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
                      f"name={rsc_str(n)} type=FWD forward-to={addr(servers[0])} "
                      "match-subdomain=yes",
                      f"DNS forwarder {n}", n, servers[0]) for n in names]
-    return render(
-        "routeros/site.rsc.j2",
-        inst=inst, peer=peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
+    address = _address(s)
+    return site_script(
+        inst, peer, label=s.label, iface=s.iface, iface_list=IFACE_LIST,
         tag_re=f"^{s.tag}( |$)",
         certs=certs, cert_re=f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$",
         uninstaller=_converge(_uninstaller(s, uninstall), s.label),
         uninstaller_source=uninstall,
-        managed="".join(_converge(m, s.label) for m in [*tunnel, member, *_address(s)]),
+        managed="".join(_converge(m, s.label) for m in [*tunnel, member, *address]),
         dns="".join(_converge(m, s.label) for m in dns),
         route_lines=_route_lines("/ip route", v4) + _route_lines("/ipv6 route", v6),
         keep_v4=_keep_where("dst-address", v4, False),
         keep_v6=_keep_where("dst-address", v6, False),
         keep_dns=_keep_where("name", names, True),
         keep_certs=" ".join(f"and name!={rsc_str(c.name)}" for c in certs),
-        has_v6_address=bool(_address(s)[1:]),
+        has_v6_address=bool(address[1:]),
         has_wg=proto == "wireguard",
         version_name=s.prefix,
         version_comment=s.comment("/system script"),
@@ -286,11 +287,8 @@ def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
         f":do {{{menu} remove [find where {where}]}} on-error={{:set failed true; "
         f":log error {rsc_str(f'{s.label}: {what} not removed')}}}\n"
         for menu, where, what in steps)
-    return render(
-        "routeros/uninstall.rsc.j2",
-        label=s.label, tag_re=f"^{s.tag}( |$)", removals=removals,
-        uninstaller=rsc_str(uninstaller_name(s)),
-    )
+    return uninstall_script(label=s.label, tag_re=f"^{s.tag}( |$)", removals=removals,
+                            uninstaller_name=rsc_str(uninstaller_name(s)))
 
 
 def uninstaller_name(s: _Script) -> str:

@@ -1,0 +1,213 @@
+"""The text of a RouterOS site script and of the uninstaller it carries (SPEC §11).
+
+:mod:`compiler.render.routeros` works out the objects and their values; this module lays
+them out. It was two Jinja templates (``templates/routeros/site.rsc.j2`` and
+``uninstall.rsc.j2``): a build renders one script per site, and at 10k peers the templates
+took 150 µs of a site's 250 µs (a context per render, a macro call per error handler);
+f-strings take about 30 µs for the same bytes (``tests/test_golden.py`` pins them).
+
+The templates' rule holds here: every value is printed through a filter of
+:mod:`compiler.render.env` (``rsc_str``, ``name``, ``host``, ``word``, ``line_text``), or is
+a piece :mod:`compiler.render.routeros` built from such values (the parameters named in
+:data:`ESCAPED`); ``tests/test_rsctext.py`` audits every f-string of this module for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+from compiler.model.peer import SitePeer
+from compiler.render.context import InstanceView, PeerView
+from compiler.render.env import VERSION_SLOT, host, line_text, name, of_family, rsc_str, word
+
+#: Parameters that hold text already escaped or checked by :mod:`compiler.render.routeros`.
+ESCAPED: Final = frozenset({
+    "uninstaller", "managed", "dns", "route_lines", "route_comment", "version_comment",
+    "keep_v4", "keep_v6", "keep_dns", "keep_certs", "removals", "uninstaller_name", "fail",
+    "trust",
+})
+
+
+class Cert(Protocol):
+    """A certificate the script imports (``routeros._Cert``)."""
+
+    @property
+    def name(self) -> str:
+        """Its name on the router (carries its content hash)."""
+
+    @property
+    def files(self) -> list[tuple[str, str]]:
+        """(extension, PEM) of each file imported into it."""
+
+    @property
+    def trusted(self) -> bool:
+        """A CA (marked trusted), else the site's certificate with its key."""
+
+    @property
+    def what(self) -> str:
+        """What the log names it."""
+
+
+class _Fail:
+    """The error handler of one step: ``on-error={... :log error "<label>: <what>"}``."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __call__(self, what: str) -> str:
+        return f"on-error={{:set failed true; :log error {rsc_str(f'{self.label}: {what}')}}}"
+
+
+def _header(inst: InstanceView, peer: PeerView, iface: str, iface_list: str,
+            version_name: str) -> str:
+    """The comment lines at the top of a site script."""
+    inst_name, peer_name = name(inst.name), name(peer.name)
+    cfg = peer.config
+    assert isinstance(cfg, SitePeer)  # only sites have a script
+    proto = cfg.protocol
+    out = [f"# mvpn {inst_name} sites/{peer_name}.rsc version {VERSION_SLOT}; "
+           "generated, do not edit\n"
+           f"# Site {name(cfg.site)} -> hub {host(inst.fqdn)} over {word(proto)}, "
+           f"RouterOS {word(peer.routeros)}\n"]
+    if proto == "openvpn" and (inst.ovpn_network6 or of_family(peer.subnets, 6)):
+        out.append(
+            "# IPv4 only: RouterOS's OpenVPN client carries no IPv6 (/interface ovpn-client "
+            "has no IPv6\n# setting in any version 7.9-7.24), so no IPv6 address or route is "
+            "set here; this site's IPv6\n# goes through the tunnel only on a Linux router "
+            f"(sites/{peer_name}.ovpn) or over WireGuard.\n")
+    if peer.config.description:
+        out.append(f"# {line_text(peer.config.description)}\n")
+    uninstall, list_name = line_text(f"{version_name}_uninstall"), name(iface_list)
+    out.append(
+        f'# Converges in place: objects tagged "mvpn:{inst_name}/{peer_name}" are added when '
+        "missing and set\n# when their values changed; tagged objects no longer wanted are "
+        "removed last, and only when\n# everything else was applied. Running it again "
+        "changes nothing.\n# Run it in safe mode (Ctrl-X) from a path other than this "
+        f"tunnel: /import file-name={peer_name}.rsc\n"
+        f"# To remove everything it created: /system script run {uninstall}\n"
+        f'# The tunnel interface {name(iface)} joins the interface list "{list_name}": '
+        "allow that list in\n# your firewall (e.g. /ip firewall filter add chain=input "
+        f"in-interface-list={list_name} action=accept).\n")
+    return "".join(out)
+
+
+def _certificate(c: Cert, label: str, fail: _Fail) -> str:
+    """Import one certificate once, under its content-hashed name, then remove its files."""
+    cert = rsc_str(c.name)
+    trust = "trusted" if c.trusted else "private-key"
+    out = [f"# The {line_text(c.what)}: imported once (under a name that carries its content "
+           "hash) until complete.\n"
+           f":do {{:if ([:len [/certificate find where name={cert} and {trust}]] = 0) do={{\n"
+           "  # What a failed run may have left half imported goes first.\n"
+           f"  /certificate remove [find where name={cert}]\n"]
+    out.extend(f"  /file add name={rsc_str(f'{c.name}.{ext}')} contents={rsc_str(pem)}\n"
+               for ext, pem in c.files)
+    out.append("  # Let the flash write settle before the import reads the file.\n  :delay 1s\n")
+    out.extend(f"  /certificate import file-name={rsc_str(f'{c.name}.{ext}')} name={cert} "
+               'passphrase=""\n' for ext, _pem in c.files)
+    if c.trusted:
+        out.append(f"  /certificate set [find where name={cert}] trusted=yes\n")
+    not_imported = rsc_str(f"{label}: {c.what} not imported")
+    files = rsc_str(f"^{c.name}\\.(crt|key)$")
+    out.append(f"}}}} on-error={{:set failed true; :set certs false; :log error {not_imported}}}\n"
+               "# No key file is left on the flash, even when the import failed.\n"
+               f":do {{/file remove [find where name~{files}]}} "
+               f"{fail(f'files {c.name}.* not removed')}\n")
+    return "".join(out)
+
+
+def site_script(
+    inst: InstanceView, peer: PeerView, *, label: str, iface: str, iface_list: str,
+    tag_re: str, certs: Sequence[Cert], cert_re: str, uninstaller: str, uninstaller_source: str,
+    managed: str, dns: str, route_lines: str, keep_v4: str, keep_v6: str, keep_dns: str,
+    keep_certs: str, has_v6_address: bool, has_wg: bool, version_name: str,
+    version_comment: str, route_comment: str,
+) -> str:
+    """The whole site script (what ``site.rsc.j2`` rendered, byte for byte)."""
+    fail = _Fail(label)
+    version, record = VERSION_SLOT, rsc_str(version_name)
+    unsynced = rsc_str(f"{label}: the clock is not synchronised by NTP; "
+                       "the tunnel needs the right time")
+    no_ntp = rsc_str(f"{label}: cannot read the NTP client status; "
+                     "the tunnel needs the right time")
+    incomplete = rsc_str(f"{label}: not every object was applied; nothing removed, "
+                         "version not recorded")
+    out = [
+        _header(inst, peer, iface, iface_list, version_name),
+        f"{{\n:local tag {rsc_str(tag_re)}\n:local failed false\n",
+        ":local certs true\n" if certs else "",
+        "# WireGuard handshakes and certificate checks need the right time (a hEX S has no "
+        "RTC).\n"
+        ':do {:if ([/system ntp client get status] != "synchronized") do={:log warning '
+        f"{unsynced}}}}} on-error={{:log warning {no_ntp}}}\n"
+        f":do {{:if ([:len [/interface list find where name={rsc_str(iface_list)}]] = 0) "
+        f'do={{/interface list add name={rsc_str(iface_list)} comment="mvpn tunnels"}}}} '
+        f"{fail(f'interface list {iface_list} not applied')}\n"
+        "# The uninstaller, first (it removes what the steps below add): /system script run "
+        f"{line_text(f'{version_name}_uninstall')}\n"
+        f":local un {rsc_str(uninstaller_source)}\n",
+        uninstaller,
+        *(_certificate(c, label, fail) for c in certs),
+        managed,
+        f":local gw {rsc_str(iface)}\n:local rc {route_comment}\n"
+        f":local rl {rsc_str(f'{label}: route not applied: ')}\n"
+        "# Routes found by their tag and dst-address; those whose comment is stale (a new "
+        "interface or\n# description) are set in place, missing ones added.\n"
+        ":do {/ip route set [find where comment~$tag and comment!=$rc] gateway=$gw "
+        f"comment=$rc}} {fail('routes not updated')}\n"
+        ":do {/ipv6 route set [find where comment~$tag and comment!=$rc] gateway=$gw "
+        f"comment=$rc}} {fail('IPv6 routes not updated')}\n",
+        route_lines,
+        dns,
+        "# Make-before-break: what is no longer wanted goes last, and only when everything "
+        "above worked.\n"
+        f":if ($failed) do={{:log error {incomplete}}} else={{\n"
+        f"  :do {{/ip route remove [find where {keep_v4}]}} {fail('old routes not removed')}\n"
+        f"  :do {{/ipv6 route remove [find where {keep_v6}]}} "
+        f"{fail('old IPv6 routes not removed')}\n"
+        f"  :do {{/ip dns static remove [find where {keep_dns}]}} "
+        f"{fail('old DNS forwarders not removed')}\n",
+    ]
+    if not has_v6_address:
+        out.append("  :do {/ipv6 address remove [find where comment~$tag]} "
+                   f"{fail('old IPv6 address not removed')}\n")
+    if has_wg:
+        out.append("  :do {/interface ovpn-client remove [find where comment~$tag]} "
+                   f"{fail('old OpenVPN client not removed')}\n"
+                   f"  :do {{/certificate remove [find where name~{rsc_str(cert_re)}]}} "
+                   f"{fail('old certificates not removed')}\n")
+    else:
+        out.append("  :do {/interface wireguard peers remove [find where comment~$tag]} "
+                   f"{fail('old WireGuard peer not removed')}\n"
+                   "  :do {/interface wireguard remove [find where comment~$tag]} "
+                   f"{fail('old WireGuard interface not removed')}\n"
+                   f"  :do {{/certificate remove [find where name~{rsc_str(cert_re)} "
+                   f"{keep_certs}]}} {fail('old certificates not removed')}\n")
+    out.append(
+        f"  # The version, recorded last: /system script print where name={record}\n"
+        "  :if (!$failed) do={:do {\n"
+        f"    :local id [/system script find where name={record}]\n"
+        "    :if ([:len $id] = 0) do={\n"
+        f'      /system script add name={record} source=":return \\"{version}\\"" '
+        f"comment={version_comment}\n"
+        "    } else={\n"
+        f'      :if ([/system script get $id source] != ":return \\"{version}\\"") do={{\n'
+        f'        /system script set $id source=":return \\"{version}\\"" '
+        f"comment={version_comment}\n"
+        "      }\n    }\n"
+        f"  }} {fail('version not recorded')}}}\n}}\n}}\n")
+    return "".join(out)
+
+
+def uninstall_script(*, label: str, tag_re: str, removals: str, uninstaller_name: str) -> str:
+    """The uninstaller's source (what ``uninstall.rsc.j2`` rendered, byte for byte)."""
+    return (
+        f"{{\n:local tag {rsc_str(tag_re)}\n:local failed false\n{removals}"
+        ":if ($failed) do={:log error "
+        f"{rsc_str(f'{label}: not everything was removed (see above); run it again')}"
+        "} else={\n"
+        f"  :log info {rsc_str(f'{label}: removed')}\n"
+        f"  :do {{/system script remove [find where name={uninstaller_name}]}} "
+        f"on-error={{:log error {rsc_str(f'{label}: uninstall script not removed')}}}\n"
+        "}\n}\n")
