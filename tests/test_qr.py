@@ -273,3 +273,14 @@ def _svg_reference(rows: list[bytes]) -> str:
 def test_the_svg_path_draws_every_dark_run(raw: list[bytes]) -> None:
     rows = [bytes(0 if b & 1 else 255 for b in row) for row in raw]
     assert _svg_reference(rows) in qrcode.svg(rows)
+
+
+@pytest.mark.parametrize("shape", [
+    ["....", "#..#"],  # a first row without dark modules
+    ["#...", "....", "....", "..##"],  # rows without dark modules between
+    ["...#", "#...", "####", "....", "#.#."],
+    ["....", "...."],
+])
+def test_the_svg_path_skips_rows_without_dark_modules(shape: list[str]) -> None:
+    rows = [row.replace(".", "\xff").replace("#", "\x00").encode("latin-1") for row in shape]
+    assert _svg_reference(rows) in qrcode.svg(rows)

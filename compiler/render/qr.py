@@ -49,47 +49,54 @@ def matrix(text: str) -> list[bytes] | None:
         return None
 
 
-#: Light modules (maybe none) then dark ones: one "move, then draw" of the path.
-_CHUNK: Final = re.compile(rb"\xff*\x00+")
+#: Light modules and row ends (maybe none), then dark ones: one "move, then draw" of the path.
+_CHUNK: Final = re.compile(rb"[\xff\x01]*\x00+")
+#: Between rows in the joined symbol, so a chunk says how many rows it moves down.
+_ROW_END: Final = b"\x01"
 
 
 class _Moves(dict[bytes, str]):
-    """``m<gap> 0h<run>`` of a chunk of a row (``gap`` light modules, then ``run`` dark).
+    """``m<dx> <dy>h<run>`` of a chunk of the joined symbol, for symbols ``width`` wide.
 
-    Filled as chunks are met (at most width x width of them): a dict lookup at C speed
-    instead of formatting each of the ~1,400 runs of a typical code in Python.
+    A chunk is the light modules after a dark run (up to the row's end, then the next rows'),
+    the light modules before the next dark run and that run: its move depends on nothing
+    else, so the path is one ``findall`` and a dict lookup per chunk at C speed. Formatting
+    every run in Python took 0.69 ms per code; this 0.18 ms. A build meets a few hundred
+    distinct chunks per width.
     """
 
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+
     def __missing__(self, chunk: bytes) -> str:
-        gap = len(chunk) - len(chunk.lstrip(b"\xff"))
-        text = f"m{gap} 0h{len(chunk) - gap}"
+        rows = chunk.split(_ROW_END)
+        last = rows[-1]
+        run = len(last) - len(last.rstrip(b"\x00"))
+        gap = len(last) - run
+        if len(rows) == 1:  # on the row of the last run, from its end
+            text = f"m{gap} 0h{run}"
+        else:  # from the end of the last run (the pen starts at 0 0: as if one ended there)
+            text = f"m{gap - (self.width - len(rows[0]))} {len(rows) - 1}h{run}"
         self[chunk] = text
         return text
 
 
-_MOVES: Final = _Moves()
+_MOVES: dict[int, _Moves] = {}
 
 
 def svg(rows: list[bytes]) -> str:
     """The symbol as SVG: a white square with the quiet zone, dark runs as one stroked path."""
     size = len(rows) + 2 * QUIET_ZONE
-    parts: list[str] = []
+    width = len(rows[0]) if rows else 0
+    moves = _MOVES.get(width)
+    if moves is None:
+        moves = _MOVES[width] = _Moves(width)
     # Relative moves keep the path short: "m<dx> <dy>h<run>" from the end of the last run.
-    # Only a row's first run moves relative to an earlier row; the others are looked up
-    # (0.69 ms per code formatting every run, 0.36 ms so).
-    pen_x, pen_y = 0, 0
-    for y, row in enumerate(rows):
-        chunks = _CHUNK.findall(row)
-        if not chunks:
-            continue
-        first = chunks[0]
-        gap = len(first) - len(first.lstrip(b"\xff"))
-        parts.append(f"m{gap - pen_x} {y - pen_y}h{len(first) - gap}")
-        parts.extend(map(_MOVES.__getitem__, chunks[1:]))
-        pen_x, pen_y = len(row.rstrip(b"\xff")), y
+    path = "".join(map(moves.__getitem__, _CHUNK.findall(_ROW_END.join(rows))))
     pixels = size * SCALE
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{pixels}" height="{pixels}" '
             f'viewBox="0 0 {size} {size}" shape-rendering="crispEdges">'
             f'<rect width="{size}" height="{size}" fill="#fff"/>'
             f'<path stroke="#000" transform="translate({QUIET_ZONE} {QUIET_ZONE}.5)" '
-            f'd="M0 0{"".join(parts)}"/></svg>')
+            f'd="M0 0{path}"/></svg>')
