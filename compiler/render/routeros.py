@@ -57,6 +57,8 @@ class _Script:
         self.q_iface = rsc_str(self.iface)
         # Names cannot contain "_", so it separates instance, peer and suffix unambiguously.
         self.prefix = f"mvpn_{inst.name}_{peer.name}"
+        #: How the router's log names this script (an attribute: read ~20 times a script).
+        self.label = f"mvpn {inst.name}/{peer.name}"
 
     def comment(self, *values: object) -> str:
         """The quoted comment of an object given ``values``."""
@@ -65,11 +67,6 @@ class _Script:
     def managed(self, menu: str, find: str, args: str, what: str, *values: object) -> Managed:
         """An object of ``menu`` whose comment hashes ``values`` (public ones only)."""
         return Managed(menu, find, args, self.comment(menu, *values), what)
-
-    @property
-    def label(self) -> str:
-        """How the router's log names this script."""
-        return f"mvpn {self.inst.name}/{self.peer.name}"
 
     def routes(self) -> tuple[list[str], list[str]]:
         """The IPv4 and IPv6 prefixes (text) this site routes into the tunnel (SPEC §10).
@@ -231,7 +228,7 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
                        f"list={rsc_str(IFACE_LIST)} interface={s.q_iface}",
                        f"interface list member {IFACE_LIST}", IFACE_LIST, s.iface)
     v4, v6 = s.routes()
-    uninstall = render_uninstall(inst, peer)
+    uninstall = render_uninstall(s)
     # The VPN's names are forwarded to its resolver; the site's other DNS stays as it is.
     servers = [a for a in inst.dns_servers(proto) if a.version == 4]
     names = inst.split_names if servers else []
@@ -262,13 +259,12 @@ def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     )
 
 
-def render_uninstall(inst: InstanceView, peer: PeerView) -> str:
+def render_uninstall(s: _Script) -> str:
     """The source of the uninstall script the site script installs on the router.
 
     It removes everything the site's scripts created there, and itself last (only when
     everything else went, so a failed run can be run again).
     """
-    s = _Script(inst, peer)
     cert_re = rsc_str(f"^{s.prefix}_(ca_)?[0-9a-f]{{8}}$")
     # Dependants first: routes and addresses before their interface, the client before its
     # certificates.
