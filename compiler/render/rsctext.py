@@ -2,9 +2,10 @@
 
 :mod:`compiler.render.routeros` works out the objects and their values; this module lays
 them out. It was two Jinja templates (``templates/routeros/site.rsc.j2`` and
-``uninstall.rsc.j2``): a build renders one script per site, and at 10k peers the templates
-took 150 µs of a site's 250 µs (a context per render, a macro call per error handler);
-f-strings take about 30 µs for the same bytes (``tests/test_golden.py`` pins them).
+``uninstall.rsc.j2``), and a build renders one script per site (80,000 at 100k peers): with
+the templates a site's script took about 300 µs on the 10k benchmark tree (keys already
+derived; a context per render, a macro call per error handler), with f-strings and the
+filters' fast paths about 125 µs, for the same bytes (``tests/test_golden.py`` pins them).
 
 The templates' rule holds here: every value is printed through a filter of
 :mod:`compiler.render.env` (``rsc_str``, ``name``, ``host``, ``word``, ``line_text``), or is
@@ -24,8 +25,7 @@ from compiler.render.env import VERSION_SLOT, host, line_text, name, of_family, 
 #: Parameters that hold text already escaped or checked by :mod:`compiler.render.routeros`.
 ESCAPED: Final = frozenset({
     "uninstaller", "managed", "dns", "route_lines", "route_comment", "version_comment",
-    "keep_v4", "keep_v6", "keep_dns", "keep_certs", "removals", "uninstaller_name", "fail",
-    "trust",
+    "keep_v4", "keep_v6", "keep_dns", "keep_certs", "removals", "uninstaller_name",
 })
 
 
