@@ -57,10 +57,10 @@ class _Layout:
 
     def bits(self, pixels: bytes) -> int:
         """The dark modules of an image (0 = dark) as bits."""
-        size, pad = self.size, b"0" * _PAD
-        edge = b"0" * (self.stride * _PAD)
-        rows = b"".join(pad + pixels[y * size:(y + 1) * size].translate(_TO_BITS) + pad
-                        for y in range(size))
+        size, text = self.size, pixels.translate(_TO_BITS)
+        # A row's right border and the next row's left one lie between two rows.
+        rows = (b"0" * (2 * _PAD)).join([text[y * size:(y + 1) * size] for y in range(size)])
+        edge = b"0" * (self.stride * _PAD + _PAD)
         return int((edge + rows + edge)[::-1], 2)
 
     def rows(self, bits: int) -> list[bytes]:
