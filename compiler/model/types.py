@@ -24,7 +24,7 @@ from typing import Annotated, Any, Final
 from pydantic import PlainSerializer, PlainValidator, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from compiler.loader.yamlread import YamlFloat
+from compiler.loader.scalars import YamlFloat
 from compiler.routeros.tree import command_tree
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
