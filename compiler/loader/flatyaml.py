@@ -12,9 +12,9 @@ printable ASCII, LF line ends, no indentation, no anchors, tags, block sequences
 multi-line scalars, duplicate keys or document markers. Anything else returns ``None`` and
 the file goes through :func:`compiler.loader.yamlread.parse` as before, so every error and
 its position still comes from libyaml. Plain scalars get their type from the same resolver
-table and constructors as the libyaml path (:data:`~compiler.loader.scalars.SCALARS`), so ``on: yes`` or ``7.20`` mean
-exactly what they mean there; ``tests/test_flatyaml.py`` compares both readers on generated
-files (hypothesis).
+table and constructors (:data:`~compiler.loader.scalars.SCALARS`) as the libyaml path, so
+``on: yes`` or ``7.20`` mean exactly what they mean there; ``tests/test_flatyaml.py``
+compares both readers on generated files (hypothesis).
 """
 
 from __future__ import annotations
@@ -52,8 +52,13 @@ _LINE: Final = re.compile(
 _ITEM: Final = re.compile(_FLOW_ITEM)
 
 
-#: The implicit resolvers libyaml's path consults, by first character (the same table).
-_RESOLVERS: Final = yaml.SafeLoader.yaml_implicit_resolvers
+#: The implicit resolvers libyaml's path consults (``Resolver.resolve``: those of the first
+#: character, then the wildcard ones), per first character: the same table, joined once.
+_RESOLVERS: Final = {
+    first: (*found, *yaml.SafeLoader.yaml_implicit_resolvers.get(None, ()))
+    for first, found in yaml.SafeLoader.yaml_implicit_resolvers.items() if first is not None
+}
+_WILDCARD: Final = tuple(yaml.SafeLoader.yaml_implicit_resolvers.get(None, ()))
 #: Typed plain values seen (``1``, ``false``, ``7.20``): few, repeated in every file, and
 #: slow to construct (a YAML int is about 1 µs). Immutable, so files may share them.
 _TYPED: dict[str, Any] = {}
@@ -70,7 +75,7 @@ def _plain(value: str) -> Any:
     if found is not _TYPED:
         return found
     tag = STR_TAG
-    for candidate, regexp in [*_RESOLVERS.get(value[0], ()), *_RESOLVERS.get(None, ())]:
+    for candidate, regexp in _RESOLVERS.get(value[0], _WILDCARD):
         if regexp.match(value):
             tag = candidate
             break
