@@ -7,9 +7,13 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.checks.overlap import overlapping_pairs
 from compiler.checks.peers import _address_problem
+from compiler.checks.routes import Route, _overlapping
 from compiler.checks.secrets import _WG_KEY, _wg_keys
 from compiler.model.addressing import hub_address
+from compiler.model.routeset import spans_of
+from compiler.model.types import IPNetwork
 
 _KEY = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
 
@@ -71,3 +75,30 @@ def test_an_ipv6_address_problem_is_the_one_ipaddress_finds(base: int, length: i
     found = _address_problem(addr, net, "openvpn")
     expected = _former_problem(addr, net)
     assert found == expected or (found and expected and expected in found)
+
+
+_V4_NETS = st.builds(lambda a, n: ipaddress.IPv4Network((a, n), strict=False),
+                     st.integers(0, 2**8 - 1).map(lambda a: a << 24), st.integers(4, 12))
+
+
+@settings(max_examples=500)
+@given(st.lists(_V4_NETS, max_size=12),
+       st.lists(st.tuples(_V4_NETS, st.sampled_from(
+           ["tunnel", "pushed", "aggregate", "reserved"])), max_size=8))
+def test_route_pairs_are_the_full_sweeps_but_subnet_and_aggregate(
+        subnet_nets: list[IPNetwork], hub_nets: list[tuple[IPNetwork, str]]) -> None:
+    """Oracle: one sweep over every route (the former check).
+
+    Without the pairs of a site subnet and an aggregate, which no check reports.
+    """
+    subnets = [Route(net, "subnet", None, ("subnets", i), "") for i, net in enumerate(subnet_nets)]
+    hub = [Route(net, kind, None, (kind, i), "") for i, (net, kind) in enumerate(hub_nets)]
+    routes = subnets + hub
+    expected = {
+        (a, b) for a, b in overlapping_pairs([r.net for r in routes])
+        if {routes[a].kind, routes[b].kind} != {"subnet", "aggregate"}
+    }
+    index = {id(r): i for i, r in enumerate(routes)}
+    got = [(index[id(ra)], index[id(rb)]) for ra, rb in
+           _overlapping(subnets, spans_of(subnet_nets), hub)]
+    assert sorted(got) == sorted(expected) and len(got) == len(expected)

@@ -99,9 +99,7 @@ def _check_instance(estate: Estate, inst: InstanceNode, diags: Diagnostics
     """
     subnets = _subnets(estate, inst.peers.values())
     spans = spans_of(r.net for r in subnets)
-    routes = subnets + _hub_routes(estate, inst)
-    for a, b in overlapping_spans(spans + spans_of(r.net for r in routes[len(subnets):])):
-        ra, rb = routes[a], routes[b]
+    for ra, rb in _overlapping(subnets, spans, _hub_routes(estate, inst)):
         if "aggregate" in (ra.kind, rb.kind):
             _check_aggregate(diags, ra, rb)
         elif ra.kind == "subnet" and rb.kind == "subnet":
@@ -126,6 +124,26 @@ def _check_instance(estate: Estate, inst: InstanceNode, diags: Diagnostics
     _check_broad(estate, subnets, diags)
     _check_aggregates(estate, inst, subnets, spans, diags)
     return subnets, spans
+
+
+def _overlapping(subnets: list[Route], spans: list[tuple[int, int, int]], hub: list[Route]
+                 ) -> list[tuple[Route, Route]]:
+    """Overlapping pairs (outer, inner) of an instance's routes, but site subnet/aggregate.
+
+    A site subnet inside an aggregate is what an aggregate is for: sweeping subnets and
+    aggregates together yielded a pair per subnet that no check reports (144k pairs and
+    0.4 s at 100k peers). So the hub's own networks are swept on their own, then the site
+    subnets with the hub's networks but the aggregates (pairs of two hub networks were
+    found by the first sweep). Each sweep keeps the routes' order, so ties resolve alike.
+    """
+    hub_spans = spans_of(r.net for r in hub)
+    pairs = [(hub[a], hub[b]) for a, b in overlapping_spans(hub_spans)]
+    kept = [i for i, route in enumerate(hub) if route.kind != "aggregate"]
+    routes = subnets + [hub[i] for i in kept]
+    for a, b in overlapping_spans(spans + [hub_spans[i] for i in kept]):
+        if a < len(subnets) or b < len(subnets):
+            pairs.append((routes[a], routes[b]))
+    return pairs
 
 
 def _check_aggregate(diags: Diagnostics, ra: Route, rb: Route) -> None:
