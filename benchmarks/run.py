@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     args.work.mkdir(parents=True, exist_ok=True)
-    results = []
+    results: list[Size] = []
     exact = {int(s) for s in args.exact_sizes.split(",") if s}
     empty_trash(args.work)  # a killed run's; what this run sets aside goes after the timings
     try:
