@@ -1,5 +1,5 @@
 #!/bin/sh
-# mvpn acme-eu hub/apply.sh version 9b922209f819; generated, do not edit
+# mvpn acme-eu hub/apply.sh version 268df49e4f34; generated, do not edit
 # Installs this hub bundle on the hub without dropping established tunnels. Run as root from
 # anywhere: sh apply.sh [--dry-run] [--force] [--rollback]
 #   --dry-run   validate and print what would change; change nothing
@@ -237,8 +237,10 @@ wg_up() {
 			if [ "$family" = -4 ]; then grep -v : "$WORK/allowed"; else grep : "$WORK/allowed"; fi \
 				>"$WORK/want" || true
 			# The aggregates wg0.conf routes here (its PostUp lines) are wanted routes too.
-			[ "$iface" = wg0 ] && printf '%s\n' 2001:db8:20::/48 \
-				| if [ "$family" = -4 ]; then grep -v :; else grep :; fi >>"$WORK/want" || true
+			if [ "$iface" = wg0 ]; then
+				printf '%s\n' 2001:db8:20::/48 \
+					| if [ "$family" = -4 ]; then grep -v :; else grep :; fi >>"$WORK/want" || true
+			fi
 			while read -r net; do
 				[ -n "$(ip "$family" route show dev "$iface" match "$net")" ] || ip "$family" route add "$net" dev "$iface"
 			done <"$WORK/want"
@@ -269,7 +271,7 @@ wg_up() {
 
 if [ "$WG1_STALE" = 1 ]; then
 	# First: wg0 is about to listen on wg1's port. wg-quick down reads the file to undo it.
-	[ "$SYSTEMD" = 1 ] && systemctl disable --quiet --now wg-quick@wg1 || true
+	if [ "$SYSTEMD" = 1 ]; then systemctl disable --quiet --now wg-quick@wg1 || true; fi
 	if ip link show wg1 >/dev/null 2>&1; then
 		wg-quick down wg1 >>"$LOG_DIR/wg-quick.log" 2>&1 </dev/null || ip link del wg1
 	fi

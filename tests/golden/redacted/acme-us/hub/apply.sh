@@ -1,5 +1,5 @@
 #!/bin/sh
-# mvpn acme-us hub/apply.sh version 82e89650aec8; generated, do not edit
+# mvpn acme-us hub/apply.sh version d4d6a6624371; generated, do not edit
 # Installs this hub bundle on the hub without dropping established tunnels. Run as root from
 # anywhere: sh apply.sh [--dry-run] [--force] [--rollback]
 #   --dry-run   validate and print what would change; change nothing
@@ -266,7 +266,7 @@ wg_up() {
 
 if [ "$WG1_STALE" = 1 ]; then
 	# First: wg0 is about to listen on wg1's port. wg-quick down reads the file to undo it.
-	[ "$SYSTEMD" = 1 ] && systemctl disable --quiet --now wg-quick@wg1 || true
+	if [ "$SYSTEMD" = 1 ]; then systemctl disable --quiet --now wg-quick@wg1 || true; fi
 	if ip link show wg1 >/dev/null 2>&1; then
 		wg-quick down wg1 >>"$LOG_DIR/wg-quick.log" 2>&1 </dev/null || ip link del wg1
 	fi
