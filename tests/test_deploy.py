@@ -230,6 +230,22 @@ def test_status_names_every_kind_of_drift(builds: dict[str, Path]) -> None:
     assert status.as_json()["up_to_date"] is False
 
 
+def test_status_names_a_wg1_left_running_after_step_two(builds: dict[str, Path]) -> None:
+    """The build has no wg1.conf (step 2 of a key rotation, or never a rotation): a wg1 still
+    up, or its file still installed, is drift (it would hold the port wg0 takes at step 2)."""
+    clean = _probe_output(builds)
+    files = clean.split("@@files\n")[1].split("@@")[0].rstrip("\n")
+    stale = _probe_output(builds, wg1="PRIV\tPUB\t51821\toff", addr1="10.255.0.1/32",
+                          files=files + "\n" + "ab" * 32 + "  /etc/wireguard/wg1.conf")
+    status = compare(open_bundle(builds["derived"], "acme-eu"), "hub", stale)
+    assert [(d["subject"], d["detail"]) for d in status.drift] == [
+        ("wg1", "the WireGuard interface wg1 runs on the hub but the build has none (a key "
+         "rotation's step 2 not applied yet)"),
+        ("/etc/wireguard/wg1.conf", "/etc/wireguard/wg1.conf is on the hub but not in the build"),
+    ]
+    assert compare(open_bundle(builds["derived"], "acme-eu"), "hub", clean).drift == []
+
+
 def test_status_cli_prints_text_and_json_and_exits_1_on_drift(
         builds: dict[str, Path], ssh: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ssh.with_suffix(".reply").write_text(_probe_output(builds))
