@@ -10,6 +10,7 @@ re-imports. The namespace suite (``tests/test_rotation_e2e.py``) runs it on real
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +152,9 @@ def test_hub_key_epoch_is_a_strict_integer(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- the artifacts
 
-def _build(tmp_path: Path, name: str, wireguard: dict[str, object] | None = None,
-           moved: tuple[str, ...] = (), hub_key_epoch: int = 2,
-           **epochs: int) -> dict[str, bytes]:
+def _build(tmp_path: Path, name: str, epochs: Mapping[str, int],
+           wireguard: Mapping[str, object] | None = None, moved: tuple[str, ...] = (),
+           hub_key_epoch: int = 2) -> dict[str, bytes]:
     """acme-eu of the compile estate with ``epochs``, ``wireguard`` keys and moved peers."""
     files: dict[str, Any] = compile_estate()
     inst = files["acme-eu/instance.yaml"]
@@ -177,6 +178,7 @@ def _changed(a: dict[str, bytes], b: dict[str, bytes]) -> set[str]:
 
 NEXT = {"next_port": 51821}
 STEP1 = {"key_epoch": 2, "retiring_key_epoch": 1}
+STEP2 = {"key_epoch": 2}
 #: The WireGuard peers' artifacts in the compile estate (dave brings his own key).
 BERLIN = {"sites/berlin.conf", "sites/berlin.rsc"}
 
@@ -185,12 +187,12 @@ BERLIN = {"sites/berlin.conf", "sites/berlin.rsc"}
 def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
     tmp = tmp_path_factory.mktemp("wgrotation")
     return {
-        "step1": _build(tmp, "step1", **STEP1),
-        "next": _build(tmp, "next", NEXT, **STEP1),
-        "stay": _build(tmp, "stay", NEXT, ("alice", "berlin"), hub_key_epoch=1, **STEP1),
-        "moved": _build(tmp, "moved", NEXT, ("alice", "berlin"), **STEP1),
-        "step2": _build(tmp, "step2", {"port": 51821}, ("alice", "berlin"), key_epoch=2),
-        "unswitched": _build(tmp, "unswitched", None, ("alice", "berlin"), key_epoch=2),
+        "step1": _build(tmp, "step1", STEP1),
+        "next": _build(tmp, "next", STEP1, NEXT),
+        "stay": _build(tmp, "stay", STEP1, NEXT, ("alice", "berlin"), hub_key_epoch=1),
+        "moved": _build(tmp, "moved", STEP1, NEXT, ("alice", "berlin")),
+        "step2": _build(tmp, "step2", STEP2, {"port": 51821}, ("alice", "berlin")),
+        "unswitched": _build(tmp, "unswitched", STEP2, None, ("alice", "berlin")),
     }
 
 
@@ -285,7 +287,7 @@ def test_apply_sh_knows_wg1_only_while_it_runs(builds: dict[str, dict[str, bytes
 
 
 def test_a_site_without_ipv6_moves_with_host_prefixes_of_ipv4_only(tmp_path: Path) -> None:
-    files = estate()
+    files: dict[str, Any] = estate()
     files[EU] = _instance()
     files["acme-eu/peers/berlin.yaml"] = {**site("berlin", "10.255.0.10", ["10.20.0.0/24"]),
                                           "hub_key_epoch": 2}
