@@ -9,15 +9,20 @@ re-imports. The namespace suite (``tests/test_rotation_e2e.py``) runs it on real
 
 from __future__ import annotations
 
+import functools
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from compiler.api import compile_tree
+from compiler.api import check, compile_tree
 from compiler.keys import KeyRing
+from compiler.render import FAMILIES, instance_views
 from tests.support.trees import (
     TEST_SECRET,
     build_file_tree,
@@ -296,3 +301,56 @@ def test_a_site_without_ipv6_moves_with_host_prefixes_of_ipv4_only(tmp_path: Pat
     wg1 = (tmp_path / "out/acme-eu/hub/wireguard/wg1.conf").read_bytes()
     assert _value(wg1, "Address") == ["10.255.0.1/32"]
     assert _value(wg1, "AllowedIPs") == ["10.255.0.10/32, 10.20.0.0/24"]
+
+
+# --------------------------------------------------------------------------- any subset moved
+
+#: The compile estate's WireGuard peers (dave brings his own key: moved all the same).
+WG_PEERS = ("alice", "berlin", "bob", "dave")
+
+
+def _render(files: Mapping[str, object]) -> dict[str, str]:
+    """Every artifact of acme-eu rendered in memory (version slots unfilled), by path."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = build_file_tree(Path(tmp), files)  # type: ignore[arg-type]
+        result = check(root)
+        assert result.ok, [d.message for d in result.diagnostics.sorted()]
+        (view,) = [v for v in instance_views(result.estate, RING) if v.name == "acme-eu"]
+        return {a.path: a.text for family in FAMILIES.values() for a in family(view)}
+
+
+def _tree(epochs: Mapping[str, int], wireguard: Mapping[str, object],
+          moved: frozenset[str]) -> dict[str, Any]:
+    files: dict[str, Any] = compile_estate()
+    inst = files["acme-eu/instance.yaml"]
+    files["acme-eu/instance.yaml"] = {**inst, **epochs,
+                                      "wireguard": {**inst["wireguard"], **wireguard}}
+    for peer in moved:
+        files[f"acme-eu/peers/{peer}.yaml"] = {**files[f"acme-eu/peers/{peer}.yaml"],
+                                               "hub_key_epoch": 2}
+    return files
+
+
+@functools.cache
+def _plain_step1() -> dict[str, str]:
+    """The oracle: step 1 without next_port (every peer on wg0, as before this feature)."""
+    return _render(_tree(STEP1, {}, frozenset()))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.frozensets(st.sampled_from(WG_PEERS)))
+def test_any_moved_subset_splits_the_hub_and_keeps_every_moved_peer_at_step_two(
+        moved: frozenset[str]) -> None:
+    step1 = _render(_tree(STEP1, NEXT, moved))
+    step2 = _render(_tree(STEP2, {"port": 51821}, moved))
+    peer_files = {p for p in step1 if p.startswith(("clients/", "sites/"))}
+    for path in peer_files:
+        owner = path.split("/")[1].split(".")[0]
+        if owner in moved:  # the new key and port from step 1 on, the same text at step 2
+            assert step2[path] == step1[path], path
+        else:  # not moved: what step 1 gives without next_port
+            assert step1[path] == _plain_step1()[path], path
+    assert sorted(_peers(step1["hub/wireguard/wg1.conf"].encode())) == sorted(moved)
+    assert sorted(_peers(step1["hub/wireguard/wg0.conf"].encode())) == sorted(
+        set(WG_PEERS) - moved)
+    assert "hub/wireguard/wg1.conf" not in step2
