@@ -464,6 +464,39 @@ def test_any_hub_rotation_step_converges_like_a_fresh_install(a: Tree, b: Tree) 
     assert _certificates(router)[0] == sorted(_ca_name(e) for e in trusted)
 
 
+def _wg_state(state: int) -> Tree:
+    """berlin (WireGuard) through a rotation: 0 epoch 1; 1 step 1 with next_port, not moved;
+    2 moved; 3 step 2 with the port switched; 4 step 2 without (a changed profile)."""
+    inst, site = "acme-eu/instance.yaml", "acme-eu/peers/berlin.yaml"
+    wireguard = cast("dict[str, object]", BASE[inst]["wireguard"])
+    if state == 0:
+        return BASE
+    if state in (1, 2):
+        tree = edited(BASE, inst, key_epoch=2, retiring_key_epoch=1,
+                      wireguard={**wireguard, "next_port": 51821})
+    else:
+        port = 51821 if state == 3 else 51820
+        tree = edited(BASE, inst, key_epoch=2, wireguard={**wireguard, "port": port})
+    return edited(tree, site, hub_key_epoch=2) if state != 1 else tree
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(a=st.integers(0, 4), b=st.integers(0, 4))
+def test_a_wireguard_site_between_any_two_rotation_states_converges_in_place(
+        a: int, b: int) -> None:
+    """The hub peer follows the hub's key and port; the interface and the peer object stay."""
+    va, _ = scripts(_wg_state(a), "berlin")
+    vb, _ = scripts(_wg_state(b), "berlin")
+    fresh = Router()
+    fresh.run(vb)
+    router = Router()
+    router.run(va)
+    kept = (one(router, WG), one(router, PEER))
+    router.run(vb)
+    assert content(router) == content(fresh) and (one(router, WG), one(router, PEER)) == kept
+
+
 # --------------------------------------------------------------------------- the model itself
 
 @pytest.mark.parametrize("script, error", [
