@@ -198,7 +198,15 @@ def test_wireguard_peers_move_to_the_new_hub_key_on_wg1_and_keep_working_after_s
     vpn.echo(alice)
     vpn.expect_reach(alice, "10.20.0.5", seen_as="10.255.0.11")
 
-    # Step 1: wg1 comes up with epoch 2's key on 51821 and alice (moved) on it.
+    # Step 1: wg1 comes up with epoch 2's key on 51821 and alice (moved) on it; not over a
+    # wg1 the hub's operator made (the deploy is refused and changes nothing).
+    assert hub.ssh("echo '[Interface]' >/etc/wireguard/wg1.conf").returncode == 0
+    refused = hub.mvpn("deploy", "acme-eu", "--host", "hub", "-o", str(step1))
+    assert refused.returncode != 0
+    assert ("apply.sh: invalid: /etc/wireguard/wg1.conf is not this bundle's (no mvpn acme-eu "
+            "header)") in refused.stderr, refused.stdout + refused.stderr
+    assert hub.ssh("cat /etc/wireguard/wg1.conf").stdout == "[Interface]\n"
+    assert hub.ssh("rm /etc/wireguard/wg1.conf").returncode == 0
     out = _deploy(hub, step1)
     assert "apply.sh: wireguard: wg1 up" in out, out
     assert _drift(hub, step1) == []

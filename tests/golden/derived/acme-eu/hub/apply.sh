@@ -1,5 +1,5 @@
 #!/bin/sh
-# mvpn acme-eu hub/apply.sh version 268df49e4f34; generated, do not edit
+# mvpn acme-eu hub/apply.sh version a28225575845; generated, do not edit
 # Installs this hub bundle on the hub without dropping established tunnels. Run as root from
 # anywhere: sh apply.sh [--dry-run] [--force] [--rollback]
 #   --dry-run   validate and print what would change; change nothing
@@ -80,6 +80,10 @@ fi
 if [ "$HAS_WG1" = 1 ]; then
 	wg-quick strip "$BUNDLE/wireguard/wg1.conf" >"$WORK/wg1.strip" 2>"$WORK/wg.err" \
 		|| bad "wireguard/wg1.conf: $(cat "$WORK/wg.err")"
+	# wg1 is the name of the rotation's second interface: never take over someone else's.
+	if [ -e "$WG_DIR/wg1.conf" ] && ! grep -q "^# mvpn $INSTANCE hub/wireguard/wg1.conf " "$WG_DIR/wg1.conf"; then
+		bad "$WG_DIR/wg1.conf is not this bundle's (no mvpn $INSTANCE header): the key rotation's second interface needs the name wg1"
+	fi
 fi
 if [ "$HAS_OVPN" = 1 ]; then
 	# --show-ciphers parses every option of the file (an unknown or malformed one fails), then
