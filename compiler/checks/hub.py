@@ -1,9 +1,9 @@
 """Hub checks: the services of one hub must be able to listen side by side (``port-conflict``).
 
 A hub runs WireGuard (UDP; during a hub key rotation also on ``next_port``), OpenVPN (UDP or
-TCP) and, when ``dns.records`` is set, its own
-resolver (dnsmasq, port 53 over UDP and TCP). Two of them on one port and transport pass every
-other check but the second daemon fails on the hub with "Address already in use".
+TCP) and, when ``dns.records`` is set, its own resolver (dnsmasq, port 53 over UDP and TCP).
+Two of them on one port and transport pass every other check but the second daemon fails on
+the hub with "Address already in use".
 """
 
 from __future__ import annotations
