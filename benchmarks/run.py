@@ -10,7 +10,8 @@ real ``mvpn`` subprocesses, because that is what users run:
 
 - ``parse``: PyYAML's C loader alone over every file (:mod:`benchmarks.parse_only`),
 - ``check``: ``mvpn check``,
-- ``cold``: ``mvpn compile`` with a secret and QR codes on, into an empty output, no cache,
+- ``cold``: ``mvpn compile`` with a secret and QR codes on, into an empty output, no cache
+  (earlier builds are set aside, and deleted only after the last timing: :func:`set_aside`),
 - ``noop``: the same compile again, nothing changed,
 - ``onepeer``: the same compile after one peer file changed (a ``key_epoch`` bump), in the
   steady state of repeated edits (``onepeer_first``: the first edit after a cold compile),
@@ -139,6 +140,32 @@ def estate(work: Path, peers: int, seed: int, shape: str = "aggregates") -> Path
     return root
 
 
+#: Where cleaned outputs wait until every figure is taken (see :func:`set_aside`).
+TRASH = "trash"
+
+
+def set_aside(work: Path, *paths: Path) -> None:
+    """Move ``paths`` out of the way for good; they are deleted after the last timing.
+
+    Deleting a build right before timing the next one would measure the file system, not
+    mvpn: on ext4 without a journal (this project's CI machines) the kernel does not reuse
+    an inode for 60-300 s after its file was deleted, and scans past every such inode on each
+    create. Measured there: 20,000 files created in 0.4 s normally, 6-14 s right after
+    20,000 others were deleted. A cold compile into a new folder is what a user's first
+    compile does; renaming the old build away costs nothing and frees no inode.
+    """
+    trash = work / TRASH
+    trash.mkdir(exist_ok=True)
+    for path in paths:
+        if path.exists():
+            path.rename(trash / f"{len(list(trash.iterdir()))}-{path.name}")
+
+
+def empty_trash(work: Path) -> None:
+    """Delete what :func:`set_aside` kept (after the timings, or left by a killed run)."""
+    shutil.rmtree(work / TRASH, ignore_errors=True)
+
+
 def new_site(root: Path, env: dict[str, str]) -> tuple[Path, bytes]:
     """A new site inside the aggregates of one instance: its file, numbered by `mvpn allocate`.
 
@@ -201,8 +228,7 @@ def measure(work: Path, peers: int, seed: int, repeat: int, shape: str = "aggreg
         return min(r[0] for r in runs), max(r[1] for r in runs)
 
     def clean() -> None:
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(work / ".mvpn-cache", ignore_errors=True)
+        set_aside(work, out, work / ".mvpn-cache")
 
     compile_argv = [*mvpn, "compile", str(root), "-o", str(out)]  # QR codes on
     size.parse = best([py, "-m", "benchmarks.parse_only", str(root)])[0]
@@ -324,20 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     args.work.mkdir(parents=True, exist_ok=True)
-    results = []
+    results: list[Size] = []
     exact = {int(s) for s in args.exact_sizes.split(",") if s}
-    for peers in sizes:
-        repeat = args.repeat or (3 if peers < 100_000 else 2)
-        for shape in ("aggregates", "exact"):
-            if shape == "exact" and peers not in exact:
-                continue
-            print(f"bench: {peers:,} peers, {shape} ({repeat} run(s) per figure)…",
-                  file=sys.stderr)
-            results.append(measure(args.work, peers, args.seed, repeat, shape))
-    text = table(results)
-    print("bench: 10,000 diagnostics in one file…", file=sys.stderr)
-    clean, bad = diagnostics.measure(args.work)
-    text = above_legend(text, diagnostics.row(clean, bad))
+    empty_trash(args.work)  # a killed run's; what this run sets aside goes after the timings
+    try:
+        text = _run(args, sizes, exact, results)
+    finally:
+        empty_trash(args.work)
     load = os.getloadavg()
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
                f", load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
@@ -349,6 +368,23 @@ def main(argv: list[str] | None = None) -> int:
         "table": text,
     }, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _run(args: argparse.Namespace, sizes: list[int], exact: set[int],
+         results: list[Size]) -> str:
+    """Every size's figures into ``results``; returns the printed table."""
+    for peers in sizes:
+        repeat = args.repeat or (3 if peers < 100_000 else 2)
+        for shape in ("aggregates", "exact"):
+            if shape == "exact" and peers not in exact:
+                continue
+            print(f"bench: {peers:,} peers, {shape} ({repeat} run(s) per figure)…",
+                  file=sys.stderr)
+            results.append(measure(args.work, peers, args.seed, repeat, shape))
+    text = table(results)
+    print("bench: 10,000 diagnostics in one file…", file=sys.stderr)
+    clean, bad = diagnostics.measure(args.work)
+    return above_legend(text, diagnostics.row(clean, bad))
 
 
 if __name__ == "__main__":

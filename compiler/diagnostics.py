@@ -213,10 +213,12 @@ CODES: Final[dict[str, Code]] = {
         "transport; the hub resolver takes port 53 when dns.records is set).",
         Example({_INST: _INSTANCE.replace("port: 51820", "port: 1194")})),
     "key-rotation-invalid": Code(
-        _E, "retiring_key_epoch is not earlier than key_epoch",
+        _E, "A hub key rotation field names an epoch or port the rotation cannot use",
         "In step 1 of a two-step hub key rotation, retiring_key_epoch names the epoch the hub "
         "used before key_epoch was bumped (key_epoch: 2, retiring_key_epoch: 1); remove it to "
-        "take step 2.",
+        "take step 2. wireguard.next_port is for step 1 only (at step 2, make it "
+        "wireguard.port); a WireGuard peer's hub_key_epoch is key_epoch (moved to the new key "
+        "on next_port) or retiring_key_epoch, and after step 2 only key_epoch.",
         Example({_INST: _INSTANCE + "key_epoch: 2\nretiring_key_epoch: 2\n"})),
     # SPEC §8: access control and reachability assertions.
     "test-failed": Code(

@@ -92,3 +92,21 @@ def test_the_diagnostics_row_goes_above_the_legend() -> None:
     assert run.above_legend(text, "10,000 diagnostics  0.83").splitlines() == [
         "ratio (target)", "check ÷ parse  1.9", "10,000 diagnostics  0.83",
         "(* = target missed; x = the shape without aggregates)"]
+
+
+def test_cleaning_sets_builds_aside_until_the_timings_end(tmp_path: Path) -> None:
+    # A build deleted right before the next cold compile would slow that compile's file
+    # creation on ext4 without a journal: cleaning renames, and only empty_trash deletes.
+    out, cache = tmp_path / "out-10", tmp_path / ".mvpn-cache"
+    for i in range(2):
+        out.mkdir()
+        (out / "f").write_text(str(i))
+        cache.mkdir()
+        run.set_aside(tmp_path, out, cache)
+        assert not out.exists() and not cache.exists()
+    kept = sorted(p.name for p in (tmp_path / run.TRASH).iterdir())
+    assert kept == ["0-out-10", "1-.mvpn-cache", "2-out-10", "3-.mvpn-cache"]
+    assert (tmp_path / run.TRASH / "2-out-10" / "f").read_text() == "1"
+    run.set_aside(tmp_path, out)  # nothing there: nothing moved
+    run.empty_trash(tmp_path)
+    assert not (tmp_path / run.TRASH).exists()

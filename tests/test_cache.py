@@ -459,3 +459,46 @@ def test_an_incremental_compile_runs_every_cross_instance_check(tmp_path: Path,
     found = result.check.diagnostics.sorted()
     assert [(d.code, d.file.relative_to(root).as_posix(), d.line) for d in found] == expected
     assert found == check(root).diagnostics.sorted()
+
+
+def _rewrite_state(path: Path, change: Any) -> None:
+    """Change the state's body and seal it again (a state the checksum accepts)."""
+    body = json.loads(path.read_bytes().split(b"\n", 1)[1])
+    change(body)
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    path.write_bytes(hashlib.sha256(raw).hexdigest().encode() + b"\n" + raw)
+
+
+def test_the_state_keeps_fragments_in_the_manifest_and_shares_the_spare(
+    tmp_path: Path,
+) -> None:
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
+    cached_equals_uncached(root, tmp_path)  # the first build is now the spare
+    body = json.loads(state_file(tmp_path).read_bytes().split(b"\n", 1)[1])
+    manifest = (tmp_path / "cached/manifest.json").read_bytes()
+    for name, record in body["instances"].items():
+        assert "fragment" not in record  # the manifest has it: read back by its span
+        start, length = record["span"]
+        assert manifest[start:start + length].decode().startswith(f'    "{name}": {{')
+    # acme-eu is the same in both builds: named, not repeated; acme-us differs.
+    spare = body["spare"]["instances"]
+    assert spare["acme-eu"] == "="
+    assert spare["acme-us"]["fragment"].startswith('    "acme-us": {')
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/25", "10.31.0.0/24")  # the spare's
+    assert cached_equals_uncached(root, tmp_path) == ["acme-eu"]
+
+
+@pytest.mark.parametrize("where", ["past-the-end", "negative", "not-int"])
+def test_a_fragment_span_outside_the_manifest_means_a_cold_compile(
+    tmp_path: Path, where: str
+) -> None:
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    size = (tmp_path / "cached/manifest.json").stat().st_size
+    span = {"past-the-end": [size - 10, 20], "negative": [-1, 5], "not-int": [0, True]}[where]
+    _rewrite_state(state_file(tmp_path),
+                   lambda body: body["instances"]["acme-eu"].__setitem__("span", span))
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
+    assert cached_equals_uncached(root, tmp_path) == []

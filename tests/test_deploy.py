@@ -14,6 +14,7 @@ import stat
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,6 +229,51 @@ def test_status_names_every_kind_of_drift(builds: dict[str, Path]) -> None:
         "/etc/openvpn/server/ccd/old-peer is on the hub but not in the build",
     ]
     assert status.as_json()["up_to_date"] is False
+
+
+def test_status_names_a_wg1_left_running_after_step_two(builds: dict[str, Path]) -> None:
+    """The build has no wg1.conf (step 2 of a key rotation, or never a rotation): a wg1 still
+    up, or its file still installed, is drift (it would hold the port wg0 takes at step 2)."""
+    clean = _probe_output(builds)
+    files = clean.split("@@files\n")[1].split("@@")[0].rstrip("\n")
+    stale = _probe_output(builds, wg1="PRIV\tPUB\t51821\toff", addr1="10.255.0.1/32",
+                          files=files + "\n" + "ab" * 32 + "  /etc/wireguard/wg1.conf")
+    status = compare(open_bundle(builds["derived"], "acme-eu"), "hub", stale)
+    assert [(d["subject"], d["detail"]) for d in status.drift] == [
+        ("wg1", "the WireGuard interface wg1 runs on the hub but the build has none (a key "
+         "rotation's step 2 not applied yet)"),
+        ("/etc/wireguard/wg1.conf", "/etc/wireguard/wg1.conf is on the hub but not in the build"),
+    ]
+    assert compare(open_bundle(builds["derived"], "acme-eu"), "hub", clean).drift == []
+
+
+def test_status_compares_wg1_during_step_one(tmp_path: Path) -> None:
+    """Step 1 with next_port and alice moved: wg1 must run with her, and its file be there."""
+    files: dict[str, Any] = compile_estate()
+    inst = files["acme-eu/instance.yaml"]
+    files["acme-eu/instance.yaml"] = {**inst, "key_epoch": 2, "retiring_key_epoch": 1,
+                                      "wireguard": {**inst["wireguard"], "next_port": 51821}}
+    files["acme-eu/peers/alice.yaml"] = {**files["acme-eu/peers/alice.yaml"], "hub_key_epoch": 2}
+    root = build_file_tree(tmp_path / "tree", files)
+    assert compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False).check.ok
+    bundle = open_bundle(tmp_path / "out", "acme-eu")
+    without = _probe_output({"derived": tmp_path / "out"})
+    assert [(d["subject"], d["detail"]) for d in compare(bundle, "hub", without).drift] == [
+        ("wg1", "the WireGuard interface wg1 is not running"),
+        ("/etc/wireguard/wg1.conf", "/etc/wireguard/wg1.conf is missing on the hub"),
+    ]
+    text = (bundle.folder / "wireguard" / "wg1.conf").read_text()
+    (key,) = [line.split(" = ")[1] for line in text.splitlines() if line.startswith("PublicKey")]
+    files_section = without.split("@@files\n")[1].split("@@")[0].rstrip("\n")
+    running = _probe_output(
+        {"derived": tmp_path / "out"},
+        wg1=f"PRIV\tPUB\t51821\toff\n{key}\t(none)\t(none)\t10.255.0.11/32,fd00:255::11/128"
+            "\t0\t0\t0\toff",
+        addr1="10.255.0.1/32\nfd00:255::1/128",
+        files=files_section + f"\n{bundle.sha256('wireguard/wg1.conf')}  /etc/wireguard/wg1.conf")
+    status = compare(bundle, "hub", running)
+    assert status.drift == []
+    assert "alice" in [p["name"] for p in status.peers]
 
 
 def test_status_cli_prints_text_and_json_and_exits_1_on_drift(

@@ -460,3 +460,69 @@ def test_plan_names_who_must_re_import_at_each_step_of_a_hub_key_rotation(
         "need their new profile now (OpenVPN)", "need their new profile now (WireGuard)"]
     assert main(["plan", "--base", "HEAD~2", "--format", "markdown"]) == 0
     assert "### Hub key rotation <code>acme-eu</code>" in capsys.readouterr().out
+
+
+def _wireguard_ports(repo: Path, old: str, new: str) -> None:
+    inst = repo / "sites/acme-eu/instance.yaml"
+    text = inst.read_text()
+    assert old in text
+    inst.write_text(text.replace(old, new))
+
+
+def _move(repo: Path, *peers: str) -> None:
+    for peer in peers:
+        with (repo / f"sites/acme-eu/peers/{peer}.yaml").open("a") as doc:
+            doc.write("hub_key_epoch: 2\n")
+
+
+def test_plan_lists_only_the_wireguard_peers_not_yet_moved_to_wg1(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _epochs(repo, "key_epoch: 2\nretiring_key_epoch: 1\n")
+    _wireguard_ports(repo, "  port: 51820\n", "  port: 51820\n  next_port: 51821\n")
+    _move(repo, "alice")
+    assert main(["plan", "--base", "HEAD"]) == 0
+    assert _rotation_lines(capsys.readouterr().out)[3:] == [
+        "  ~ acme-eu/hamburg (hamburg-office): sites/hamburg.rsc",
+        "  moved to the new hub key now: hand out the new profile (WireGuard, wg1)",
+        "  ~ acme-eu/alice (alice@example.com): clients/alice.conf",
+        "  not moved yet: set hub_key_epoch: 2 and hand out the new profile before step 2, "
+        "which cuts them off (WireGuard)",
+        "  ~ acme-eu/berlin (berlin-office): sites/berlin.rsc",
+        "  ~ acme-eu/bob (bob@example.com): clients/bob.conf",
+        "  ~ acme-eu/dave (dave@example.com): clients/dave.conf",
+    ]
+    git(repo, "commit", "-q", "-am", "step 1, alice moved")
+    _move(repo, "berlin", "bob")  # a later commit of step 1: only what it moves is new
+    assert main(["plan", "--base", "HEAD"]) == 0
+    out = _rotation_lines(capsys.readouterr().out)
+    assert out[0] == ("Hub key rotation acme-eu: step 1 of 2: key_epoch 1 -> 2; the hub trusts "
+                      "both CAs and keeps its keys; WireGuard peers move to wg1 (port 51821) "
+                      "one by one")
+    assert out[4:] == [
+        "  moved to the new hub key now: hand out the new profile (WireGuard, wg1)",
+        "  ~ acme-eu/berlin (berlin-office): sites/berlin.rsc",
+        "  ~ acme-eu/bob (bob@example.com): clients/bob.conf",
+        "  not moved yet: set hub_key_epoch: 2 and hand out the new profile before step 2, "
+        "which cuts them off (WireGuard)",
+        "  ~ acme-eu/dave (dave@example.com): clients/dave.conf",
+    ]
+    git(repo, "commit", "-q", "-am", "step 1, berlin and bob moved")
+    # Step 2 as the README says: wg0 takes wg1's port. Only dave was left on the old key.
+    _epochs(repo, "key_epoch: 2\n")
+    _wireguard_ports(repo, "  port: 51820\n  next_port: 51821\n", "  port: 51821\n")
+    assert main(["plan", "--base", "HEAD"]) == 0
+    assert _rotation_lines(capsys.readouterr().out)[4:] == [
+        "  need their new profile now (WireGuard)",
+        "  ~ acme-eu/dave (dave@example.com): clients/dave.conf",
+    ]
+    # Step 2 with the port left as it was: the moved peers' profiles would change.
+    _wireguard_ports(repo, "  port: 51821\n", "  port: 51820\n")
+    assert main(["plan", "--base", "HEAD"]) == 0
+    assert _rotation_lines(capsys.readouterr().out)[6:] == [
+        "  warning: wireguard.port is not step 1's next_port 51821: these peers moved to wg1 "
+        "get a changed profile and must re-import (set wireguard.port to it)",
+        "  ~ acme-eu/alice (alice@example.com): clients/alice.conf",
+        "  ~ acme-eu/berlin (berlin-office): sites/berlin.rsc",
+        "  ~ acme-eu/bob (bob@example.com): clients/bob.conf",
+    ]

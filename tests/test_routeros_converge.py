@@ -242,6 +242,43 @@ def test_a_two_step_hub_key_rotation_adds_the_new_ca_then_drops_the_old() -> Non
     assert content(router) == content(fresh)
 
 
+def test_a_wireguard_site_moves_to_the_new_hub_key_and_port_in_place_and_stays_at_step_two(
+        ) -> None:
+    """Moved during step 1 (hub_key_epoch, next_port): the hub peer is set to the new key and
+    port on the same interface; step 2 with the port switched is the same script, a no-op."""
+    inst, site = "acme-eu/instance.yaml", "acme-eu/peers/berlin.yaml"
+    wireguard = cast("dict[str, object]", BASE[inst]["wireguard"])
+    step1 = edited(BASE, inst, key_epoch=2, retiring_key_epoch=1,
+                   wireguard={**wireguard, "next_port": 51821})
+    v1, _ = scripts(BASE, "berlin")
+    unmoved, _ = scripts(step1, "berlin")
+    moved, _ = scripts(edited(step1, site, hub_key_epoch=2), "berlin")
+    step2, _ = scripts(edited(edited(BASE, inst, key_epoch=2,
+                                     wireguard={**wireguard, "port": 51821}),
+                              site, hub_key_epoch=2), "berlin")
+    assert unmoved == v1 and step2 == moved
+    router = Router()
+    router.run(v1)
+    iface, peer = one(router, WG), one(router, PEER)
+    hub = router.objects(*PEER)[0].props
+    assert (hub["public-key"], hub["endpoint-port"]) == (
+        KeyRing(TEST_SECRET).wireguard_hub("acme-eu", 1).public_key, "51820")
+    before = sets(router)
+    router.run(moved)
+    assert (one(router, WG), one(router, PEER)) == (iface, peer)
+    hub = router.objects(*PEER)[0].props
+    assert (hub["public-key"], hub["endpoint-port"]) == (
+        KeyRing(TEST_SECRET).wireguard_hub("acme-eu", 2).public_key, "51821")
+    # Only the hub peer (and the version record) was set: the interface and routes stay.
+    after = sets(router)
+    assert {k[0] for k in after if after[k] != before.get(k)} == {PEER, ("system", "script")}
+    router.run(step2)
+    assert sets(router) == after  # step 2 changes nothing on a moved site
+    fresh = Router()
+    fresh.run(step2)
+    assert content(router) == content(fresh)
+
+
 @pytest.mark.parametrize("peer", ["berlin", "hamburg"])
 def test_uninstall_leaves_no_tagged_object(peer: str) -> None:
     v1, uninstall = scripts(WITH_ROUTE, peer)
@@ -425,6 +462,39 @@ def test_any_hub_rotation_step_converges_like_a_fresh_install(a: Tree, b: Tree) 
     epochs = cast("dict[str, int]", b["acme-eu/instance.yaml"])
     trusted = {epochs.get("retiring_key_epoch", epochs["key_epoch"]), epochs["key_epoch"]}
     assert _certificates(router)[0] == sorted(_ca_name(e) for e in trusted)
+
+
+def _wg_state(state: int) -> Tree:
+    """berlin (WireGuard) through a rotation: 0 epoch 1; 1 step 1 with next_port, not moved;
+    2 moved; 3 step 2 with the port switched; 4 step 2 without (a changed profile)."""
+    inst, site = "acme-eu/instance.yaml", "acme-eu/peers/berlin.yaml"
+    wireguard = cast("dict[str, object]", BASE[inst]["wireguard"])
+    if state == 0:
+        return BASE
+    if state in (1, 2):
+        tree = edited(BASE, inst, key_epoch=2, retiring_key_epoch=1,
+                      wireguard={**wireguard, "next_port": 51821})
+    else:
+        port = 51821 if state == 3 else 51820
+        tree = edited(BASE, inst, key_epoch=2, wireguard={**wireguard, "port": port})
+    return edited(tree, site, hub_key_epoch=2) if state != 1 else tree
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(a=st.integers(0, 4), b=st.integers(0, 4))
+def test_a_wireguard_site_between_any_two_rotation_states_converges_in_place(
+        a: int, b: int) -> None:
+    """The hub peer follows the hub's key and port; the interface and the peer object stay."""
+    va, _ = scripts(_wg_state(a), "berlin")
+    vb, _ = scripts(_wg_state(b), "berlin")
+    fresh = Router()
+    fresh.run(vb)
+    router = Router()
+    router.run(va)
+    kept = (one(router, WG), one(router, PEER))
+    router.run(vb)
+    assert content(router) == content(fresh) and (one(router, WG), one(router, PEER)) == kept
 
 
 # --------------------------------------------------------------------------- the model itself

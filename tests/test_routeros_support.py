@@ -73,13 +73,15 @@ def test_an_unknown_or_malformed_pin_is_a_schema_error(
         ("schema", "error", "acme-eu/peers/berlin.yaml", 7, 11, message)]
 
 
-def _every_version_estate(**epochs: int) -> dict[str, object]:
+def _every_version_estate(moved: bool = False, **epochs: int) -> dict[str, object]:
     """One site per minor version 7.9-7.24, WireGuard (with IPv6) and OpenVPN by turns.
 
-    ``epochs``: the instance's ``key_epoch``/``retiring_key_epoch`` (a hub key rotation).
+    ``epochs``: the instance's ``key_epoch``/``retiring_key_epoch`` (a hub key rotation);
+    ``moved``: every WireGuard site moved to the new hub key on ``next_port`` (step 1).
     """
+    next_port = {"next_port": 51821} if moved else {}
     inst = dict(INSTANCE, wireguard={"port": 51820, "network": "10.255.0.0/24",
-                                     "network6": "fd00:255::/64"},
+                                     "network6": "fd00:255::/64", **next_port},
                 dns={"servers": ["10.0.0.53"], "domains": ["corp.example"]}, **epochs)
     files: dict[str, object] = {"vpn.yaml": VPN, "acme-eu/instance.yaml": inst}
     for i, minor in enumerate(MINORS):
@@ -87,6 +89,8 @@ def _every_version_estate(**epochs: int) -> dict[str, object]:
         extra: dict[str, object] = {"routeros": minor}
         if wireguard:
             extra["address6"] = f"fd00:255::{10 + i:x}"
+            if moved:
+                extra["hub_key_epoch"] = epochs["key_epoch"]
         else:
             extra["protocol"] = "openvpn"
         files[f"acme-eu/peers/s{i}.yaml"] = site(
@@ -95,13 +99,17 @@ def _every_version_estate(**epochs: int) -> dict[str, object]:
     return files
 
 
-@pytest.mark.parametrize("epochs", [{}, {"key_epoch": 2, "retiring_key_epoch": 1}],
-                         ids=["steady", "rotation-step-1"])
+@pytest.mark.parametrize(("epochs", "moved"), [
+    ({}, False), ({"key_epoch": 2, "retiring_key_epoch": 1}, False),
+    ({"key_epoch": 2, "retiring_key_epoch": 1}, True)],
+    ids=["steady", "rotation-step-1", "rotation-step-1-wireguard-moved"])
 def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there(
-    tmp_path: Path, epochs: dict[str, int],
+    tmp_path: Path, epochs: dict[str, int], moved: bool,
 ) -> None:
-    """Also in step 1 of a hub key rotation, when OpenVPN sites import two CAs."""
-    build_file_tree(tmp_path / "tree", _every_version_estate(**epochs))  # type: ignore[arg-type]
+    """Also in step 1 of a hub key rotation, when OpenVPN sites import two CAs and WireGuard
+    sites move to the new hub key on next_port."""
+    tree = _every_version_estate(moved, **epochs)
+    build_file_tree(tmp_path / "tree", tree)  # type: ignore[arg-type]
     result = api.compile_tree(tmp_path / "tree", tmp_path / "out", None, qr=False)
     assert list(result.check.diagnostics) == []
     found = sorted((tmp_path / "out" / "acme-eu" / "sites").glob("*.rsc"))
@@ -118,6 +126,8 @@ def test_sites_pinned_to_every_version_compile_and_their_scripts_are_valid_there
         if path in scripts and "protocol=udp" in text:  # an OpenVPN site: one CA per epoch
             # CA(s), then the site's certificate and key
             assert text.count("/certificate import") == 3 + len(epochs) // 2, path.name
+        elif path in scripts:  # a WireGuard site: on the hub's wg1 once moved
+            assert ("endpoint-port=51821" in text) == moved, path.name
     assert seen == set(MINORS)
 
 

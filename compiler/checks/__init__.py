@@ -8,6 +8,7 @@ from compiler.checks.names import check_names
 from compiler.checks.peers import check_peers
 from compiler.checks.qr import check_qr
 from compiler.checks.reach import check_assertions, check_shadowed, policies
+from compiler.checks.rotation import check_rotation
 from compiler.checks.routes import check_routes
 from compiler.checks.secrets import check_secrets
 from compiler.diagnostics import Diagnostics
@@ -19,6 +20,7 @@ def run_checks(estate: Estate, diags: Diagnostics) -> Graph:
     check_names(estate, diags)
     check_peers(estate, diags)
     check_hubs(estate, diags)
+    check_rotation(estate, diags)
     check_routes(estate, diags)
     check_secrets(estate, diags)
     found = policies(estate, diags)

@@ -1,8 +1,9 @@
 """Hub checks: the services of one hub must be able to listen side by side (``port-conflict``).
 
-A hub runs WireGuard (UDP), OpenVPN (UDP or TCP) and, when ``dns.records`` is set, its own
-resolver (dnsmasq, port 53 over UDP and TCP). Two of them on one port and transport pass every
-other check but the second daemon fails on the hub with "Address already in use".
+A hub runs WireGuard (UDP; during a hub key rotation also on ``next_port``), OpenVPN (UDP or
+TCP) and, when ``dns.records`` is set, its own resolver (dnsmasq, port 53 over UDP and TCP).
+Two of them on one port and transport pass every other check but the second daemon fails on
+the hub with "Address already in use".
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def listeners(cfg: Instance) -> list[Listener]:
     out: list[Listener] = []
     if cfg.wireguard is not None:
         out.append(("WireGuard", "udp", cfg.wireguard.port, ("wireguard", "port")))
+    if cfg.moving_port is not None:
+        out.append(("WireGuard's second interface (next_port)", "udp", cfg.moving_port,
+                    ("wireguard", "next_port")))
     if cfg.openvpn is not None:
         out.append(("OpenVPN", cfg.openvpn.transport, cfg.openvpn.port, ("openvpn", "port")))
     if cfg.dns.records:
@@ -48,7 +52,7 @@ def _check_instance(inst: InstanceNode, cfg: Instance, diags: Diagnostics) -> No
             # a default port is not written: point at the service's block instead
             data = inst.source.data if isinstance(inst.source.data, dict) else {}
             block = data.get(loc[0])
-            where = loc if isinstance(block, dict) and "port" in block else loc[:1]
+            where = loc if isinstance(block, dict) and loc[-1] in block else loc[:1]
             inst.source.report(
                 diags, "port-conflict",
                 f"{name} and {others} both listen on {transport.upper()} port {port} of this "

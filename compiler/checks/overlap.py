@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from compiler.model.routeset import spans_of
 from compiler.model.types import IPNetwork
 
 
 def overlapping_pairs(nets: Sequence[IPNetwork]) -> Iterator[tuple[int, int]]:
     """Yield ``(outer, inner)`` index pairs of overlapping prefixes (equal counts as nested)."""
-    return overlapping_spans(
-        [(net.version, int(net.network_address), int(net.broadcast_address)) for net in nets]
-    )
+    return overlapping_spans(spans_of(nets))
 
 
 def overlapping_spans(spans: Sequence[tuple[int, int, int]]) -> Iterator[tuple[int, int]]:

@@ -49,25 +49,35 @@ def _allowed(policy: Policy, peer: PeerNode) -> int:
     return sum(map(len, texts)) + 2 * max(len(texts) - 1, 0)
 
 
-def qr_payload_size(policy: Policy, peer: PeerNode, org: OrgConfig) -> int:
-    """Bytes of the QR payload of a WireGuard client's profile (``templates/clients``)."""
-    cfg = peer.config
+def _instance_part(policy: Policy, org: OrgConfig) -> int:
+    """Bytes of the lines every client of the instance has alike (all but two values)."""
     inst = policy.config
     assert inst.wireguard is not None
-    address = f"Address = {cfg.address}/32"
-    if cfg.address6 is not None:
-        address += f", {cfg.address6}/128"
     fqdn = f"{inst.hostname.lower()}.{org.domain}"
     lines = [
-        "[Interface]", "PrivateKey = " + "k" * _KEY_CHARS, address, "[Peer]",
+        "[Interface]", "PrivateKey = " + "k" * _KEY_CHARS, "Address = ", "[Peer]",
         "PublicKey = " + "k" * _KEY_CHARS, "PresharedKey = " + "k" * _KEY_CHARS,
         f"Endpoint = {fqdn}:{inst.wireguard.port}",
         f"PersistentKeepalive = {org.defaults.keepalive}",
     ]
     if inst.mtu is not None:  # a client takes the instance's (only sites have their own)
         lines.append(f"MTU = {inst.mtu}")
-    return (sum(len(line) + 1 for line in lines) + _dns_line(policy)
-            + len("AllowedIPs = \n") + _allowed(policy, peer))
+    return sum(len(line) + 1 for line in lines) + _dns_line(policy) + len("AllowedIPs = \n")
+
+
+def qr_payload_size(policy: Policy, peer: PeerNode, org: OrgConfig,
+                    instance_part: int | None = None) -> int:
+    """Bytes of the QR payload of a WireGuard client's profile (``templates/clients``).
+
+    ``instance_part`` is :func:`_instance_part`, worked out once per instance by the check.
+    """
+    cfg = peer.config
+    address = f"{cfg.address}/32"
+    if cfg.address6 is not None:
+        address += f", {cfg.address6}/128"
+    if instance_part is None:
+        instance_part = _instance_part(policy, org)
+    return instance_part + len(address) + _allowed(policy, peer)
 
 
 def check_qr(found: dict[str, Policy], org: OrgConfig, diags: Diagnostics) -> None:
@@ -78,13 +88,14 @@ def check_qr(found: dict[str, Policy], org: OrgConfig, diags: Diagnostics) -> No
     for policy in found.values():
         if policy.config.wireguard is None:
             continue
+        instance_part = _instance_part(policy, org)
         for peer in policy.peers:
             cfg = peer.config
             if not isinstance(cfg, ClientPeer) or cfg.protocol != "wireguard" or cfg.public_key:
                 continue
             if cfg.address is None or peer.source is None:
                 continue  # address-missing says so
-            size = qr_payload_size(policy, peer, org)
+            size = qr_payload_size(policy, peer, org, instance_part)
             if size > QR_MAX_BYTES:
                 peer.source.report(
                     diags, "qr-too-large",

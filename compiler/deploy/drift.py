@@ -24,6 +24,7 @@ from compiler.deploy.bundle import HubBundle
 #: Where apply.sh installs each file of the bundle (``{i}``: the instance).
 INSTALLED: Mapping[str, str] = {
     "wireguard/wg0.conf": "/etc/wireguard/wg0.conf",
+    "wireguard/wg1.conf": "/etc/wireguard/wg1.conf",
     "openvpn/server.conf": "/etc/openvpn/server/server.conf",
     "openvpn/pki/ca.crt": "/etc/openvpn/server/pki/ca.crt",
     "openvpn/pki/server.crt": "/etc/openvpn/server/pki/server.crt",
@@ -34,6 +35,9 @@ INSTALLED: Mapping[str, str] = {
     "dns/dnsmasq.conf": "/etc/mvpn/dnsmasq-{i}.conf",
 }
 CCD = "/etc/openvpn/server/ccd"
+#: The hub's WireGuard interfaces and their probe sections: wg1 runs only during step 1 of a
+#: key rotation with ``next_port``, and must be gone after step 2 (its port is wg0's then).
+WG_SECTIONS: Mapping[str, tuple[str, str]] = {"wg0": ("wg", "addr"), "wg1": ("wg1", "addr1")}
 
 
 def probe(instance: str) -> str:
@@ -44,6 +48,8 @@ echo @@now; date +%s
 echo @@version; cat /var/lib/mvpn/{instance}.version 2>/dev/null
 echo @@wg; wg show wg0 dump 2>/dev/null
 echo @@addr; ip -o addr show dev wg0 scope global 2>/dev/null | awk '{{print $4}}'
+echo @@wg1; wg show wg1 dump 2>/dev/null
+echo @@addr1; ip -o addr show dev wg1 scope global 2>/dev/null | awk '{{print $4}}'
 echo @@nft-live; nft list table inet mvpn 2>/dev/null
 echo @@nft-build; unshare -n sh -c 'nft -f "$1" && nft list table inet mvpn' sh "$t" 2>&1
 echo @@files; for f in {files} {CCD}/*; do [ -f "$f" ] && sha256sum "$f"; done
@@ -77,7 +83,7 @@ def _net(text: str) -> str:
 
 
 def build_wireguard(conf: str) -> tuple[list[str], str | None, list[WgPeer]]:
-    """Addresses, listen port and peers of the build's ``wg0.conf``."""
+    """Addresses, listen port and peers of one of the build's ``wg0.conf``/``wg1.conf``."""
     addresses: list[str] = []
     port: str | None = None
     peers: list[WgPeer] = []
@@ -141,27 +147,32 @@ def compare(bundle: HubBundle, host: str, output: str) -> Status:
     status = Status(bundle.instance, host, applied, bundle.version)
     now_lines = found.get("now", [])
     now = int(now_lines[0]) if now_lines and now_lines[0].strip().isdigit() else None
-    _compare_wireguard(bundle, found, status, now)
+    for iface in WG_SECTIONS:
+        _compare_wireguard(bundle, found, status, now, iface)
     _compare_firewall(found, status)
     _compare_files(bundle, found, status)
     return status
 
 
 def _compare_wireguard(bundle: HubBundle, found: dict[str, list[str]], status: Status,
-                       now: int | None) -> None:
-    conf = bundle.text("wireguard/wg0.conf")
+                       now: int | None, iface: str) -> None:
+    wg_section, addr_section = WG_SECTIONS[iface]
+    conf = bundle.text(f"wireguard/{iface}.conf")
+    dump = [line.split("\t") for line in found.get(wg_section, []) if line.strip()]
     if conf is None:
+        if dump and iface != "wg0":
+            status.add("wireguard", iface, f"the WireGuard interface {iface} runs on the hub "
+                       "but the build has none (a key rotation's step 2 not applied yet)")
         return
     addresses, port, peers = build_wireguard(conf)
-    dump = [line.split("\t") for line in found.get("wg", []) if line.strip()]
     if not dump:
-        status.add("wireguard", "wg0", "the WireGuard interface wg0 is not running")
+        status.add("wireguard", iface, f"the WireGuard interface {iface} is not running")
         return
     if port is not None and len(dump[0]) >= 3 and dump[0][2] != port:
-        status.add("wireguard", "wg0", f"listens on port {dump[0][2]}; the build says {port}")
-    live_addrs = sorted(a.strip() for a in found.get("addr", []) if a.strip())
+        status.add("wireguard", iface, f"listens on port {dump[0][2]}; the build says {port}")
+    live_addrs = sorted(a.strip() for a in found.get(addr_section, []) if a.strip())
     if live_addrs != sorted(addresses):
-        status.add("address", "wg0", f"addresses on the hub {', '.join(live_addrs) or 'none'}; "
+        status.add("address", iface, f"addresses on the hub {', '.join(live_addrs) or 'none'}; "
                    f"in the build {', '.join(sorted(addresses))}")
     wanted = {p.public_key: p for p in peers}
     seen: set[str] = set()
@@ -219,9 +230,11 @@ def _compare_files(bundle: HubBundle, found: dict[str, list[str]], status: Statu
     for rel, where in INSTALLED.items():
         path = where.format(i=bundle.instance)
         want = bundle.sha256(rel)
-        if want is None:
-            continue
         have = installed.get(path)
+        if want is None:
+            if have is not None and rel == "wireguard/wg1.conf":
+                status.add("file", path, f"{path} is on the hub but not in the build")
+            continue
         if have is None:
             status.add("file", path, f"{path} is missing on the hub")
         elif have != want:

@@ -3,11 +3,14 @@
 Layout: ``<output's parent>/.mvpn-cache/`` (mode 0700), one ``build-<id>.json`` (0600) per
 output folder. The file holds **no artifact bytes and no key material**: per instance the
 *input key* (a SHA-256 over the compiler fingerprint, a secret id, the QR flag, ``vpn.yaml``
-and the instance's files), its manifest fragment, and per file the SHA-256 that
-``manifest.json`` publishes anyway plus the inode, size, mtime and mode the file had when
-written. Unchanged artifacts are taken from the previous build itself, and only after every
-file of it was found exactly as written (same inode, size, mtime, mode; nothing added) — so
-an edited, replaced or deleted output file makes the compile fall back to comparing bytes.
+and the instance's files), where its fragment lies in ``manifest.json`` (read back from the
+verified manifest: the fragments are most of the state's bytes, and the manifest has them
+anyway), and per file the SHA-256 that ``manifest.json`` publishes anyway plus the inode,
+size, mtime and mode the file had when written. The spare build's record names an instance
+it shares with the build as ``"="`` instead of repeating it. Unchanged artifacts are taken
+from the previous build itself, and only after every file of it was found exactly as written
+(same inode, size, mtime, mode; nothing added) — so an edited, replaced or deleted output
+file makes the compile fall back to comparing bytes.
 
 Trust rules: the state is ignored (and rebuilt) when it is unreadable, truncated, fails its
 checksum, was made by another compiler (source, templates, dependencies or Python differ),
@@ -33,7 +36,7 @@ from compiler import COMPILER_ID
 from compiler.engine.layout import cache_dir, spare_of
 from compiler.render.env import TEMPLATES
 
-FORMAT = 5
+FORMAT = 6
 _PACKAGE = Path(__file__).resolve().parents[1]
 _DEPENDENCIES = ("jinja2", "cryptography", "zxing-cpp", "pydantic", "PyYAML")
 
@@ -75,6 +78,8 @@ class InstanceState:
     diagnostics: list[list[Any]] = dataclasses.field(default_factory=list)
     digest: str = ""  # files_digest(files), once known
     stat_key: str | None = None  # the instance folder's stat key when its key was taken
+    #: Where ``fragment`` lies in the build's ``manifest.json``: (byte offset, length).
+    span: tuple[int, int] | None = None
 
     def files_digest(self) -> str:
         """The digest of this instance's files (worked out once)."""
@@ -162,8 +167,13 @@ class BuildCache:
             state.across_clean = data["across_clean"] is True
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not _intact(self.out, state, digests):
+        if not _intact(self.out, state, digests) or not _read_fragments(self.out, state):
             return None
+        if state.spare_record is not None:
+            try:
+                state.spare_record = _expand_spare(state.spare_record, state)
+            except (KeyError, TypeError, AttributeError):
+                state.spare_record = None  # a broken spare record: the build does without
         return state
 
     def verify_spare(self, state: BuildState) -> bool:
@@ -176,7 +186,7 @@ class BuildCache:
         if record is None:
             return False
         try:
-            spare = _decode(record)
+            spare = _decode(record, inline=True)
         except (ValueError, KeyError, TypeError):
             return False
         verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
@@ -192,7 +202,8 @@ class BuildCache:
             "format": FORMAT,
             "context": self.context,
             **_encode(state),
-            "spare": _encode(state.spare) if state.spare is not None else state.spare_record,
+            "spare": _shared(_encode(state.spare, inline=True) if state.spare is not None
+                             else state.spare_record, state),
             "assertions": state.assertions,
             "across_clean": state.across_clean,
         }, separators=(",", ":")).encode()
@@ -217,26 +228,88 @@ class BuildCache:
             pass
 
 
-def _encode(state: BuildState) -> dict[str, Any]:
+def _record(i: InstanceState, inline: bool) -> dict[str, Any]:
+    where: dict[str, Any] = {"fragment": i.fragment} if inline else {"span": i.span}
+    return {"key": i.key, **where, "digest": i.files_digest(), "summary": i.summary,
+            "stat": i.stat_key, "diagnostics": i.diagnostics}
+
+
+def _encode(state: BuildState, inline: bool = False) -> dict[str, Any]:
+    """The record of ``state``; fragments as spans of its manifest unless ``inline``.
+
+    The spare's fragments are inline: the spare's own manifest is replaced when it is reused.
+    """
     return {
         "head": state.head,
         "manifest": state.manifest,
-        "instances": {
-            name: {"key": i.key, "fragment": i.fragment, "digest": i.files_digest(),
-                   "summary": i.summary, "stat": i.stat_key, "diagnostics": i.diagnostics}
-            for name, i in state.instances.items()
-        },
+        "instances": {name: _record(i, inline or i.span is None)
+                      for name, i in state.instances.items()},
     }
 
 
-def _decode(data: dict[str, Any]) -> tuple[BuildState, dict[str, str]]:
-    """A state (files still unknown) and the digest of each instance's files."""
+def _shared(spare: dict[str, Any] | None, state: BuildState) -> dict[str, Any] | None:
+    """The spare's record with each instance it shares with ``state`` written as ``"="``.
+
+    The spare is the previous build: all its instances but the changed ones are the build's
+    own (hard links, the same entries), so this halves the state.
+    """
+    if spare is None:
+        return None
+    mine = {name: _record(i, True) for name, i in state.instances.items()}
+    return {**spare, "instances": {
+        name: "=" if mine.get(name) == rec else rec for name, rec in spare["instances"].items()}}
+
+
+def _expand_spare(spare: dict[str, Any], state: BuildState) -> dict[str, Any]:
+    """The spare's record with every ``"="`` replaced by the build's instance it names."""
+    def one(name: str, rec: Any) -> Any:
+        if rec != "=":
+            return rec
+        return _record(state.instances[name], True)  # KeyError: a broken state, not used
+    return {**spare, "instances": {name: one(name, rec)
+                                   for name, rec in spare["instances"].items()}}
+
+
+def _read_fragments(out: Path, state: BuildState) -> bool:
+    """Fill in each instance's fragment from the (verified) ``manifest.json`` of ``out``."""
+    try:
+        raw = (out / "manifest.json").read_bytes()
+        for inst in state.instances.values():
+            if inst.span is None:
+                continue
+            start, length = inst.span
+            if start < 0 or length < 0 or start + length > len(raw):
+                return False
+            inst.fragment = raw[start:start + length].decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _decode(data: dict[str, Any], inline: bool = False,
+            ) -> tuple[BuildState, dict[str, str]]:
+    """A state (files still unknown) and the digest of each instance's files.
+
+    ``inline``: every fragment must be in the record (the spare's: its manifest is gone).
+    """
+    if inline and not all(isinstance(i.get("fragment"), str) for i in data["instances"].values()):
+        raise ValueError("a spare instance without its fragment")
     state = BuildState(data["head"], {
-        name: InstanceState(name, i["key"], i["fragment"], {}, summary=i["summary"],
-                            stat_key=i["stat"], diagnostics=list(i["diagnostics"]))
+        name: InstanceState(name, i["key"], str(i.get("fragment", "")), {},
+                            summary=i["summary"], stat_key=i["stat"],
+                            diagnostics=list(i["diagnostics"]), span=_span(i.get("span")))
         for name, i in data["instances"].items()
     }, Entry(*data["manifest"]))
     return state, {name: str(i["digest"]) for name, i in data["instances"].items()}
+
+
+def _span(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    start, length = value
+    if type(start) is not int or type(length) is not int:
+        raise ValueError("a fragment's span is two integers")
+    return start, length
 
 
 def _scan(folder: str, prefix: str, found: dict[str, Entry],

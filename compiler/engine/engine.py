@@ -408,7 +408,17 @@ def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceS
     (stage / "manifest.json").unlink(missing_ok=True)  # the spare's
 
     def parts() -> Iterator[bytes]:
-        return (p.encode() for p in manifest_parts(head, [s.fragment for s in states]))
+        # Each instance's part ends with its fragment: where it lies is recorded (the cache
+        # reads unchanged fragments back from this file instead of keeping a copy).
+        at = 0
+        pieces = manifest_parts(head, [s.fragment for s in states])
+        for i, piece in enumerate(pieces):
+            data = piece.encode()
+            if 1 <= i <= len(states):
+                size = len(states[i - 1].fragment.encode())
+                states[i - 1].span = (at + len(data) - size, size)
+            at += len(data)
+            yield data
 
     if same_parts(out / "manifest.json", parts(), 0o644):
         link_file(out / "manifest.json", stage / "manifest.json")

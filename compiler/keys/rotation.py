@@ -11,8 +11,11 @@ being retired (``retiring_key_epoch``) for a while:
 * **step 2** (``retiring_key_epoch`` removed): the hub serves and trusts epoch N only.
   Profiles taken during step 1 keep working (they trust CA N, and CA N signed them).
 
-WireGuard has no such overlap: an interface has exactly one private key, so the hub's
-WireGuard key is the *serving* epoch's and changes at step 2 (see the README).
+WireGuard cannot overlap on one interface (it has exactly one private key): wg0's key is the
+*serving* epoch's and changes at step 2. With ``wireguard.next_port`` a second interface, wg1,
+has the *current* epoch's key during step 1, and peers move to it one by one
+(``hub_key_epoch``); at step 2 wg0 takes that key and port, so they keep their artifacts
+(see the README and ``InstanceView.wg_interfaces``).
 
 Nothing here derives a key: the epochs are handed to :class:`~compiler.keys.KeyRing`,
 whose labels stay those of each epoch, so no existing key changes.

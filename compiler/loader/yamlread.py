@@ -18,11 +18,14 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from compiler.loader.flatyaml import parse_flat
+from compiler.loader.scalars import SCALARS
 
 try:  # pragma: no branch - libyaml is a hard requirement of the read path
     from yaml import CSafeLoader as _Loader
@@ -65,17 +68,6 @@ def mark_pos(text: str, mark: Any, starts: list[int] | None = None) -> tuple[int
     return line_col(text, mark.index, starts)
 
 
-class YamlFloat(float):
-    """A YAML float that remembers its source text (``routeros: 7.20`` is not 7.2)."""
-
-    raw: str
-
-    def __new__(cls, value: float, raw: str) -> YamlFloat:  # noqa: D102
-        obj = super().__new__(cls, value)
-        obj.raw = raw
-        return obj
-
-
 class YamlError(Exception):
     """Input that is not acceptable YAML; ``line``/``column`` are 1-based."""
 
@@ -85,28 +77,6 @@ class YamlError(Exception):
         self.line = line
         self.column = column
         self.mark: Any = None  # a libyaml mark (C or pure-Python type)
-
-
-_constructor = yaml.SafeLoader("")  # only its scalar constructors are used
-
-
-def _scalar_int(node: ScalarNode) -> Any:
-    return _constructor.construct_yaml_int(node)
-
-
-def _scalar_float(node: ScalarNode) -> Any:
-    return YamlFloat(_constructor.construct_yaml_float(node), node.value)
-
-
-_SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
-    _T + "str": lambda n: n.value,
-    _T + "int": _scalar_int,
-    _T + "float": _scalar_float,
-    _T + "bool": _constructor.construct_yaml_bool,
-    _T + "null": lambda n: None,
-    # Dates stay text: no field of ours is a date, and pydantic then says "expected a string".
-    _T + "timestamp": lambda n: n.value,
-}
 
 
 def _err(message: str, node: Node) -> YamlError:
@@ -120,7 +90,7 @@ def _convert(node: Node, depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise _err(f"nesting deeper than {MAX_DEPTH} levels is not allowed", node)
     if isinstance(node, ScalarNode):
-        conv = _SCALARS.get(node.tag)
+        conv = SCALARS.get(node.tag)
         if conv is None:
             raise _err(f"custom tag {node.tag!r} is not allowed; remove the tag", node)
         return conv(node)
@@ -196,7 +166,17 @@ def decode(data: bytes) -> str:
 
 
 def parse(text: str) -> Any:
-    """Parse a YAML document into plain dicts, lists and scalars, or raise :class:`YamlError`."""
+    """Parse a YAML document into plain dicts, lists and scalars, or raise :class:`YamlError`.
+
+    A flat file (most peer files) is read without libyaml (:mod:`compiler.loader.flatyaml`);
+    everything else, and every error, goes through libyaml.
+    """
+    flat = parse_flat(text)
+    return flat if flat is not None else parse_composed(text)
+
+
+def parse_composed(text: str) -> Any:
+    """:func:`parse` through libyaml's composer, whatever the file's shape."""
     if "&" in text or "*" in text:
         # Cheap pre-filter: without these characters there can be no anchor or alias.
         # A syntax error here is reported by the composer below, with its position.

@@ -27,6 +27,10 @@ from compiler.model.types import (
 
 Port = int
 
+#: The hub's second WireGuard interface during step 1 of a hub key rotation with
+#: ``wireguard.next_port``: the new epoch's key, for the peers moved to it.
+NEXT_WG_IFACE: Final = "wg1"
+
 #: Tunnel MTUs: IPv6 needs 1280 on every link (RFC 8200 §5); 9000 is a jumbo frame.
 MTU_MIN: Final = 1280
 MTU_MAX: Final = 9000
@@ -72,6 +76,12 @@ class WireGuardHub(ConfigModel):
                       description="UDP port the hub listens on")
     network: PrefixV4 = Field(description="tunnel network; the hub takes the first host")
     network6: PrefixV6 | None = Field(None, description="optional IPv6 tunnel network")
+    next_port: int | None = Field(
+        None, ge=1, le=65535, strict=True,
+        description="during step 1 of a two-step hub key rotation (with retiring_key_epoch): "
+        "the UDP port of a second interface, wg1, with the new key_epoch's key; peers with "
+        "hub_key_epoch: <key_epoch> move there and keep working after step 2, when "
+        "wireguard.port becomes this port")
 
     @field_validator("network", "network6")
     @classmethod
@@ -171,6 +181,16 @@ class Instance(ConfigModel):
     uplink: InterfaceName = Field(
         "eth0", description="the hub's internet-facing interface: with IPv6 it keeps "
         "accepting router advertisements there (accept_ra=2) while forwarding")
+
+    @property
+    def moving_port(self) -> int | None:
+        """``wireguard.next_port`` while it is in use: step 1 of a rotation, peers moving.
+
+        Outside step 1 the field is refused by the checks and means nothing here.
+        """
+        if self.retiring_key_epoch is None or self.wireguard is None:
+            return None
+        return self.wireguard.next_port
 
     @field_validator("retiring_key_epoch")
     @classmethod

@@ -42,6 +42,9 @@ _ADDRESS = "IPv4 tunnel address (`mvpn allocate` fills in the lowest free one)"
 _ADDRESS6 = "IPv6 tunnel address, on an instance with network6 (`mvpn allocate` fills it in)"
 _DESCRIPTION = "free text, one line (goes into artifact comments)"
 _KEY_EPOCH = "bump to rotate this peer's keys"
+_HUB_KEY_EPOCH = ("WireGuard only: the hub key epoch this peer's artifacts carry during step 1 "
+                  "of a hub key rotation; key_epoch moves it to the new key on wireguard."
+                  "next_port (default: the retiring epoch's key)")
 
 #: ``auto/24``: a LAN that `mvpn allocate` numbers from the instance's aggregates (SPEC §10).
 AUTO_SUBNET_RE: Final = re.compile(r"^auto/(\d{1,3})$")
@@ -86,6 +89,8 @@ class SitePeer(ConfigModel):
         "instance's mtu)")
     description: Description | None = Field(None, description=_DESCRIPTION)
     key_epoch: int = Field(1, ge=1, le=65535, strict=True, description=_KEY_EPOCH)
+    hub_key_epoch: int | None = Field(None, ge=1, le=65535, strict=True,
+                                      description=_HUB_KEY_EPOCH)
 
 
 class ClientPeer(ConfigModel):
@@ -105,6 +110,8 @@ class ClientPeer(ConfigModel):
         None, description="sites or prefixes this client may reach (default: all)")
     description: Description | None = Field(None, description=_DESCRIPTION)
     key_epoch: int = Field(1, ge=1, le=65535, strict=True, description=_KEY_EPOCH)
+    hub_key_epoch: int | None = Field(None, ge=1, le=65535, strict=True,
+                                      description=_HUB_KEY_EPOCH)
 
     @field_validator("public_key")
     @classmethod

@@ -260,12 +260,21 @@ def _peer_actions(inst: InstanceNode, protocol: str) -> list[Action]:
     return out
 
 
+def _moved(inst: InstanceNode | None) -> frozenset[str]:
+    """WireGuard peers on wg1 (step 1 with ``next_port``, ``hub_key_epoch: key_epoch``)."""
+    cfg = inst.config if inst is not None else None
+    if inst is None or cfg is None or cfg.moving_port is None:
+        return frozenset()
+    return frozenset(p.name for p in inst.peers.values() if p.config.protocol == "wireguard"
+                     and p.config.hub_key_epoch == cfg.key_epoch)
+
+
 def _rotations(base: Estate, head: Estate) -> list[Rotation]:
     """The hub key rotation steps taken from ``base`` to ``head``, with who must act when.
 
     The plan cannot know which peers already re-imported; it names every peer a step
-    concerns (step 1: the OpenVPN peers to move before step 2; WireGuard peers change at
-    step 2 only, the hub's WireGuard key having no overlap).
+    concerns (step 1: the OpenVPN peers to move before step 2, and the WireGuard peers not
+    yet moved to wg1 when ``next_port`` is set; step 2: the WireGuard peers left on wg0).
     """
     out: list[Rotation] = []
     for name, inst in sorted(head.instances.items()):
@@ -274,8 +283,9 @@ def _rotations(base: Estate, head: Estate) -> list[Rotation]:
         old = before.config if before is not None else None
         if cfg is None or old is None:
             continue
-        was = (old.key_epoch, old.retiring_key_epoch)
-        now = (cfg.key_epoch, cfg.retiring_key_epoch)
+        moved_before, moved = _moved(before), _moved(inst)
+        was = (old.key_epoch, old.retiring_key_epoch, old.moving_port, moved_before)
+        now = (cfg.key_epoch, cfg.retiring_key_epoch, cfg.moving_port, moved)
         if was == now:
             continue
         ovpn, wg = _peer_actions(inst, "openvpn"), _peer_actions(inst, "wireguard")
@@ -283,22 +293,45 @@ def _rotations(base: Estate, head: Estate) -> list[Rotation]:
             title = (f"step 1 of 2: key_epoch {cfg.retiring_key_epoch} -> {cfg.key_epoch}; "
                      "the hub trusts both CAs and keeps its keys")
             groups = [RotationGroup("re-import before step 2 (OpenVPN: refused after it on "
-                                    "an older profile)", ovpn),
-                      RotationGroup("unchanged until step 2, then a new profile (WireGuard: "
-                                    "the hub's key changes only there)", wg)]
+                                    "an older profile)", ovpn)]
+            if cfg.moving_port is None:
+                groups.append(RotationGroup("unchanged until step 2, then a new profile "
+                                            "(WireGuard: the hub's key changes only there)", wg))
+            else:
+                title += f"; WireGuard peers move to wg1 (port {cfg.moving_port}) one by one"
+                key = inst.name + "/"
+                groups += [
+                    RotationGroup("moved to the new hub key now: hand out the new profile "
+                                  "(WireGuard, wg1)",
+                                  [a for a in wg if a.key.removeprefix(key) in
+                                   moved - moved_before]),
+                    RotationGroup(f"not moved yet: set hub_key_epoch: {cfg.key_epoch} and hand "
+                                  "out the new profile before step 2, which cuts them off "
+                                  "(WireGuard)",
+                                  [a for a in wg if a.key.removeprefix(key) not in moved])]
         elif old.retiring_key_epoch is not None and cfg.key_epoch == old.key_epoch:
             title = (f"step 2 of 2: epoch {old.retiring_key_epoch} retired, the hub switches "
                      f"to key_epoch {cfg.key_epoch}")
+            key = inst.name + "/"
             groups = [RotationGroup("refused from now on unless re-imported during step 1 "
                                     "(OpenVPN)", ovpn),
-                      RotationGroup("need their new profile now (WireGuard)", wg)]
+                      RotationGroup("need their new profile now (WireGuard)",
+                                    [a for a in wg if a.key.removeprefix(key) not in
+                                     moved_before])]
+            port = cfg.wireguard.port if cfg.wireguard is not None else None
+            if moved_before and port != old.moving_port:
+                groups.append(RotationGroup(
+                    f"warning: wireguard.port is not step 1's next_port {old.moving_port}: "
+                    "these peers moved to wg1 get a changed profile and must re-import "
+                    "(set wireguard.port to it)",
+                    [a for a in wg if a.key.removeprefix(key) in moved_before]))
         elif cfg.key_epoch != old.key_epoch:
             title = (f"in one step: key_epoch {old.key_epoch} -> {cfg.key_epoch} cuts every "
                      "peer off until it re-imports (retiring_key_epoch rotates in two steps)")
             groups = [RotationGroup("need their new profile now (OpenVPN)", ovpn),
                       RotationGroup("need their new profile now (WireGuard)", wg)]
-        else:  # pragma: no cover - an overlap ended while key_epoch changed: caught above
-            continue
+        else:  # the overlap ended while key_epoch changed: caught above; or next_port left
+            continue  # without step 1 (a check error, nothing to plan)
         out.append(Rotation(name, title, [g for g in groups if g.peers]))
     return out
 

@@ -14,6 +14,7 @@ from functools import cached_property
 from compiler.keys import CertifiedKey, HubEpochs, KeyRing, WireGuardKeyPair
 from compiler.model.addressing import hub_address
 from compiler.model.estate import Estate, InstanceNode, PeerNode
+from compiler.model.instance import NEXT_WG_IFACE
 from compiler.model.org import OrgConfig
 from compiler.model.peer import ClientPeer, SitePeer
 from compiler.model.policy import Policy, sorted_nets
@@ -96,6 +97,30 @@ class PeerView:
     def preshared_key(self) -> str:
         """The WireGuard preshared key it shares with the hub (a placeholder when redacted)."""
         return self.inst.ring.wireguard_psk(self.inst.name, self.name, self.config.key_epoch)
+
+    @property
+    def moved(self) -> bool:
+        """A WireGuard peer moved to the new hub key during step 1 (a ``[Peer]`` of wg1)."""
+        return (self.inst.moving_port is not None and self.config.protocol == "wireguard"
+                and self.config.hub_key_epoch == self.inst.config.key_epoch)
+
+    @property
+    def hub_public_key(self) -> str:
+        """The hub's WireGuard public key this peer's artifacts carry."""
+        hub = self.inst.next_wireguard if self.moved else self.inst.hub_wireguard
+        return hub.public_key
+
+    @property
+    def hub_port(self) -> int:
+        """The hub's WireGuard port this peer connects to (wg1's ``next_port`` when moved).
+
+        After step 2 ``wireguard.port`` is the former ``next_port`` and the key the new one,
+        so a moved peer's artifacts stay byte for byte the same.
+        """
+        wg = self.inst.config.wireguard
+        assert wg is not None
+        port = self.inst.moving_port
+        return port if self.moved and port is not None else wg.port
 
     @property
     def public_key(self) -> str:
@@ -441,11 +466,55 @@ class InstanceView:
 
     @cached_property
     def hub_wireguard(self) -> WireGuardKeyPair:
-        """The hub's WireGuard key pair: the serving epoch's (it changes at step 2 only).
+        """wg0's key pair: the serving epoch's (it changes at step 2 only).
 
-        An interface has one private key, so no overlap is possible (see keys/rotation.py).
+        An interface has one private key: peers moved to the new key during step 1 are on a
+        second interface, :attr:`next_wireguard` (see keys/rotation.py).
         """
         return self.ring.wireguard_hub(self.name, self.epochs.serving)
+
+    @property
+    def moving_port(self) -> int | None:
+        """wg1's port during step 1 with ``wireguard.next_port`` (``None``: no wg1)."""
+        return self.config.moving_port
+
+    @cached_property
+    def next_wireguard(self) -> WireGuardKeyPair:
+        """wg1's key pair: the new ``key_epoch``'s, which wg0 takes at step 2."""
+        return self.ring.wireguard_hub(self.name, self.epochs.current)
+
+    @cached_property
+    def wg_interfaces(self) -> list[HubInterface]:
+        """The hub's WireGuard interfaces: wg0, and wg1 while peers move to the new key."""
+        wg = self.config.wireguard
+        if wg is None:
+            return []
+        peers = self.peers_of("wireguard")
+        wg0 = HubInterface("wg0", wg.port, self.hub_wireguard,
+                           [p for p in peers if not p.moved], primary=True)
+        if self.moving_port is None:
+            return [wg0]
+        wg1 = HubInterface(NEXT_WG_IFACE, self.moving_port, self.next_wireguard,
+                           [p for p in peers if p.moved], primary=False)
+        return [wg0, wg1]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class HubInterface:
+    """One WireGuard interface of the hub (``hub/wireguard/<name>.conf``).
+
+    ``primary``: wg0, which holds the tunnel networks and the aggregates' routes. wg1 (step 1
+    of a rotation with ``next_port``) holds only the hub's addresses as host prefixes: its
+    peers' AllowedIPs routes (wg-quick adds them) are more specific than wg0's connected
+    tunnel network and aggregates, so traffic to a moved peer leaves through wg1, and the
+    hub's own packets there get its tunnel address as their source.
+    """
+
+    name: str
+    port: int
+    key: WireGuardKeyPair
+    peers: list[PeerView]
+    primary: bool
 
 
 def block6_address(net: IPNetwork, v4: IPAddress) -> IPAddress:

@@ -20,9 +20,9 @@ def _pem(inst: InstanceView, name: str, pem: str) -> str:
 def render_hub(inst: InstanceView) -> Iterator[Artifact]:
     """Every file of the hub bundle of one instance."""
     cfg = inst.config
-    if cfg.wireguard is not None:
-        text = render("hub/wg0.conf.j2", inst=inst, wg=cfg.wireguard)
-        yield Artifact("hub/wireguard/wg0.conf", text, True, "hub")
+    for iface in inst.wg_interfaces:  # wg0; wg1 too while peers move to a new hub key
+        text = render("hub/wg0.conf.j2", inst=inst, wg=cfg.wireguard, iface=iface)
+        yield Artifact(f"hub/wireguard/{iface.name}.conf", text, True, "hub")
     if cfg.openvpn is not None:
         ovpn = cfg.openvpn
         yield Artifact(
@@ -60,5 +60,6 @@ def render_hub(inst: InstanceView) -> Iterator[Artifact]:
     yield Artifact("hub/sysctl.conf", render("hub/sysctl.conf.j2", inst=inst), False, "hub")
     # The installer of this bundle (SPEC §12); build.write makes it executable.
     yield Artifact("hub/apply.sh", render("hub/apply.sh.j2", inst=inst, wg=cfg.wireguard,
-                                          ovpn=cfg.openvpn, dns=inst.hub_resolver),
+                                          ovpn=cfg.openvpn, dns=inst.hub_resolver,
+                                          next_port=inst.moving_port),
                    False, "hub")

@@ -127,7 +127,8 @@ def _wireguard(s: _Script) -> list[Managed]:
     assert wg is not None
     port = listen_port(s.tag)
     key = peer.private_key
-    hub_key = inst.hub_wireguard.public_key
+    # The new hub key and next_port once the site is moved during a rotation (hub_key_epoch).
+    hub_key, hub_port = peer.hub_public_key, peer.hub_port
     # The hub is the interface's only peer and RouterOS adds no routes from allowed-address:
     # the routes below decide what enters the tunnel. Allowing everything keeps the peer
     # untouched when routes change (its list would otherwise follow every route).
@@ -145,10 +146,10 @@ def _wireguard(s: _Script) -> list[Managed]:
                   *([mtu] if mtu else [])),
         s.managed("/interface wireguard peers", "comment~$tag",
                   f"interface={s.q_iface} public-key={rsc_str(hub_key)} preshared-key={psk} "
-                  f"endpoint-address={rsc_str(inst.fqdn)} endpoint-port={num(wg.port)} "
+                  f"endpoint-address={rsc_str(inst.fqdn)} endpoint-port={num(hub_port)} "
                   f"allowed-address={allowed} persistent-keepalive={num(org.defaults.keepalive)}s",
                   "WireGuard peer (the hub)",
-                  s.iface, hub_key, inst.fqdn, wg.port, allowed, keepalive, "psk", epoch),
+                  s.iface, hub_key, inst.fqdn, hub_port, allowed, keepalive, "psk", epoch),
     ]
     return out
 

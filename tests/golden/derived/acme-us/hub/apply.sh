@@ -1,5 +1,5 @@
 #!/bin/sh
-# mvpn acme-us hub/apply.sh version 94998bbf6ed9; generated, do not edit
+# mvpn acme-us hub/apply.sh version f4781ab8dfd5; generated, do not edit
 # Installs this hub bundle on the hub without dropping established tunnels. Run as root from
 # anywhere: sh apply.sh [--dry-run] [--force] [--rollback]
 #   --dry-run   validate and print what would change; change nothing
@@ -15,6 +15,8 @@ INSTANCE=acme-us
 HAS_WG=0
 HAS_OVPN=1
 HAS_DNS=0
+# wg1: the new hub key for the peers moved to it during step 1 of a key rotation (next_port).
+HAS_WG1=0
 # The ports clients connect to, for the firewall warning (proto/port).
 PORTS="tcp/443"
 
@@ -75,6 +77,14 @@ if [ "$HAS_WG" = 1 ]; then
 	wg-quick strip "$BUNDLE/wireguard/wg0.conf" >"$WORK/wg0.strip" 2>"$WORK/wg.err" \
 		|| bad "wireguard/wg0.conf: $(cat "$WORK/wg.err")"
 fi
+if [ "$HAS_WG1" = 1 ]; then
+	wg-quick strip "$BUNDLE/wireguard/wg1.conf" >"$WORK/wg1.strip" 2>"$WORK/wg.err" \
+		|| bad "wireguard/wg1.conf: $(cat "$WORK/wg.err")"
+	# wg1 is the name of the rotation's second interface: never take over someone else's.
+	if [ -e "$WG_DIR/wg1.conf" ] && ! grep -q "^# mvpn $INSTANCE hub/wireguard/wg1.conf " "$WG_DIR/wg1.conf"; then
+		bad "$WG_DIR/wg1.conf is not this bundle's (no mvpn $INSTANCE header): the key rotation's second interface needs the name wg1"
+	fi
+fi
 if [ "$HAS_OVPN" = 1 ]; then
 	# --show-ciphers parses every option of the file (an unknown or malformed one fails), then
 	# stops; the files it names are checked here, as OpenVPN would only on start.
@@ -108,6 +118,14 @@ if changed "$BUNDLE/nftables.conf" "$NFT_FILE"; then note "firewall: $NFT_FILE (
 if changed "$BUNDLE/sysctl.conf" "$SYSCTL_FILE"; then note "sysctl: $SYSCTL_FILE"; fi
 if [ "$HAS_WG" = 1 ] && changed "$BUNDLE/wireguard/wg0.conf" "$WG_DIR/wg0.conf"; then
 	WG_CHANGED=1; note "wireguard: $WG_DIR/wg0.conf (wg syncconf)"
+fi
+WG1_CHANGED=0
+WG1_STALE=0
+if [ "$HAS_WG1" = 1 ] && changed "$BUNDLE/wireguard/wg1.conf" "$WG_DIR/wg1.conf"; then
+	WG1_CHANGED=1; note "wireguard: $WG_DIR/wg1.conf (the key rotation's second interface)"
+elif [ "$HAS_WG1" = 0 ] && grep -q "^# mvpn $INSTANCE hub/wireguard/wg1.conf " "$WG_DIR/wg1.conf" 2>/dev/null; then
+	# Step 2 of a key rotation: wg1's peers are back on wg0, which takes wg1's key and port.
+	WG1_STALE=1; note "wireguard: remove $WG_DIR/wg1.conf (wg1 down: the key rotation's step 2)"
 fi
 if [ "$HAS_OVPN" = 1 ]; then
 	for f in server.conf pki/ca.crt pki/server.crt pki/server.key; do
@@ -144,6 +162,7 @@ put() { # put SRC DEST MODE
 put "$BUNDLE/nftables.conf" "$NFT_FILE" 0644
 put "$BUNDLE/sysctl.conf" "$SYSCTL_FILE" 0644
 [ "$HAS_WG" = 1 ] && put "$BUNDLE/wireguard/wg0.conf" "$WG_DIR/wg0.conf" 0600
+[ "$HAS_WG1" = 1 ] && put "$BUNDLE/wireguard/wg1.conf" "$WG_DIR/wg1.conf" 0600
 if [ "$HAS_OVPN" = 1 ]; then
 	put "$BUNDLE/openvpn/server.conf" "$OVPN_DIR/server.conf" 0644
 	for f in ca.crt server.crt crl.pem; do put "$BUNDLE/openvpn/pki/$f" "$OVPN_DIR/pki/$f" 0644; done
@@ -173,7 +192,7 @@ unit() { # unit NAME TEXT
 unit "mvpn-$INSTANCE.service" "[Unit]
 Description=mvpn $INSTANCE: forwarding and firewall table inet mvpn
 After=nftables.service
-Before=network-pre.target wg-quick@wg0.service openvpn-server@server.service
+Before=network-pre.target wg-quick@wg0.service wg-quick@wg1.service openvpn-server@server.service
 Wants=network-pre.target
 
 [Service]
@@ -188,7 +207,7 @@ WantedBy=multi-user.target"
 if [ "$HAS_DNS" = 1 ]; then
 	unit "mvpn-dnsmasq-$INSTANCE.service" "[Unit]
 Description=mvpn $INSTANCE: the VPN resolver
-After=network.target wg-quick@wg0.service openvpn-server@server.service
+After=network.target wg-quick@wg0.service wg-quick@wg1.service openvpn-server@server.service
 
 [Service]
 ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=$DNS_FILE
@@ -207,43 +226,63 @@ sysctl -q -p "$SYSCTL_FILE" >/dev/null || warn "sysctl -p $SYSCTL_FILE failed"
 # The file replaces table inet mvpn in one transaction; no other table is touched.
 nft -f "$NFT_FILE"
 
-if [ "$HAS_WG" = 1 ]; then
-	if ip link show wg0 >/dev/null 2>&1; then
+# wg_up IFACE: sync a running WireGuard interface in place, or bring it up.
+wg_up() {
+	iface=$1
+	if ip link show "$iface" >/dev/null 2>&1; then
 		# syncconf changes only the peers that differ: other sessions keep their keys.
-		wg syncconf wg0 "$WORK/wg0.strip"
-		# wg-quick routes every AllowedIPs prefix to wg0 on `up` (unless a route of wg0
-		# already covers it); syncconf does not, so the routes of added and removed peers
+		wg syncconf "$iface" "$WORK/$iface.strip"
+		# wg-quick routes every AllowedIPs prefix to the interface on `up` (unless a route of
+		# it already covers it); syncconf does not, so the routes of added and removed peers
 		# are done here. Only wg-quick's own routes (proto boot) are ever removed.
-		wg show wg0 allowed-ips | cut -f2 | tr -s '[:blank:]' '\n' | grep / >"$WORK/allowed" || true
+		wg show "$iface" allowed-ips | cut -f2 | tr -s '[:blank:]' '\n' | grep / >"$WORK/allowed" || true
 		for family in -4 -6; do
 			if [ "$family" = -4 ]; then host=/32; else host=/128; fi
 			if [ "$family" = -4 ]; then grep -v : "$WORK/allowed"; else grep : "$WORK/allowed"; fi \
 				>"$WORK/want" || true
 			while read -r net; do
-				[ -n "$(ip "$family" route show dev wg0 match "$net")" ] || ip "$family" route add "$net" dev wg0
+				[ -n "$(ip "$family" route show dev "$iface" match "$net")" ] || ip "$family" route add "$net" dev "$iface"
 			done <"$WORK/want"
-			ip "$family" -o route show dev wg0 proto boot | awk -v host="$host" \
+			ip "$family" -o route show dev "$iface" proto boot | awk -v host="$host" \
 				'{ print (index($1, "/") ? $1 : $1 host) }' >"$WORK/have"
 			while read -r net; do
-				grep -qx "$net" "$WORK/want" || ip "$family" route del "$net" dev wg0 proto boot
+				grep -qx "$net" "$WORK/want" || ip "$family" route del "$net" dev "$iface" proto boot
 			done <"$WORK/have"
 		done
 		# A changed Address (a renumbered tunnel network) is applied in place too.
-		sed -n 's/^Address *= *//p' "$WG_DIR/wg0.conf" | tr ',' ' ' | tr -s ' ' '\n' | grep / >"$WORK/addr" || true
-		ip -o address show dev wg0 scope global | awk '{ print $4 }' >"$WORK/addr-now"
+		sed -n 's/^Address *= *//p' "$WG_DIR/$iface.conf" | tr ',' ' ' | tr -s ' ' '\n' | grep / >"$WORK/addr" || true
+		ip -o address show dev "$iface" scope global | awk '{ print $4 }' >"$WORK/addr-now"
 		while read -r addr; do
-			grep -qx "$addr" "$WORK/addr-now" || ip address add "$addr" dev wg0
+			grep -qx "$addr" "$WORK/addr-now" || ip address add "$addr" dev "$iface"
 		done <"$WORK/addr"
 		while read -r addr; do
-			grep -qx "$addr" "$WORK/addr" || ip address del "$addr" dev wg0
+			grep -qx "$addr" "$WORK/addr" || ip address del "$addr" dev "$iface"
 		done <"$WORK/addr-now"
-		[ "$WG_CHANGED" = 1 ] && say "wireguard: wg0 synced"
+		[ "$2" = 1 ] && say "wireguard: $iface synced"
 	elif [ "$SYSTEMD" = 1 ]; then
-		systemctl enable --now wg-quick@wg0 && say "wireguard: wg-quick@wg0 started"
+		systemctl enable --now "wg-quick@$iface" && say "wireguard: wg-quick@$iface started"
 	else
-		wg-quick up wg0 >>"$LOG_DIR/wg-quick.log" 2>&1 </dev/null && say "wireguard: wg0 up"
+		wg-quick up "$iface" >>"$LOG_DIR/wg-quick.log" 2>&1 </dev/null && say "wireguard: $iface up"
 	fi
-	[ "$SYSTEMD" = 1 ] && systemctl enable --quiet wg-quick@wg0
+	[ "$SYSTEMD" = 1 ] && systemctl enable --quiet "wg-quick@$iface"
+	return 0
+}
+
+if [ "$WG1_STALE" = 1 ]; then
+	# First: wg0 is about to listen on wg1's port. wg-quick down reads the file to undo it.
+	if [ "$SYSTEMD" = 1 ]; then systemctl disable --quiet --now wg-quick@wg1 || true; fi
+	if ip link show wg1 >/dev/null 2>&1; then
+		wg-quick down wg1 >>"$LOG_DIR/wg-quick.log" 2>&1 </dev/null || ip link del wg1
+	fi
+	rm -f "$WG_DIR/wg1.conf"
+	say "wireguard: wg1 down"
+fi
+if [ "$HAS_WG" = 1 ]; then
+	# wg0 first: peers moved to wg1 leave it (and their routes) before wg1 routes them.
+	wg_up wg0 "$WG_CHANGED"
+fi
+if [ "$HAS_WG1" = 1 ]; then
+	wg_up wg1 "$WG1_CHANGED"
 fi
 
 if [ "$HAS_OVPN" = 1 ]; then
