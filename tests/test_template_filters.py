@@ -93,21 +93,6 @@ INTERNAL = {
     "ip": "'ip' or 'ip6', set in the template",
     "family": "4 or 6, a loop over a constant tuple",
     "name": "the set name, a constant passed to the macro",
-    "match": "'comment~' ~ (tag_re | rsc_str): escaped when set",
-    "q_iface": "rsc_str(...) in routeros.py",
-    "q_comment": "rsc_str(...) in routeros.py",
-    "route_lines": "built in routeros.py from InstanceView.network_texts (checked by addr)",
-    "managed": "converging blocks built in routeros.py: rsc_str, addr, num, word values",
-    "dns": "converging blocks built in routeros.py: rsc_str, addr values",
-    "route_comment": "rsc_str(...) in routeros.py",
-    "version_comment": "rsc_str(...) in routeros.py",
-    "keep_v4": "where clause built in routeros.py from network_texts (checked by addr)",
-    "keep_v6": "where clause built in routeros.py from network_texts (checked by addr)",
-    "keep_dns": "where clause built in routeros.py from rsc_str(...) names",
-    "keep_certs": "where clause built in routeros.py from rsc_str(...) certificate names",
-    "removals": "uninstall lines built in routeros.py: rsc_str values",
-    "uninstaller": "site.rsc: a converging block built in routeros.py (rsc_str values); "
-                   "uninstall.rsc: rsc_str(...) in routeros.py",
 }
 #: PEM blocks derived from the secret by ``cryptography`` (no text from the tree).
 PEM = frozenset({"ca", "peer.openvpn.certificate", "peer.openvpn.private_key"})
