@@ -140,14 +140,20 @@ def compile_tree(
     with output_lock(out, waiting):
         ring = KeyRing(secret)
         store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
-        # 1. Gather and check: incrementally from the cache's state when it can be, else in
-        #    full, the graph checks then still to run (step 3).
-        gathered = _gather(root, _Target(out, ring, qr), store)
-        # 2. Plan: each instance is rendered, linked from the previous build or kept.
-        job = gathered.plan()
-        # 3. Execute: the build starts (in workers) while the graph checks still run; it is
-        #    dropped unseen if they fail, and swapped in once they pass.
-        result, state = _execute(gathered, job, progress)
+        try:
+            if store is not None:  # the previous build is scanned meanwhile, in a child
+                store.start_scan()
+            # 1. Gather and check: incrementally from the cache's state when it can be, else
+            #    in full, the graph checks then still to run (step 3).
+            gathered = _gather(root, _Target(out, ring, qr), store)
+            # 2. Plan: each instance is rendered, linked from the previous build or kept.
+            job = gathered.plan()
+            # 3. Execute: the build starts (in workers) while the graph checks still run; it
+            #    is dropped unseen if they fail, and swapped in once they pass.
+            result, state = _execute(gathered, job, progress)
+        finally:
+            if store is not None:
+                store.close()
         # A no-op wrote nothing: the state on disk still holds, unless the memo changed.
         if store is not None and state is not None and job is not None and (
                 gathered.memo().record(state, gathered.folders) or not job.noop):
@@ -213,13 +219,20 @@ class _Gathered:
 
 
 def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
-    """Read (and, incrementally, check) the tree; what may be reused from the verified build."""
-    previous = store.load() if store is not None else None
+    """Read (and, incrementally, check) the tree; what may be reused from the verified build.
+
+    The tree is checked against the recorded state while the build it describes is still
+    being verified (:meth:`BuildCache.start_scan`); a build that is not as recorded gets the
+    full check, as without a state.
+    """
+    record = store.read() if store is not None else None
     folders = stat_keys(root) if store is not None else {}  # before anything is read
-    if store is not None and previous is not None:
+    previous = None
+    if store is not None and record is not None:
         with gc_paused():
-            fast = check_incrementally(root, store.context, previous, folders)
-        if fast is not None:
+            fast = check_incrementally(root, store.context, record[0], folders)
+        previous = store.load(record)
+        if fast is not None and previous is not None:
             return _Gathered(target, store, previous, folders, fast.estate, fast.diagnostics,
                              fast.keys, fast.reuse, fast)
     diags = Diagnostics()

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
 from compiler.engine.layout import cache_dir, spare_of
+from compiler.engine.scan import Listing, Scanner, scan_files
 from compiler.render.env import TEMPLATES
 
 FORMAT = 6
@@ -64,7 +65,11 @@ def files_digest(files: dict[str, Entry]) -> str:
 
 @dataclasses.dataclass
 class InstanceState:
-    """One instance of a written build; ``files`` are its files on disk (not saved)."""
+    """One instance of a written build; ``files`` are its files on disk (not saved).
+
+    Of a build verified by its digests (:meth:`BuildCache.load`), ``files`` is empty until
+    :func:`instance_files` reads them, and ``count`` says how many there are.
+    """
 
     name: str
     key: str
@@ -72,6 +77,7 @@ class InstanceState:
     files: dict[str, Entry]
     written: int = 0
     unchanged: int = 0
+    removed: int = 0  # files of the previous build's instance it no longer has (rendered)
     summary: dict[str, Any] | None = None  # what cross-instance checks need (incremental)
     #: Its own diagnostics (warnings), valid while ``key`` is: [code, message, file, line,
     #: column], the file relative to the tree (see compiler.incremental).
@@ -80,6 +86,11 @@ class InstanceState:
     stat_key: str | None = None  # the instance folder's stat key when its key was taken
     #: Where ``fragment`` lies in the build's ``manifest.json``: (byte offset, length).
     span: tuple[int, int] | None = None
+    count: int = 0  # how many files, when ``files`` was not read (a verified digest)
+
+    def file_count(self) -> int:
+        """How many files the instance has."""
+        return len(self.files) if self.files else self.count
 
     def files_digest(self) -> str:
         """The digest of this instance's files (worked out once)."""
@@ -146,9 +157,29 @@ class BuildCache:
         name = hashlib.sha256(str(self.out).encode()).hexdigest()[:16]
         self.path = self.folder / f"build-{name}.json"
         self.context = f"{compiler_fingerprint()}/{context}"
+        self.scanner: Scanner | None = None
 
-    def load(self) -> BuildState | None:
-        """The verified state of the build in ``out``, or None (never trusted blindly)."""
+    def start_scan(self) -> None:
+        """Start scanning the build and its spare in a child (when there is a state to verify).
+
+        The scans are most of a recompile's cost and need nothing but the folders: the child
+        works while this process reads and checks the tree (see :mod:`compiler.engine.scan`).
+        """
+        if self.scanner is None and self.path.is_file():
+            self.scanner = Scanner(str(self.out), str(spare_of(self.out)))
+
+    def close(self) -> None:
+        """Stop the scanning child, if any (idempotent)."""
+        if self.scanner is not None:
+            self.scanner.close()
+
+    def _scanner(self) -> Scanner:
+        if self.scanner is None:  # no child started: scan here, when asked
+            self.scanner = Scanner(str(self.out), str(spare_of(self.out)), fork=False)
+        return self.scanner
+
+    def read(self) -> tuple[BuildState, dict[str, str]] | None:
+        """The recorded state and its instances' digests, not yet verified (see :meth:`load`)."""
         if not self.folder.is_dir():  # created by save(): a compile that fails leaves none
             return None
         if not private_dir(self.folder):
@@ -167,7 +198,20 @@ class BuildCache:
             state.across_clean = data["across_clean"] is True
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if not _intact(self.out, state, digests) or not _read_fragments(self.out, state):
+        return state, digests
+
+    def load(self, record: tuple[BuildState, dict[str, str]] | None = None,
+             ) -> BuildState | None:
+        """The verified state of the build in ``out``, or None (never trusted blindly).
+
+        ``record``: what :meth:`read` gave (read now when None).
+        """
+        record = record if record is not None else self.read()
+        if record is None:
+            return None
+        state, digests = record
+        if not _intact(self._scanner().build(), state, digests) or not _read_fragments(
+                self.out, state):
             return None
         if state.spare_record is not None:
             try:
@@ -189,8 +233,7 @@ class BuildCache:
             spare = _decode(record, inline=True)
         except (ValueError, KeyError, TypeError):
             return False
-        verified = {e.ino: e for i in state.instances.values() for e in i.files.values()}
-        if _intact(spare_of(self.out), *spare, verified):
+        if _intact(self._scanner().spare(), *spare):
             state.spare = spare[0]
         return state.spare is not None
 
@@ -312,58 +355,36 @@ def _span(value: Any) -> tuple[int, int] | None:
     return start, length
 
 
-def _scan(folder: str, prefix: str, found: dict[str, Entry],
-          known: dict[int, Entry] | None = None) -> bool:
-    """Entries of every file below ``folder``; False at anything but 0755 folders and files.
+def _intact(listing: Listing | None, state: BuildState, digests: dict[str, str]) -> bool:
+    """The listing of a build is exactly ``state``: every file as written, nothing else.
 
-    ``known`` maps inodes already verified (the current build's, when scanning the spare:
-    most of its files are hard links to them) to their entries, saving a stat each.
+    Sets each instance's digest and file count on success (``files`` stays unread).
     """
-    with os.scandir(folder) as entries:
-        for item in entries:
-            if known is not None and item.is_file(follow_symlinks=False) and (
-                same := known.get(item.inode())
-            ) is not None:
-                found[prefix + item.name] = same
-                continue
-            st = item.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                if stat.S_IMODE(st.st_mode) != 0o755 or not _scan(
-                    item.path, f"{prefix}{item.name}/", found, known
-                ):
-                    return False
-            elif stat.S_ISREG(st.st_mode):
-                found[prefix + item.name] = entry(st)
-            else:
-                return False
-    return True
-
-
-def _intact(out: Path, state: BuildState, digests: dict[str, str],
-            known: dict[int, Entry] | None = None) -> bool:
-    """Every file of ``out`` is exactly as written, and there is nothing else.
-
-    Fills in each instance's ``files`` from the scan on success.
-    """
-    try:
-        with os.scandir(out) as entries:
-            top = {item.name: item for item in entries}
-        if set(top) != {"manifest.json", *state.instances}:
-            return False
-        if entry(top["manifest.json"].stat(follow_symlinks=False)) != state.manifest:
-            return False
-        for name, inst in state.instances.items():
-            item = top[name]
-            if not item.is_dir(follow_symlinks=False) or stat.S_IMODE(
-                item.stat(follow_symlinks=False).st_mode
-            ) != 0o755:
-                return False
-            files: dict[str, Entry] = {}
-            if not _scan(item.path, f"{name}/", files, known) or files_digest(files) != digests[
-                name
-            ]:
-                return False
-            inst.files, inst.digest = files, digests[name]
-    except OSError:
+    if listing is None or listing.top != {"manifest.json", *state.instances}:
         return False
+    if listing.manifest is None or Entry(*listing.manifest) != state.manifest:
+        return False
+    found = {name: listing.instances.get(name) for name in state.instances}
+    if any(value is None or value[0] != digests[name] for name, value in found.items()):
+        return False
+    for name, inst in state.instances.items():
+        inst.digest, inst.count = digests[name], found[name][1]  # type: ignore[index]
     return True
+
+
+def instance_files(build: Path, inst: InstanceState) -> dict[str, Entry] | None:
+    """The files of an instance of a verified build, one by one; None if they changed since.
+
+    Verified builds are checked by digests only (:func:`_intact`): the files of the few
+    instances rendered or linked again are read here, and must give the same digest.
+    """
+    if inst.files:
+        return inst.files
+    found = scan_files(str(build / inst.name), f"{inst.name}/")
+    if found is None:
+        return None
+    files = {rel: Entry(*values) for rel, values in found.items()}
+    if files_digest(files) != inst.digest:
+        return None
+    inst.files = files
+    return files

@@ -30,9 +30,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from compiler.diagnostics import EnvironmentFailureError
 from compiler.engine import portable
 from compiler.engine.assemble import RenderedFile, manifest_head, render_instance
-from compiler.engine.cache import BuildState, Entry, InstanceState, entry
+from compiler.engine.cache import BuildState, Entry, InstanceState, entry, instance_files
 from compiler.engine.layout import spare_of, stage_of
 from compiler.engine.manifest import instance_fragment, manifest_parts
 from compiler.engine.planner import Action, plan_build
@@ -127,9 +128,14 @@ def _render_one(job: _Job, name: str) -> InstanceState:
     stage, out = str(job.stage), str(job.out)
     old = job.previous.instances.get(name) if job.previous is not None else None
     old_shas: dict[str, str] = {}
+    old_files: dict[str, Entry] = {}
     if old is not None:  # the previous build is verified: its manifest says what each file is
-        for path, art in json.loads("{" + old.fragment + "}")[name]["artifacts"].items():
+        artifacts = json.loads("{" + old.fragment + "}")[name]["artifacts"]
+        for path, art in artifacts.items():
             old_shas[f"{name}/{path}"] = art["sha256"]
+        # Its files one by one; changed since the build was verified (None), none is reused.
+        old_files = instance_files(job.out, old) or {}
+        gone = {*old_shas, f"{name}/VERSION", f"{name}/hub/VERSION"}
 
     def reuse_qr(peer: str, profile: str) -> str | None:
         """The previous QR code of an unchanged profile (as unstamped text), if any."""
@@ -153,7 +159,7 @@ def _render_one(job: _Job, name: str) -> InstanceState:
     for f in files:
         mode = file_mode(f.rel, f.secret)
         target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
-        was = old.files.get(f.rel) if old is not None else None
+        was = old_files.get(f.rel) if old is not None else None
         if _unchanged(job, f, mode, was, old_shas.get(f.rel)):
             link_file(prev, target)
             state.unchanged += 1
@@ -161,6 +167,8 @@ def _render_one(job: _Job, name: str) -> InstanceState:
         else:
             state.files[f.rel] = entry(write_new(target, f.data, mode))
             state.written += 1
+    if old is not None:
+        state.removed = len(gone - state.files.keys())
     return state
 
 
@@ -182,18 +190,22 @@ def _link_one(job: _Job, name: str) -> InstanceState:
     assert job.previous is not None
     cached = job.previous.instances[name]
     stage, out = str(job.stage), str(job.out)
+    files = instance_files(job.out, cached)
+    if files is None:  # edited since it was verified, a moment ago: nothing can be trusted
+        raise EnvironmentFailureError("the previous build changed during the compile; run it "
+                                      "again", job.out / name)
     _clear(job, name)
-    _mkdirs(stage, cached.files)
-    for rel in cached.files:
+    _mkdirs(stage, files)
+    for rel in files:
         link_file(f"{out}/{rel}", f"{stage}/{rel}")
-    return dataclasses.replace(cached, unchanged=len(cached.files), written=0)
+    return dataclasses.replace(cached, unchanged=len(files), written=0, removed=0)
 
 
 def _keep_one(job: _Job, name: str) -> InstanceState:
     """An instance the stage (the spare) already holds exactly as the new build needs it."""
     assert job.spare is not None
     kept = job.spare.instances[name]
-    return dataclasses.replace(kept, unchanged=len(kept.files), written=0)
+    return dataclasses.replace(kept, unchanged=kept.file_count(), written=0, removed=0)
 
 
 def _clear(job: _Job, name: str) -> None:
@@ -349,7 +361,7 @@ class BuildJob:
         previous = self.previous
         if self.noop and previous is not None:
             # Nothing to render and nothing removed: the build on disk is the result.
-            files = sum(len(i.files) for i in previous.instances.values()) + 1
+            files = sum(i.file_count() for i in previous.instances.values()) + 1
             return _streamed(self.out, previous), WriteStats(unchanged=files), previous
         if self.stage is None:
             self.start()
@@ -375,8 +387,7 @@ class BuildJob:
                 for name in job.spare.instances.keys() - state.instances.keys():
                     shutil.rmtree(stage / name)
             stats = _finish(stage, out, self.head, states)
-            before = previous.files() if previous is not None else job.old - {"manifest.json"}
-            stats.removed = len(before - state.files())
+            stats.removed = _removed(job, state)
             shutil.rmtree(spare_of(out), ignore_errors=True)  # an unverified spare: stale
             moved = swap_in(stage, out)
             if moved is not None and previous is not None:
@@ -395,6 +406,16 @@ class BuildJob:
             self.job = None
         state.manifest = entry((out / "manifest.json").stat())
         return _streamed(out, state), stats, state
+
+
+def _removed(job: _Job, state: BuildState) -> int:
+    """How many files of the previous build the new one no longer has."""
+    if job.previous is None:
+        return len(job.old - {"manifest.json"} - state.files())
+    # An instance kept or linked has the same files; one rendered counted its own.
+    return sum(s.removed for s in state.instances.values()) + sum(
+        i.file_count() for name, i in job.previous.instances.items()
+        if name not in state.instances)
 
 
 def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceState]

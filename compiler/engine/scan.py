@@ -1,0 +1,257 @@
+"""What a build folder holds, per instance: one digest over its files' status, one pass.
+
+The cache trusts an unchanged instance of the previous build only after every file of it was
+found exactly as written (:mod:`compiler.engine.cache`). That is a status per file: 212,840
+of them at 100k peers, for the output and again for the spare build kept beside it, which is
+most of what a recompile costs. So the scan is made cheap and taken off the critical path:
+
+- a folder is listed once and each name is looked up relative to the open folder
+  (``fstatat``: no path walked from ``/`` per file), and each file becomes one line of text
+  of the digest (:func:`compiler.engine.cache.files_digest`'s lines, so the same digest),
+  not an object;
+- the spare's files are mostly hard links to the output's (same inode): their lines are
+  taken from the output's scan by inode, without a second status call;
+- :class:`Scanner` runs both scans in a forked child from the start of the compile, while
+  this process reads the tree, checks and renders what changed. The child returns per
+  instance a digest and a count (a few KB), never the files; the few instances whose files
+  are needed (those rendered or linked again) are scanned once more where they are needed
+  (:func:`scan_files`) and held to the same digest.
+
+Without ``fork`` (:func:`compiler.engine.portable.can_fork`) the scans run here, when they
+are first needed: the same results, one core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import stat
+from typing import IO, Any
+
+from compiler.engine import portable
+
+_FMT = stat.S_IFMT
+_DIR, _REG = stat.S_IFDIR, stat.S_IFREG
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """A build folder as found: top-level names, ``manifest.json``'s status, each instance.
+
+    ``manifest`` is (inode, size, mtime, mode) or None when it is not a file; an instance is
+    (digest, file count), or None when its folder holds anything but 0755 folders and files.
+    """
+
+    top: frozenset[str]
+    manifest: tuple[int, int, int, int] | None
+    instances: dict[str, tuple[str, int] | None]
+
+    def encode(self) -> bytes:
+        """One line of JSON (what the child sends)."""
+        return json.dumps([sorted(self.top), self.manifest, self.instances],
+                          separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def decode(cls, line: bytes) -> Listing:
+        """The listing of :meth:`encode`; ValueError (and the like) when it is not one."""
+        top, manifest, instances = json.loads(line)
+        return cls(frozenset(top), tuple(manifest) if manifest is not None else None,
+                   {name: tuple(value) if value is not None else None
+                    for name, value in instances.items()})
+
+
+#: An inode of the output to the tail of its digest line (see :func:`scan_build`).
+Known = dict[int, str]
+
+
+def _tail(st: os.stat_result) -> str:
+    return f"\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode & 0o7777}\n"
+
+
+def _instance(path: str, prefix: str, known: Known | None, learn: Known | None,
+              ) -> tuple[str, int] | None:
+    """Digest and count of the files below ``path`` (names from ``prefix``); None if odd."""
+    lines: list[str] = []
+    todo = [(path, prefix)]
+    lstat = os.stat
+    while todo:
+        folder, rel = todo.pop()
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if known is None:
+                names = os.listdir(fd)
+                inodes: list[int | None] = [None] * len(names)
+            else:
+                with os.scandir(fd) as items:
+                    pairs = [(item.name, item.inode()) for item in items]
+                names = [name for name, _ino in pairs]
+                inodes = [ino for _name, ino in pairs]
+            for name, ino in zip(names, inodes, strict=True):
+                tail = known.get(ino) if known is not None and ino is not None else None
+                if tail is not None:  # a hard link to a file of the output: same status
+                    lines.append(f"{rel}{name}{tail}")
+                    continue
+                st = lstat(name, dir_fd=fd, follow_symlinks=False)
+                kind = _FMT(st.st_mode)
+                if kind == _REG:
+                    tail = _tail(st)
+                    lines.append(f"{rel}{name}{tail}")
+                    if learn is not None:
+                        learn[st.st_ino] = tail
+                elif kind == _DIR and st.st_mode & 0o7777 == 0o755:
+                    todo.append((f"{folder}/{name}", f"{rel}{name}/"))
+                else:
+                    return None
+        finally:
+            os.close(fd)
+    lines.sort()
+    return hashlib.sha256("".join(lines).encode()).hexdigest(), len(lines)
+
+
+def scan_build(folder: str, known: Known | None = None, learn: Known | None = None,
+               ) -> Listing | None:
+    """The listing of the build in ``folder`` (None when it cannot be listed).
+
+    ``known``: inodes already scanned (the output's, when scanning the spare), by their
+    line's tail; ``learn`` is filled with this scan's (for the spare's scan to use).
+    """
+    try:
+        with os.scandir(folder) as entries:
+            top = {item.name: item for item in entries}
+        manifest = None
+        if "manifest.json" in top:
+            st = top["manifest.json"].stat(follow_symlinks=False)
+            if _FMT(st.st_mode) == _REG:
+                manifest = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
+        instances: dict[str, tuple[str, int] | None] = {}
+        for name, item in top.items():
+            if name == "manifest.json":
+                continue
+            st = item.stat(follow_symlinks=False)
+            ok = _FMT(st.st_mode) == _DIR and st.st_mode & 0o7777 == 0o755
+            instances[name] = _instance(item.path, f"{name}/", known, learn) if ok else None
+    except OSError:
+        return None
+    return Listing(frozenset(top), manifest, instances)
+
+
+def scan_files(folder: str, prefix: str) -> dict[str, tuple[int, int, int, int]] | None:
+    """Every file below ``folder`` by name (from ``prefix``): (inode, size, mtime, mode).
+
+    None at anything but 0755 folders and files, or when it cannot be listed. For the one
+    instance of a build whose files are needed one by one (the digest says whether they are
+    still the ones the scan found).
+    """
+    found: dict[str, tuple[int, int, int, int]] = {}
+    todo = [(folder, prefix)]
+    try:
+        while todo:
+            path, rel = todo.pop()
+            with os.scandir(path) as entries:
+                for item in entries:
+                    st = item.stat(follow_symlinks=False)
+                    kind = _FMT(st.st_mode)
+                    if kind == _REG:
+                        found[rel + item.name] = (st.st_ino, st.st_size, st.st_mtime_ns,
+                                                  st.st_mode & 0o7777)
+                    elif kind == _DIR and st.st_mode & 0o7777 == 0o755:
+                        todo.append((item.path, f"{rel}{item.name}/"))
+                    else:
+                        return None
+    except OSError:
+        return None
+    return found
+
+
+class Scanner:
+    """The listings of a build and its spare, made in a forked child (or here, on demand).
+
+    The child starts scanning at once; :meth:`build` and :meth:`spare` wait for its answer.
+    :meth:`close` stops it (a no-op compile does not wait for the spare's scan) and reaps it.
+    A child that dies or answers nonsense gives None: nothing is then trusted (a cold build).
+    """
+
+    def __init__(self, out: str, spare: str, fork: bool | None = None) -> None:
+        """Start scanning ``out`` then ``spare``; ``fork`` None: wherever the OS can fork."""
+        self.out, self.spare_path = out, spare
+        self.pid: int | None = None
+        self.pipe: IO[bytes] | None = None
+        self.results: list[Listing | None] = []
+        self.known: Known = {}
+        if portable.can_fork() if fork is None else fork:
+            self._fork()
+
+    def _fork(self) -> None:
+        read, write = os.pipe()
+        # Ctrl-C reaches the process group: the child must not print a traceback; SIGINT
+        # stays blocked from before the fork until the child ignores it (the parent kills it).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                _child(read, write, self.out, self.spare_path)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(write)
+        self.pid, self.pipe = pid, os.fdopen(read, "rb")
+
+    def _next(self) -> Listing | None:
+        """The child's next listing, or the next scan made here (without a child)."""
+        if self.pipe is None:
+            if not self.results:
+                return scan_build(self.out, learn=self.known)
+            return scan_build(self.spare_path, known=self.known)
+        line = self.pipe.readline()
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            if line.endswith(b"\n"):
+                return None if line == b"null\n" else Listing.decode(line)
+        return None
+
+    def build(self) -> Listing | None:
+        """The output's listing."""
+        if not self.results:
+            self.results.append(self._next())
+        return self.results[0]
+
+    def spare(self) -> Listing | None:
+        """The spare's listing (after the output's)."""
+        self.build()
+        if len(self.results) < 2:
+            self.results.append(self._next())
+        self.known = {}  # only the spare's scan needs it
+        return self.results[1]
+
+    def close(self) -> None:
+        """Stop the child if it still runs, and reap it."""
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+def _child(read: int, write: int, out: str, spare: str) -> Any:
+    """The forked scanner: both listings down the pipe, then exit (no clean-up of the heap)."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.close(read)
+        known: Known = {}
+        for listing in (scan_build(out, learn=known), scan_build(spare, known=known)):
+            data = listing.encode() if listing is not None else b"null\n"
+            while data:
+                data = data[os.write(write, data):]
+            if listing is None:
+                break
+        code = 0
+    finally:
+        os._exit(code)
