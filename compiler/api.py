@@ -225,8 +225,9 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     being verified (:meth:`BuildCache.start_scan`); a build that is not as recorded gets the
     full check, as without a state.
     """
-    record = store.read() if store is not None else None
-    folders = stat_keys(root) if store is not None else {}  # before anything is read
+    with gc_paused():  # the state is ~600k objects at 100k peers: no collection scans them
+        record = store.read() if store is not None else None
+        folders = stat_keys(root) if store is not None else {}  # before anything is read
     previous = None
     if store is not None and record is not None:
         with gc_paused():

@@ -22,6 +22,9 @@ from compiler.model.peer import SitePeer
 
 #: The summaries of every instance, by instance name: {check key: that check's summary}.
 Summaries = dict[str, dict[str, Any]]
+#: The instances whose summaries may have changed since all the others were found clean
+#: together (None: every instance).
+Changed = frozenset[str] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +34,7 @@ class CrossCheck:
     code: str  # what the full check reports
     key: str  # its part of an instance's summary (stored in the cache: JSON data)
     summarise: Callable[[InstanceNode], Any]
-    passes: Callable[[Summaries], bool]
+    passes: Callable[[Summaries, Changed], bool]
 
 
 def _hostname(inst: InstanceNode) -> str:
@@ -39,7 +42,7 @@ def _hostname(inst: InstanceNode) -> str:
     return inst.config.hostname.lower()
 
 
-def _unique_hostnames(summaries: Summaries) -> bool:
+def _unique_hostnames(summaries: Summaries, changed: Changed = None) -> bool:
     hosts = Counter(s["hostname"] for s in summaries.values())
     return all(n == 1 for n in hosts.values())
 
@@ -54,10 +57,23 @@ def _site_spans(inst: InstanceNode) -> list[list[Any]]:
     return spans
 
 
-def _disjoint_sites(summaries: Summaries) -> bool:
-    """No site subnet overlaps one of another site in another instance."""
+def _disjoint_sites(summaries: Summaries, changed: Changed = None) -> bool:
+    """No site subnet overlaps one of another site in another instance.
+
+    With ``changed``, only pairs with a span of a changed instance can be new: the spans of
+    the others are those within reach of the changed ones' (per family, from the lowest
+    first to the highest last address), a few instead of every site subnet of the estate.
+    """
     spans = [(v, first, last, site, name) for name, s in summaries.items()
-             for v, first, last, site in s["spans"]]
+             if changed is None or name in changed for v, first, last, site in s["spans"]]
+    if changed is not None:
+        low: dict[int, int] = {}
+        high: dict[int, int] = {}
+        for v, first, last, _site, _name in spans:
+            low[v], high[v] = min(low.get(v, first), first), max(high.get(v, last), last)
+        spans.extend((v, first, last, site, name) for name, s in summaries.items()
+                     if name not in changed for v, first, last, site in s["spans"]
+                     if v in low and first <= high[v] and last >= low[v])
     return not any(
         spans[a][4] != spans[b][4] and spans[a][3] != spans[b][3]
         for a, b in overlapping_spans([(v, first, last) for v, first, last, _s, _n in spans])
@@ -75,6 +91,10 @@ def summary(inst: InstanceNode) -> dict[str, Any]:
     return {check.key: check.summarise(inst) for check in CROSS_INSTANCE}
 
 
-def clean(summaries: Summaries) -> bool:
-    """Whether every cross-instance check passes over the summaries of all instances."""
-    return all(check.passes(summaries) for check in CROSS_INSTANCE)
+def clean(summaries: Summaries, changed: Changed = None) -> bool:
+    """Whether every cross-instance check passes over the summaries of all instances.
+
+    ``changed``: the instances whose summaries are new, when the checks passed over all the
+    others' (a recompile's): a check may then look only at what involves a changed one.
+    """
+    return all(check.passes(summaries, changed) for check in CROSS_INSTANCE)
