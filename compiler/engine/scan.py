@@ -149,6 +149,9 @@ def scan_files(folder: str, prefix: str) -> dict[str, tuple[int, int, int, int]]
     found: dict[str, tuple[int, int, int, int]] = {}
     todo = [(folder, prefix)]
     try:
+        top = os.lstat(folder).st_mode
+        if _FMT(top) != _DIR or top & 0o7777 != 0o755:
+            return None
         while todo:
             path, rel = todo.pop()
             with os.scandir(path) as entries:

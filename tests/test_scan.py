@@ -1,0 +1,356 @@
+"""The scan that verifies a previous build (issue 14: a site added recompiles in ≤ 0.05 of cold).
+
+:mod:`compiler.engine.scan` must give exactly the digest the cache recorded
+(:func:`compiler.engine.cache.files_digest` over the files' entries), whether a file is
+stat'ed or taken from the output's scan by inode, in a forked child or here; refuse what the
+cache refuses; and a child that dies or says nonsense must mean "nothing verified". The
+cross-instance check of a recompile (only what involves a changed instance) must agree with
+the full one (hypothesis), and stat keys with a plain reference implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from compiler import incremental
+from compiler.api import compile_tree
+from compiler.checks import cross
+from compiler.diagnostics import EnvironmentFailureError
+from compiler.engine import cache as cache_mod
+from compiler.engine import scan
+from compiler.engine.cache import Entry, InstanceState, files_digest, instance_files
+from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
+from tests.test_build_atomic import snapshot
+
+
+def a_build(root: Path) -> Path:
+    """A small build folder: two instances, nested folders, a 0600 file and hard links."""
+    build_file_tree(root, {
+        "manifest.json": "{}\n",
+        "one/VERSION": "1\n",
+        "one/hub/VERSION": "2\n",
+        "one/hub/wireguard/wg0.conf": "[Interface]\n",
+        "one/sites/a.rsc": "# a\n",
+        "two/VERSION": "3\n",
+        "two/clients/b.conf": "[Peer]\n",
+    })
+    for path in root.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    os.chmod(root / "one/hub/wireguard/wg0.conf", 0o600)
+    return root
+
+
+def recorded(folder: Path, name: str) -> str:
+    """The digest the cache records for an instance (entries from plain ``os.stat``)."""
+    files = {
+        path.relative_to(folder).as_posix(): cache_mod.entry(os.stat(path))
+        for path in (folder / name).rglob("*") if path.is_file()
+    }
+    return files_digest(files)
+
+
+def test_the_scan_gives_the_digest_the_cache_records(tmp_path: Path) -> None:
+    out = a_build(tmp_path / "out")
+    listing = scan.scan_build(str(out))
+    assert listing is not None
+    assert listing.top == {"manifest.json", "one", "two"}
+    st_ = os.stat(out / "manifest.json")
+    assert listing.manifest == (st_.st_ino, st_.st_size, st_.st_mtime_ns, 0o644)
+    assert listing.instances == {"one": (recorded(out, "one"), 4), "two": (recorded(out, "two"), 2)}
+
+
+def test_the_spare_s_hard_links_are_taken_from_the_output_s_scan(tmp_path: Path) -> None:
+    """Known inodes cost no stat, and give the same digest as a stat would."""
+    out = a_build(tmp_path / "out")
+    spare = tmp_path / "spare"
+    for path in sorted(out.rglob("*")):
+        target = spare / path.relative_to(out)
+        if path.is_dir():
+            target.mkdir(mode=0o755, parents=True)
+            os.chmod(target, 0o755)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+    (spare / "two/VERSION").unlink()
+    (spare / "two/VERSION").write_text("4\n")  # its own file: stat'ed
+    known: scan.Known = {}
+    assert scan.scan_build(str(out), learn=known) is not None
+    assert len(known) == 6  # every file of its instances, by inode
+    stats: list[str] = []
+    real = os.stat
+
+    def counting(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        stats.append(str(path))
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "stat", counting)
+        listing = scan.scan_build(str(spare), known=known)
+    assert listing is not None
+    assert listing.instances == {"one": (recorded(spare, "one"), 4),
+                                 "two": (recorded(spare, "two"), 2)}
+    # Folders and the one file of its own only (the top's DirEntry.stat is not os.stat).
+    assert sorted(stats) == ["VERSION", "clients", "hub", "sites", "wireguard"]
+
+
+@pytest.mark.parametrize("odd", ["symlink", "fifo", "folder-0700", "instance-0700"])
+def test_anything_but_0755_folders_and_files_fails_the_instance(tmp_path: Path, odd: str) -> None:
+    out = a_build(tmp_path / "out")
+    if odd == "symlink":
+        (out / "one/sites/b.rsc").symlink_to("a.rsc")
+    elif odd == "fifo":
+        os.mkfifo(out / "one/sites/b.rsc")
+    elif odd == "folder-0700":
+        os.chmod(out / "one/hub", 0o700)
+    else:
+        os.chmod(out / "one", 0o700)
+    listing = scan.scan_build(str(out))
+    assert listing is not None
+    assert listing.instances["one"] is None
+    assert listing.instances["two"] == (recorded(out, "two"), 2)
+    assert scan.scan_files(str(out / "one"), "one/") is None
+
+
+def test_a_build_that_cannot_be_listed_has_no_listing(tmp_path: Path) -> None:
+    assert scan.scan_build(str(tmp_path / "absent")) is None
+    assert scan.scan_files(str(tmp_path / "absent"), "absent/") is None
+
+
+def test_listings_cross_the_pipe_unchanged(tmp_path: Path) -> None:
+    listing = scan.scan_build(str(a_build(tmp_path / "out")))
+    assert listing is not None
+    assert scan.Listing.decode(listing.encode()) == listing
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_the_forked_scanner_and_the_one_here_agree(tmp_path: Path, fork: bool) -> None:
+    out = a_build(tmp_path / "out")
+    spare = a_build(tmp_path / "spare")
+    scanner = scan.Scanner(str(out), str(spare), fork=fork)
+    try:
+        assert (scanner.pid is not None) is fork
+        assert scanner.build() == scan.scan_build(str(out))
+        assert scanner.spare() == scan.scan_build(str(spare))
+    finally:
+        scanner.close()
+    assert scanner.pid is None
+
+
+def test_a_child_that_dies_verifies_nothing_and_is_reaped(tmp_path: Path) -> None:
+    scanner = scan.Scanner(str(a_build(tmp_path / "out")), str(tmp_path / "spare"), fork=True)
+    pid = scanner.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    try:
+        # Dead before it answered (or after: the answer, then EOF); never a wrong listing.
+        assert scanner.build() in (None, scan.scan_build(str(tmp_path / "out")))
+        assert scanner.spare() is None  # no spare folder, or no child: nothing verified
+    finally:
+        scanner.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_nonsense_from_the_child_verifies_nothing(tmp_path: Path) -> None:
+    scanner = scan.Scanner(str(tmp_path), str(tmp_path), fork=False)
+    read, write = os.pipe()
+    os.write(write, b'["x"]\n{"not": "a listing"\n')
+    os.close(write)
+    scanner.pipe = os.fdopen(read, "rb")
+    try:
+        assert scanner.build() is None
+        assert scanner.spare() is None
+    finally:
+        scanner.close()
+
+
+def test_a_no_op_compile_stops_the_scanning_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child is stopped and reaped whatever the compile did: no process is left behind."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    started: list[scan.Scanner] = []
+    real = scan.Scanner.__init__
+
+    def recording(self: scan.Scanner, *args: object, **kwargs: object) -> None:
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(self)
+
+    monkeypatch.setattr(scan.Scanner, "__init__", recording)
+    for _ in range(2):
+        assert compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True).build
+    assert len(started) == 1  # the first compile had no state: nothing to scan
+    child = started[0]
+    assert child.pid is None and child.pipe is None  # closed: killed and reaped
+
+
+def test_an_instance_s_files_are_read_again_only_as_verified(tmp_path: Path) -> None:
+    out = a_build(tmp_path / "out")
+    digest = recorded(out, "one")
+    inst = InstanceState("one", "key", "", {}, digest=digest, count=4)
+    files = instance_files(out, inst)
+    assert files is not None and inst.files is files
+    assert files["one/hub/wireguard/wg0.conf"].mode == 0o600
+    assert sorted(files) == ["one/VERSION", "one/hub/VERSION", "one/hub/wireguard/wg0.conf",
+                             "one/sites/a.rsc"]
+    again = InstanceState("one", "key", "", {}, digest=digest, count=4)
+    (out / "one/sites/a.rsc").write_text("# edited since the scan\n")
+    assert instance_files(out, again) is None
+
+
+def _tamper_with(monkeypatch: pytest.MonkeyPatch, instance: str) -> None:
+    """Replace a file of ``instance`` (same bytes, another inode) right before it is read again.
+
+    The race the digest closes: verified by the child, edited before the engine reads it.
+    """
+    real = cache_mod.instance_files
+
+    def tampering(build: Path, inst: InstanceState) -> dict[str, Entry] | None:
+        if inst.name == instance:
+            hub = build / inst.name / "hub/sysctl.conf"
+            data = hub.read_bytes()
+            hub.unlink()
+            hub.write_bytes(data)
+        return real(build, inst)
+
+    monkeypatch.setattr("compiler.engine.engine.instance_files", tampering)
+
+
+def test_an_output_edited_after_the_scan_is_written_anew_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    out = tmp_path / "out"
+    assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).build
+    peer = root / "acme-eu/peers/berlin.yaml"
+    text = peer.read_text(encoding="utf-8")
+    assert "rack 2" in text
+    peer.write_text(text.replace("rack 2", "rack 3"), encoding="utf-8")
+    _tamper_with(monkeypatch, "acme-eu")  # rendered again
+    result = compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+    assert result.build is not None and result.stats is not None
+    fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=False, cache=False)
+    assert fresh.build is not None
+    assert snapshot(out) == snapshot(tmp_path / "fresh")
+    # Nothing of the rendered instance was trusted: each of its files was written again.
+    rendered = sum(1 for path in (out / "acme-eu").rglob("*") if path.is_file())
+    assert result.stats.written == rendered + 1  # and the manifest
+
+
+def test_an_output_edited_before_it_is_linked_stops_the_compile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged instance cannot be rendered instead (it was not checked): one line, exit 2,
+    and the build on disk stays as it was."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    out = tmp_path / "out"
+    assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).build
+    peer = root / "acme-eu/peers/berlin.yaml"
+    peer.write_text(peer.read_text(encoding="utf-8").replace("rack 2", "rack 3"),
+                    encoding="utf-8")
+    before = snapshot(out)
+    _tamper_with(monkeypatch, "acme-us")  # unchanged: linked (no spare yet)
+    with pytest.raises(EnvironmentFailureError) as caught:
+        compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+    assert str(caught.value) == (
+        f"the previous build changed during the compile; run it again ({out}/acme-us)")
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mvpn-cache", "out", "src"]
+
+
+spans = st.lists(st.tuples(st.sampled_from([4, 6]), st.integers(0, 12), st.integers(0, 8),
+                           st.sampled_from(["s1", "s2", "s3"])), max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@example({"a": [(4, 2, 4, "s1")], "b": [(4, 0, 8, "s2")]}, {"a"})  # b holds a, starts below
+@given(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), spans, min_size=1),
+       st.sets(st.sampled_from(["a", "b", "c", "d"])))
+def test_the_recompile_s_overlap_check_agrees_with_the_full_one(
+    raw: dict[str, list[tuple[int, int, int, str]]], changed: set[str]
+) -> None:
+    """Whenever the unchanged instances were clean together, looking only at what involves a
+    changed one gives the full check's verdict."""
+    def aligned(v: int, first: int, size: int) -> list[int]:
+        length = 1 << size  # CIDR blocks: aligned to their size
+        start = first * 16 - (first * 16) % length
+        return [v, start, start + length - 1]
+
+    summaries = {name: {"hostname": name, "spans": [[*aligned(v, f, s), site]
+                                                     for v, f, s, site in items]}
+                 for name, items in raw.items()}
+    unchanged = {name: s for name, s in summaries.items() if name not in changed}
+    if not cross.clean(unchanged):
+        return  # a recompile only asks when the others were clean together
+    assert cross.clean(summaries, frozenset(changed)) == cross.clean(summaries)
+
+
+def reference_stat_keys(root: Path, now: int) -> dict[str, str | None]:
+    """The stat keys as first written (os.scandir and paths), to compare with."""
+    keys: dict[str, str | None] = {}
+    items = sorted(os.scandir(root), key=lambda e: e.name)
+    common = hashlib.sha256()
+    for item in items:
+        if item.name in ("vpn.yaml", "vpn.yml"):
+            s = item.stat(follow_symlinks=False)
+            common.update(f"{item.name}\0{s.st_ino}\0{s.st_size}\0{s.st_mtime_ns}"
+                          f"\0{s.st_ctime_ns}\n".encode())
+    for folder in (e for e in items if e.is_dir(follow_symlinks=False)):
+        digest, todo, key = common.copy(), [(folder.path, "")], True
+        while todo and key:
+            path, prefix = todo.pop()
+            for item in sorted(os.scandir(path), key=lambda e: e.name):
+                s = item.stat(follow_symlinks=False)
+                if stat.S_ISDIR(s.st_mode) and not prefix and item.name == "peers":
+                    todo.append((item.path, "peers/"))
+                elif not stat.S_ISREG(s.st_mode) or max(s.st_mtime_ns, s.st_ctime_ns) > now:
+                    key = False
+                    break
+                digest.update(f"{prefix}{item.name}\0{s.st_mode}\0{s.st_ino}\0{s.st_size}"
+                              f"\0{s.st_mtime_ns}\0{s.st_ctime_ns}\n".encode())
+        keys[folder.name] = digest.hexdigest() if key else None
+    return keys
+
+
+def test_stat_keys_are_those_of_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    (root / "acme-us/notes").mkdir()  # a folder other than peers/: never skipped
+    os.symlink("instance.yaml", root / "acme-eu/peers/link.yaml")
+    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
+    keys = incremental.stat_keys(root)
+    assert keys == reference_stat_keys(root, time.time_ns() + 10**12)
+    assert keys["acme-eu"] is None and keys["acme-us"] is None
+    (root / "acme-eu/peers/link.yaml").unlink()
+    os.rmdir(root / "acme-us/notes")
+    keys = incremental.stat_keys(root)
+    assert None not in keys.values()
+    assert keys == reference_stat_keys(root, time.time_ns() + 10**12)
+
+
+def test_an_unreadable_instance_folder_is_read_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stat keys say "read it" where they cannot look; the walk then says what is wrong."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
+    real = os.open
+
+    def refusing(path: str, *args: object, **kwargs: object) -> int:
+        if str(path).endswith("acme-us/peers"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+    keys = incremental.stat_keys(root)
+    assert keys["acme-us"] is None and keys["acme-eu"] is not None
