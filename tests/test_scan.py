@@ -354,3 +354,35 @@ def test_an_unreadable_instance_folder_is_read_not_skipped(
     monkeypatch.setattr(os, "open", refusing)
     keys = incremental.stat_keys(root)
     assert keys["acme-us"] is None and keys["acme-eu"] is not None
+
+
+def files_of(out: Path) -> set[str]:
+    return {path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()}
+
+
+def test_the_counts_of_a_recompile_are_those_of_the_files(tmp_path: Path) -> None:
+    """written + unchanged is the new build, removed what left it: with files counted from
+    the verified digests (never read one by one) and from the instances rendered again."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    out = tmp_path / "out"
+
+    def compile_and_count() -> None:
+        before = files_of(out) if out.exists() else set()
+        result = compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+        assert result.stats is not None
+        after = files_of(out)
+        assert (result.stats.written + result.stats.unchanged,
+                result.stats.removed) == (len(after), len(before - after))
+
+    compile_and_count()
+    (root / "acme-eu/peers/carol.yaml").unlink()  # a peer: its artifacts leave the build
+    compile_and_count()
+    compile_and_count()  # a no-op
+    peer = root / "acme-eu/peers/berlin.yaml"
+    peer.write_text(peer.read_text(encoding="utf-8").replace("rack 2", "rack 3"),
+                    encoding="utf-8")
+    compile_and_count()  # acme-us kept in the spare, acme-eu rendered
+    for path in sorted((root / "acme-us").rglob("*"), reverse=True):  # an instance
+        path.unlink() if path.is_file() else path.rmdir()
+    (root / "acme-us").rmdir()
+    compile_and_count()
