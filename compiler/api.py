@@ -23,8 +23,8 @@ from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.engine import WriteStats, assemble
 from compiler.engine.assemble import Progress
-from compiler.engine.cache import BuildCache, BuildState
-from compiler.engine.engine import BuildJob, StreamedBuild
+from compiler.engine.cache import BuildCache, BuildState, fragment_ahead
+from compiler.engine.engine import Ahead, BuildJob, StreamedBuild, render_ahead
 from compiler.engine.lock import output_lock
 from compiler.engine.write import check_output
 from compiler.incremental import (
@@ -184,6 +184,7 @@ class _Gathered:
     reuse: set[str]  # instances whose previous build can be kept
     fast: Incremental | None = None  # when checked incrementally: complete, memo included
     walked: int = 0  # of a full check: how many diagnostics the walk gave
+    ahead: dict[str, Ahead] = dataclasses.field(default_factory=dict)  # rendered already
 
     def plan(self) -> BuildJob | None:
         """The build (planned by :func:`compiler.engine.planner.plan_build`), when loadable."""
@@ -201,7 +202,7 @@ class _Gathered:
     def _job(self, views: list[InstanceView]) -> BuildJob:
         ring = self.target.ring
         return BuildJob(views, ring, self.target.qr, self.target.out, previous=self.previous,
-                        reuse=self.reuse.__contains__, keys=self.keys)
+                        reuse=self.reuse.__contains__, keys=self.keys, ahead=self.ahead)
 
     def check(self) -> CheckResult:
         """The check's result: the graph checks of a full check run now."""
@@ -232,10 +233,12 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     if store is not None and record is not None:
         with gc_paused():
             fast = check_incrementally(root, store.context, record[0], folders)
+            # While the child still scans the build: a small change is rendered meanwhile.
+            ahead = _render_ahead(fast, record[0], target) if fast is not None else {}
         previous = store.load(record)
         if fast is not None and previous is not None:
             return _Gathered(target, store, previous, folders, fast.estate, fast.diagnostics,
-                             fast.keys, fast.reuse, fast)
+                             fast.keys, fast.reuse, fast, ahead=ahead)
     diags = Diagnostics()
     with gc_paused():
         raw = walk(root, diags)
@@ -246,6 +249,25 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     reuse = {name for name, key in keys.items() if name in old and old[name].key == key}
     return _Gathered(target, store, previous, folders, estate, diags, keys, reuse,
                      walked=walked)
+
+
+def _render_ahead(fast: Incremental, recorded: BuildState, target: _Target,
+                  ) -> dict[str, Ahead]:
+    """Render the instances a clean incremental check changed, before the build is verified.
+
+    Against the fragments the unverified state points at; see :func:`render_ahead`.
+    """
+    if fast.diagnostics.errors:
+        return {}
+    old = recorded.instances
+    fragments = {
+        name: fragment_ahead(target.out, old[name]) if name in old else None
+        for name in fast.estate.instances if name not in fast.reuse}
+    views = instance_views(
+        dataclasses.replace(fast.estate, instances={
+            name: inst for name, inst in fast.estate.instances.items() if name in fragments}),
+        target.ring)
+    return render_ahead(views, target.qr, target.out, fragments)
 
 
 def _execute(gathered: _Gathered, job: BuildJob | None,

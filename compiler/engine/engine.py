@@ -28,7 +28,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from compiler.diagnostics import EnvironmentFailureError
 from compiler.engine import portable
@@ -102,6 +102,7 @@ class _Job:
     previous: BuildState | None  # verified previous build (cache), else None
     old: set[str]  # files of the previous build (without a cache: compared by content)
     spare: BuildState | None = None  # what the stage holds when it started as the spare
+    ahead: dict[str, Ahead] = dataclasses.field(default_factory=dict)  # rendered already
 
 
 #: In a forked worker: the job its pool initializer was given (inherited, not pickled).
@@ -123,24 +124,24 @@ def _mkdirs(stage: str, rels: Iterable[str]) -> None:
             os.chmod(path, 0o755)
 
 
-def _render_one(job: _Job, name: str) -> InstanceState:
-    """Render one instance into the stage; keep files whose bytes did not change."""
-    stage, out = str(job.stage), str(job.out)
-    old = job.previous.instances.get(name) if job.previous is not None else None
-    old_shas: dict[str, str] = {}
-    old_files: dict[str, Entry] = {}
-    if old is not None:  # the previous build is verified: its manifest says what each file is
-        artifacts = json.loads("{" + old.fragment + "}")[name]["artifacts"]
-        for path, art in artifacts.items():
-            old_shas[f"{name}/{path}"] = art["sha256"]
-        # Its files one by one; changed since the build was verified (None), none is reused.
-        old_files = instance_files(job.out, old) or {}
-        gone = {*old_shas, f"{name}/VERSION", f"{name}/hub/VERSION"}
+def _old_shas(name: str, fragment: str | None) -> dict[str, str]:
+    """The SHA-256 of each artifact of an instance, from its manifest fragment (path: sha)."""
+    if fragment is None:
+        return {}
+    artifacts = json.loads("{" + fragment + "}")[name]["artifacts"]
+    return {f"{name}/{path}": art["sha256"] for path, art in artifacts.items()}
+
+
+def _render(view: InstanceView, qr: bool, out: str, fragment: str | None,
+            ) -> tuple[dict[str, Any], list[RenderedFile]]:
+    """Render an instance; ``fragment``: its part of the previous build's manifest, if any."""
+    name = view.name
+    old_shas = _old_shas(name, fragment)
 
     def reuse_qr(peer: str, profile: str) -> str | None:
         """The previous QR code of an unchanged profile (as unstamped text), if any."""
         rel = f"{name}/clients/{peer}"
-        if old is None or f"{rel}.svg" not in old_shas:
+        if f"{rel}.svg" not in old_shas:
             return None
         if hashlib.sha256(stamp(profile)[1]).hexdigest() != old_shas.get(f"{rel}.conf"):
             return None
@@ -148,11 +149,59 @@ def _render_one(job: _Job, name: str) -> InstanceState:
         return head.rsplit(" version ", 1)[0] + f" version {VERSION_SLOT} -->" + sep + body
 
     # A view of its own, dropped with everything it caches (the policy, every peer's keys and
-    # certificate) once the instance is written: rendered on the job's view, those caches
+    # certificate) once the instance is rendered: rendered on the job's view, those caches
     # stayed until the end of the build (~150 MiB per worker at 100k peers).
-    view = dataclasses.replace(job.views[name])
-    entry_, files = render_instance(view, job.qr, reuse_qr)
-    del view
+    return render_instance(dataclasses.replace(view), qr, reuse_qr)
+
+
+class Ahead(NamedTuple):
+    """An instance rendered before its build was planned (:func:`render_ahead`)."""
+
+    entry: dict[str, Any]
+    files: list[RenderedFile]
+    fragment: str | None  # the previous build's fragment its QR codes were taken against
+
+
+def render_ahead(views: list[InstanceView], qr: bool, out: Path,
+                 fragments: dict[str, str | None]) -> dict[str, Ahead]:
+    """Render the instances ``fragments`` names now, in memory, when they are few.
+
+    A recompile waits for the scan that verifies the previous build (a forked child, see
+    :mod:`compiler.engine.scan`); a small change is rendered meanwhile, against the previous
+    build's fragments as read before it was verified. :func:`_render_one` uses the result
+    only when the verified fragment is the same (and the compile drops it when the build
+    is not verified at all). A large change is not rendered ahead: it renders on every core
+    once planned, a file at a time, never the whole build in memory.
+    """
+    todo = [view for view in views if view.name in fragments]
+    if not portable.can_fork() or sum(len(v.peers) for v in todo) >= PARALLEL_MIN_PEERS:
+        return {}  # without fork nothing runs meanwhile: rendered in the build as ever
+    done = {}
+    for view in todo:
+        try:
+            done[view.name] = Ahead(*_render(view, qr, str(out), fragments[view.name]),
+                                    fragments[view.name])
+        except (OSError, ValueError):  # an unverified build: a QR code missing or mangled
+            continue  # rendered in the build, after the previous one is verified (or not)
+    return done
+
+
+def _render_one(job: _Job, name: str) -> InstanceState:
+    """Render one instance into the stage; keep files whose bytes did not change."""
+    stage, out = str(job.stage), str(job.out)
+    old = job.previous.instances.get(name) if job.previous is not None else None
+    fragment = old.fragment if old is not None else None
+    old_shas = _old_shas(name, fragment)  # the previous build is verified: what each file is
+    old_files: dict[str, Entry] = {}
+    if old is not None:
+        # Its files one by one; changed since the build was verified (None), none is reused.
+        old_files = instance_files(job.out, old) or {}
+        gone = {*old_shas, f"{name}/VERSION", f"{name}/hub/VERSION"}
+    ahead = job.ahead.pop(name, None)
+    if ahead is not None and ahead.fragment == fragment:
+        entry_, files = ahead.entry, ahead.files
+    else:
+        entry_, files = _render(job.views[name], job.qr, out, fragment)
     _clear(job, name)
     _mkdirs(stage, [f.rel for f in files])
     state = InstanceState(name, "", instance_fragment(name, entry_), {})
@@ -311,10 +360,14 @@ class BuildJob:
     def __init__(
         self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path, *,
         previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
-        keys: dict[str, str] | None = None,
+        keys: dict[str, str] | None = None, ahead: dict[str, Ahead] | None = None,
     ) -> None:
-        """Plan the build (:func:`plan_build`); nothing is done before :meth:`start`."""
+        """Plan the build (:func:`plan_build`); nothing is done before :meth:`start`.
+
+        ``ahead``: instances already rendered (:func:`render_ahead`).
+        """
         self.out, self.qr, self.previous = out.absolute(), qr, previous
+        self.ahead = ahead if ahead is not None else {}
         self.views = {v.name: v for v in views}
         self.head = manifest_head(ring)
         self.plan = plan_build(self.views, previous, reuse, self.head)
@@ -335,7 +388,8 @@ class BuildJob:
         out, spare = self.out, self.plan.spare
         old = _old_files(out) if self.previous is None and out.is_dir() else set()
         self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
-        self.job = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare)
+        self.job = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare,
+                        self.ahead)
         self.pool = self.stack.enter_context(_pool(workers, self.job))
         if self.pool is not None and len(self.tasks) > 1:
             # imap, not map: results arrive in order as they are done (progress bar).
@@ -454,4 +508,4 @@ def _streamed(out: Path, state: BuildState) -> StreamedBuild:
     return StreamedBuild(out / "manifest.json", len(state.instances), str(state.head["secrets"]))
 
 
-__all__ = ["BuildJob", "StreamedBuild"]
+__all__ = ["Ahead", "BuildJob", "StreamedBuild", "render_ahead"]
