@@ -386,3 +386,19 @@ def test_the_counts_of_a_recompile_are_those_of_the_files(tmp_path: Path) -> Non
         path.unlink() if path.is_file() else path.rmdir()
     (root / "acme-us").rmdir()
     compile_and_count()
+
+
+def test_a_fork_that_fails_scans_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = a_build(tmp_path / "out")
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    scanner = scan.Scanner(str(out), str(tmp_path / "spare"), fork=True)
+    try:
+        assert scanner.pid is None and scanner.pipe is None
+        assert scanner.build() == scan.scan_build(str(out))
+        assert scanner.spare() is None  # no spare folder
+    finally:
+        scanner.close()

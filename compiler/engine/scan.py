@@ -197,9 +197,12 @@ class Scanner:
             pid = os.fork()
             if pid == 0:  # the child: never returns
                 _child(read, write, self.out, self.spare_path)
+        except OSError:  # no process to spare (EAGAIN, ENOMEM): the scans run here
+            os.close(read)
+            return
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        os.close(write)
+            os.close(write)
         self.pid, self.pipe = pid, os.fdopen(read, "rb")
 
     def _next(self) -> Listing | None:
