@@ -11,11 +11,13 @@ the full one (hypothesis), and stat keys with a plain reference implementation.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -26,6 +28,7 @@ from compiler.api import compile_tree
 from compiler.checks import cross
 from compiler.diagnostics import EnvironmentFailureError
 from compiler.engine import cache as cache_mod
+from compiler.engine import engine as engine_mod
 from compiler.engine import scan
 from compiler.engine.cache import Entry, InstanceState, files_digest, instance_files
 from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
@@ -402,3 +405,38 @@ def test_a_fork_that_fails_scans_here(tmp_path: Path, monkeypatch: pytest.Monkey
         assert scanner.spare() is None  # no spare folder
     finally:
         scanner.close()
+
+
+@pytest.mark.parametrize("span", ["another-instance", "mangled"])
+def test_a_span_at_the_wrong_fragment_renders_nothing_ahead_and_trusts_nothing(
+    tmp_path: Path, span: str
+) -> None:
+    """The state's spans are read before the build is verified (to render ahead): one that
+    points at another instance's fragment, or at no fragment, must cost speed, not bytes."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    out = tmp_path / "out"
+    assert compile_tree(root, out, TEST_SECRET, qr=True, cache=True).build
+    (path,) = (tmp_path / ".mvpn-cache").glob("build-*.json")
+    body = json.loads(path.read_bytes().split(b"\n", 1)[1])
+    eu = body["instances"]["acme-eu"]["span"]
+    body["instances"]["acme-us"]["span"] = eu if span == "another-instance" else [eu[0] + 7,
+                                                                                   eu[1]]
+    data = json.dumps(body, separators=(",", ":")).encode()
+    path.write_bytes(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+    peer = root / "acme-us/peers/chicago.yaml"
+    peer.write_text(peer.read_text(encoding="utf-8") + "key_epoch: 2\n", encoding="utf-8")
+    ahead: list[dict[str, object]] = []
+    real = engine_mod.render_ahead
+
+    def recording(*args: Any, **kwargs: Any) -> dict[str, engine_mod.Ahead]:
+        ahead.append(dict(args[3]))
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("compiler.api.render_ahead", recording)
+        result = compile_tree(root, out, TEST_SECRET, qr=True, cache=True)
+    assert ahead == [{"acme-us": None}]  # asked, with no fragment to render against
+    assert result.build is not None and result.reused == []  # the state was not trusted
+    fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
+    assert fresh.build is not None
+    assert snapshot(out) == snapshot(tmp_path / "fresh")

@@ -329,9 +329,15 @@ def fragment_ahead(out: Path, inst: InstanceState) -> str | None:
             data = os.pread(fd, length, start) if start >= 0 and length >= 0 else b""
         finally:
             os.close(fd)
-        return data.decode("utf-8") if len(data) == length else None
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+    return text if len(data) == length and _names(text, inst.name) else None
+
+
+def _names(fragment: str, name: str) -> bool:
+    """Whether ``fragment`` is the one of instance ``name`` (a span may point elsewhere)."""
+    return fragment.startswith(f"    {json.dumps(name)}: ")
 
 
 def _read_fragments(out: Path, state: BuildState) -> bool:
@@ -345,6 +351,8 @@ def _read_fragments(out: Path, state: BuildState) -> bool:
             if start < 0 or length < 0 or start + length > len(raw):
                 return False
             inst.fragment = raw[start:start + length].decode("utf-8")
+            if not _names(inst.fragment, inst.name):
+                return False
     except (OSError, UnicodeDecodeError):
         return False
     return True

@@ -181,8 +181,8 @@ def render_ahead(views: list[InstanceView], qr: bool, out: Path,
         try:
             done[view.name] = Ahead(*_render(view, qr, str(out), fragments[view.name]),
                                     fragments[view.name])
-        except (OSError, ValueError):  # an unverified build: a QR code missing or mangled
-            continue  # rendered in the build, after the previous one is verified (or not)
+        except (OSError, ValueError, LookupError, TypeError):  # an unverified build: a
+            continue  # fragment or QR code mangled; rendered in the build, once verified
     return done
 
 
