@@ -440,3 +440,36 @@ def test_a_span_at_the_wrong_fragment_renders_nothing_ahead_and_trusts_nothing(
     fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
     assert fresh.build is not None
     assert snapshot(out) == snapshot(tmp_path / "fresh")
+
+
+def test_a_small_change_is_rendered_once_ahead_of_the_verification(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendered while the child scans, and that rendering is the one written: not twice."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    out = tmp_path / "out"
+    assert compile_tree(root, out, TEST_SECRET, qr=True, cache=True).build
+    rendered: list[str] = []
+    real = engine_mod.render_instance  # type: ignore[attr-defined]
+
+    def counting(inst: Any, *args: Any, **kwargs: Any) -> Any:
+        rendered.append(inst.name)
+        return real(inst, *args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "render_instance", counting)
+    peer = root / "acme-eu/peers/berlin.yaml"
+    peer.write_text(peer.read_text(encoding="utf-8").replace("rack 2", "rack 3"),
+                    encoding="utf-8")
+    ahead = engine_mod.render_ahead
+
+    def after(*args: Any, **kwargs: Any) -> dict[str, engine_mod.Ahead]:
+        done = ahead(*args, **kwargs)
+        assert rendered == ["acme-eu"]  # before the build was verified and planned
+        return done
+
+    monkeypatch.setattr("compiler.api.render_ahead", after)
+    assert compile_tree(root, out, TEST_SECRET, qr=True, cache=True).reused == ["acme-us"]
+    assert rendered == ["acme-eu"]
+    fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
+    assert fresh.build is not None
+    assert snapshot(out) == snapshot(tmp_path / "fresh")
