@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compiler import allocate as allocation
-from compiler import runtime
+from compiler import parallel, runtime
 from compiler.allocate import Assignment
 from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
@@ -178,6 +178,7 @@ class _Gathered:
     reuse: set[str]  # instances whose previous build can be kept
     fast: Incremental | None = None  # when checked incrementally: complete, memo included
     walked: int = 0  # of a full check: how many diagnostics the walk gave
+    split: parallel.Split | None = None  # checked by workers that render it too
 
     def plan(self) -> BuildJob | None:
         """The build (planned by :func:`compiler.engine.planner.plan_build`), when loadable."""
@@ -194,12 +195,18 @@ class _Gathered:
 
     def _job(self, views: list[InstanceView]) -> BuildJob:
         ring = self.target.ring
+        split = self.split
+        if split is not None:  # its workers render what they checked
+            job = BuildJob([], ring, self.target.qr, self.target.out, keys=self.keys,
+                           external=(split.sizes, split.render))
+            job.stack.callback(split.stop)
+            return job
         return BuildJob(views, ring, self.target.qr, self.target.out, previous=self.previous,
                         reuse=self.reuse.__contains__, keys=self.keys)
 
     def check(self) -> CheckResult:
         """The check's result: the graph checks of a full check run now."""
-        if self.fast is not None:
+        if self.fast is not None or self.split is not None:
             return CheckResult(self.estate, self.diags, None)
         with gc_paused():
             graph = _run_checks(self.estate, self.diags)
@@ -209,6 +216,8 @@ class _Gathered:
         """What the next compile may reuse of this one's check (after a build)."""
         if self.fast is not None:
             return self.fast.memo
+        if self.split is not None:
+            return self.split.memo(self.keys)
         return memo_of_check(self.estate, self.diags, self.walked, self.keys)
 
 
@@ -222,6 +231,8 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
         if fast is not None:
             return _Gathered(target, store, previous, folders, fast.estate, fast.diagnostics,
                              fast.keys, fast.reuse, fast)
+    elif (split := _split(root, target, store, folders)) is not None:
+        return split
     diags = Diagnostics()
     with gc_paused():
         raw = walk(root, diags)
@@ -232,6 +243,32 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     reuse = {name for name, key in keys.items() if name in old and old[name].key == key}
     return _Gathered(target, store, previous, folders, estate, diags, keys, reuse,
                      walked=walked)
+
+
+def _split(root: Path, target: _Target, store: BuildCache | None,
+           folders: dict[str, str | None]) -> _Gathered | None:
+    """Check (and later render) in parallel, a group of instances per worker, when it pays.
+
+    None when not split, or when the groups' diagnostics might not be the tree's (see
+    :mod:`compiler.parallel`): the workers are stopped unstarted, the whole tree is checked.
+    """
+    with gc_paused():
+        split = parallel.start(root, target.ring, target.qr, target.out)
+    if split is None:
+        return None
+    try:
+        raw = split.raw
+        # While the workers check: the input keys the cache records with the build.
+        keys = instance_keys(raw, store.context) if store is not None else {}
+        if not split.collect():
+            split.stop()
+            return None
+        top = build_estate(RawTree(raw.root, vpn=raw.vpn), Diagnostics())  # org only
+    except BaseException:
+        split.stop()
+        raise
+    return _Gathered(target, store, None, folders, dataclasses.replace(top, raw=raw),
+                     split.diagnostics(), keys, set(), split=split)
 
 
 def _execute(gathered: _Gathered, job: BuildJob | None,
