@@ -224,6 +224,8 @@ class _Gathered:
 def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     """Read (and, incrementally, check) the tree; what may be reused from the verified build."""
     previous = store.load() if store is not None else None
+    if previous is None and (split := _split(root, target, store)) is not None:
+        return split
     folders = stat_keys(root) if store is not None else {}  # before anything is read
     if store is not None and previous is not None:
         with gc_paused():
@@ -231,8 +233,6 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
         if fast is not None:
             return _Gathered(target, store, previous, folders, fast.estate, fast.diagnostics,
                              fast.keys, fast.reuse, fast)
-    elif (split := _split(root, target, store, folders)) is not None:
-        return split
     diags = Diagnostics()
     with gc_paused():
         raw = walk(root, diags)
@@ -245,30 +245,28 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
                      walked=walked)
 
 
-def _split(root: Path, target: _Target, store: BuildCache | None,
-           folders: dict[str, str | None]) -> _Gathered | None:
+def _split(root: Path, target: _Target, store: BuildCache | None) -> _Gathered | None:
     """Check (and later render) in parallel, a group of instances per worker, when it pays.
 
     None when not split, or when the groups' diagnostics might not be the tree's (see
     :mod:`compiler.parallel`): the workers are stopped unstarted, the whole tree is checked.
     """
     with gc_paused():
-        split = parallel.start(root, target.ring, target.qr, target.out)
+        split = parallel.start(root, target.ring, target.qr, target.out,
+                               store.context if store is not None else None)
     if split is None:
         return None
     try:
-        raw = split.raw
-        # While the workers check: the input keys the cache records with the build.
-        keys = instance_keys(raw, store.context) if store is not None else {}
         if not split.collect():
             split.stop()
             return None
+        raw = split.raw
         top = build_estate(RawTree(raw.root, vpn=raw.vpn), Diagnostics())  # org only
     except BaseException:
         split.stop()
         raise
-    return _Gathered(target, store, None, folders, dataclasses.replace(top, raw=raw),
-                     split.diagnostics(), keys, set(), split=split)
+    return _Gathered(target, store, None, split.folders, dataclasses.replace(top, raw=raw),
+                     split.diagnostics(), split.keys, set(), split=split)
 
 
 def _execute(gathered: _Gathered, job: BuildJob | None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from compiler import parallel
+from compiler import incremental, parallel
 from compiler.api import check, compile_tree
 from compiler.diagnostics import CODES
 from compiler.engine import engine
@@ -52,11 +52,11 @@ class Spy:
 
 
 def _memo(out: Path) -> tuple[Any, ...]:
-    """What a compile recorded for the next one's incremental check (stat keys aside)."""
+    """What a compile recorded for the next one's incremental check."""
     state = BuildCache(out, f"{KeyRing(TEST_SECRET).cache_id()}/qr=False").load()
     assert state is not None
-    return ({n: (i.key, i.summary, i.diagnostics) for n, i in state.instances.items()},
-            state.assertions, state.across_clean)
+    return ({n: (i.key, i.summary, i.diagnostics, i.stat_key)
+             for n, i in state.instances.items()}, state.assertions, state.across_clean)
 
 
 def test_groups_balance_the_peers_and_keep_the_build_order() -> None:
@@ -68,6 +68,8 @@ def test_groups_balance_the_peers_and_keep_the_build_order() -> None:
 def test_workers_say_and_build_what_one_process_does_through_every_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Stat keys are taken of fresh files too (else every folder here would get None).
+    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
     spy = Spy(monkeypatch)
     root = tree(tmp_path / "src")
     rendered = 0
@@ -192,3 +194,29 @@ def test_three_instances_on_two_workers_give_the_bytes_of_one_process(
     assert single.build is not None
     assert snapshot(tmp_path / "split") == snapshot(tmp_path / "one")
     assert split.check.diagnostics.sorted() == single.check.diagnostics.sorted()
+
+
+@pytest.mark.parametrize("secret", [False, True])
+def test_files_outside_the_layout_are_reported_once_and_quoted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: bool
+) -> None:
+    """The top's by this process, an instance folder's by its worker; quoted as check does.
+
+    Stray files warn and are rendered by the workers; a private key in one is an error, and
+    the tree is checked whole.
+    """
+    spy = Spy(monkeypatch)
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    root = _three(tmp_path / "src")
+    key = ("private_key: " + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=\n") if secret else ""
+    build_file_tree(root, {"NOTES.md": "top notes\n" + key, "notes.yaml": "a: 1\n",
+                           "acme-us/notes.txt": "us notes\n" + key, "acme-us/x.yaml": "b: 2\n",
+                           "acme-ap/peers/README": "ap notes\n" + key})
+    full = check(root)
+    codes = sorted(d.code for d in full.diagnostics)
+    assert codes.count("file-unexpected") == 2, codes
+    assert codes.count("secret-in-repo") == (3 if secret else 0), codes
+    result = compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True)
+    assert spy.started and spy.rendered == (not secret)
+    assert result.check.diagnostics.sorted() == full.diagnostics.sorted()
+    assert printed(result.check, result.check.diagnostics) == printed(full, full.diagnostics)
