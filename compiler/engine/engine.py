@@ -251,7 +251,9 @@ def render_group(views: list[InstanceView], qr: bool, stage: Path, out: Path,
     """
     job = _Job({v.name: v for v in views}, qr, stage, out.absolute(), None, old)
     for view in views:
-        yield _render_one(job, view.name)
+        state = _render_one(job, view.name)
+        state.files_digest()  # here, not in the parent: it saves the cache after the build
+        yield state
 
 
 #: Renders the whole build into a stage made by :meth:`BuildJob.start` (``old``: the files
