@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from compiler.engine import write
 from compiler.engine.write import write_new
 
 
@@ -21,7 +20,7 @@ def test_a_write_taken_in_parts_is_finished(tmp_path: Path,
         calls.append(len(data))
         return real(fd, bytes(data[:3]))
 
-    monkeypatch.setattr(write.os, "write", short)
+    monkeypatch.setattr(os, "write", short)
     pieces = [b"0123456789", b"", b"abcdefg"]
     st = write_new(tmp_path / "f", pieces, 0o600)
     assert (tmp_path / "f").read_bytes() == b"0123456789abcdefg"
@@ -31,7 +30,7 @@ def test_a_write_taken_in_parts_is_finished(tmp_path: Path,
 
 def test_a_write_that_takes_nothing_is_a_full_disk_naming_the_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(write.os, "write", lambda fd, data: 0)
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
     with pytest.raises(OSError) as caught:
         write_new(tmp_path / "f", b"data", 0o644)
     assert (caught.value.strerror, caught.value.filename) == (
