@@ -178,7 +178,6 @@ class _Gathered:
     reuse: set[str]  # instances whose previous build can be kept
     fast: Incremental | None = None  # when checked incrementally: complete, memo included
     walked: int = 0  # of a full check: how many diagnostics the walk gave
-    memoised: Memo | None = None  # :meth:`memo`, once made
 
     def plan(self) -> BuildJob | None:
         """The build (planned by :func:`compiler.engine.planner.plan_build`), when loadable."""
@@ -210,9 +209,7 @@ class _Gathered:
         """What the next compile may reuse of this one's check (after a build)."""
         if self.fast is not None:
             return self.fast.memo
-        if self.memoised is None:
-            self.memoised = memo_of_check(self.estate, self.diags, self.walked, self.keys)
-        return self.memoised
+        return memo_of_check(self.estate, self.diags, self.walked, self.keys)
 
 
 def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
@@ -257,13 +254,6 @@ def _execute(gathered: _Gathered, job: BuildJob | None,
         if gathered.store is not None and not job.noop:
             gathered.store.forget()  # until the new state is saved, the old one is stale
         with gc_paused():
-            if job.start() and gathered.store is not None:
-                # The workers render now; the parent would only wait for them. What it does
-                # after the build that does not depend on it (the memo: a cross-instance
-                # summary per instance, ~1 s at 100k peers) is done meanwhile, off the
-                # critical path. It reads the estate the workers share (reference counts):
-                # the pages it touches are copied, about 20 MiB at 100k peers.
-                gathered.memo()
             build, stats, state = job.finish(progress)
     except BaseException:  # Ctrl-C included: no stage is left behind, `out` is untouched
         if job is not None:
