@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from compiler import allocate as allocation
-from compiler import runtime
+from compiler import parallel, runtime
 from compiler.allocate import Assignment
 from compiler.allocate import subnets as subnet_allocation
 from compiler.allocate.subnets import SubnetAssignment
@@ -184,6 +184,7 @@ class _Gathered:
     reuse: set[str]  # instances whose previous build can be kept
     fast: Incremental | None = None  # when checked incrementally: complete, memo included
     walked: int = 0  # of a full check: how many diagnostics the walk gave
+    split: parallel.Split | None = None  # checked by workers that render it too
     ahead: dict[str, Ahead] = dataclasses.field(default_factory=dict)  # rendered already
 
     def plan(self) -> BuildJob | None:
@@ -201,12 +202,18 @@ class _Gathered:
 
     def _job(self, views: list[InstanceView]) -> BuildJob:
         ring = self.target.ring
+        split = self.split
+        if split is not None:  # its workers render what they checked
+            job = BuildJob([], ring, self.target.qr, self.target.out, keys=self.keys,
+                           external=(split.sizes, split.render))
+            job.stack.callback(split.stop)
+            return job
         return BuildJob(views, ring, self.target.qr, self.target.out, previous=self.previous,
                         reuse=self.reuse.__contains__, keys=self.keys, ahead=self.ahead)
 
     def check(self) -> CheckResult:
         """The check's result: the graph checks of a full check run now."""
-        if self.fast is not None:
+        if self.fast is not None or self.split is not None:
             return CheckResult(self.estate, self.diags, None)
         with gc_paused():
             graph = _run_checks(self.estate, self.diags)
@@ -216,6 +223,8 @@ class _Gathered:
         """What the next compile may reuse of this one's check (after a build)."""
         if self.fast is not None:
             return self.fast.memo
+        if self.split is not None:
+            return self.split.memo(self.keys)
         return memo_of_check(self.estate, self.diags, self.walked, self.keys)
 
 
@@ -224,10 +233,13 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
 
     The tree is checked against the recorded state while the build it describes is still
     being verified (:meth:`BuildCache.start_scan`); a build that is not as recorded gets the
-    full check, as without a state.
+    full check, as without a state (split among workers when that pays).
     """
     with gc_paused():  # the state is ~600k objects at 100k peers: no collection scans them
         record = store.read() if store is not None else None
+    if record is None and (split := _split(root, target, store)) is not None:
+        return split
+    with gc_paused():
         folders = stat_keys(root) if store is not None else {}  # before anything is read
     previous = None
     if store is not None and record is not None:
@@ -239,6 +251,10 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
         if fast is not None and previous is not None:
             return _Gathered(target, store, previous, folders, fast.estate, fast.diagnostics,
                              fast.keys, fast.reuse, fast, ahead=ahead)
+        if previous is None:  # not as recorded: built as without a state
+            store.close()  # its scan of the spare is of no use now
+            if (split := _split(root, target, store)) is not None:
+                return split
     diags = Diagnostics()
     with gc_paused():
         raw = walk(root, diags)
@@ -268,6 +284,30 @@ def _render_ahead(fast: Incremental, recorded: BuildState, target: _Target,
             name: inst for name, inst in fast.estate.instances.items() if name in fragments}),
         target.ring)
     return render_ahead(views, target.qr, target.out, fragments)
+
+
+def _split(root: Path, target: _Target, store: BuildCache | None) -> _Gathered | None:
+    """Check (and later render) in parallel, a group of instances per worker, when it pays.
+
+    None when not split, or when the groups' diagnostics might not be the tree's (see
+    :mod:`compiler.parallel`): the workers are stopped unstarted, the whole tree is checked.
+    """
+    with gc_paused():
+        split = parallel.start(root, target.ring, target.qr, target.out,
+                               store.context if store is not None else None)
+    if split is None:
+        return None
+    try:
+        if not split.collect():
+            split.stop()
+            return None
+        raw = split.raw
+        top = build_estate(RawTree(raw.root, vpn=raw.vpn), Diagnostics())  # org only
+    except BaseException:
+        split.stop()
+        raise
+    return _Gathered(target, store, None, split.folders, dataclasses.replace(top, raw=raw),
+                     split.diagnostics(), split.keys, set(), split=split)
 
 
 def _execute(gathered: _Gathered, job: BuildJob | None,

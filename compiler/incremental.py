@@ -32,7 +32,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,15 @@ def instance_keys(raw: RawTree, context: str) -> dict[str, str]:
 _RACY_NS = 2_000_000_000
 
 
-def stat_keys(root: Path) -> dict[str, str | None]:
-    """Per instance folder, a digest of the status of everything in it (None: read it).
+def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str | None]:
+    """Per instance folder (of ``only``, if given), a digest of the status of everything in it.
 
     Taken *before* the files are read, and recorded with the instance's input key: when a
     later compile finds the same stat key, nothing in the folder was written, renamed or
     replaced since (inode, size, mtime and ctime, which no one can set back, all agree), so
     the recorded input key still holds and the folder is not read at all. Folders with
-    anything but files and ``peers/``, or touched in the last two seconds, get None.
+    anything but files and ``peers/``, or touched in the last two seconds, get None (as
+    does every folder while ``vpn.yaml`` was touched in the last two seconds: ``{}``).
     """
     keys: dict[str, str | None] = {}
     now = time.time_ns()
@@ -92,7 +93,8 @@ def stat_keys(root: Path) -> dict[str, str | None]:
                 return {}
             common.update(f"{item.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
                           f"\0{st.st_ctime_ns}\n".encode())
-    for folder in (e for e in items if e.is_dir(follow_symlinks=False)):
+    for folder in (e for e in items if e.is_dir(follow_symlinks=False)
+                   and (only is None or e.name in only)):
         keys[folder.name] = _folder_key(folder.path, common, now)
     return keys
 

@@ -126,18 +126,17 @@ def test_failure_while_writing_keeps_the_previous_build(
 ) -> None:
     root, out = small_tree(tmp_path / "src"), tmp_path / "out"
     before = compiled(root, out, secret=None)  # redacted: the next build rewrites most files
-    real_fdopen = os.fdopen
+    real_write = os.write
     calls = 0
 
-    def fdopen(fd: int, *args: object, **kwargs: object) -> object:
+    def write(fd: int, data: bytes) -> int:  # one call per file: the files are small
         nonlocal calls
         calls += 1
         if calls > fail_after:
-            os.close(fd)
             raise OSError(28, "No space left on device")
-        return real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+        return real_write(fd, data)
 
-    patch_write_os(monkeypatch, fdopen=fdopen)
+    patch_write_os(monkeypatch, write=write)
     with pytest.raises(OSError, match="No space left"):
         compile_tree(root, out, SECRET, qr=False)
     assert snapshot(out) == before
@@ -202,14 +201,14 @@ import os, sys, time
 import types
 import compiler.engine.write as w
 from compiler.cli.main import main
-_fdopen, _link = os.fdopen, os.link
-def fdopen(*a, **k):
+_write, _link = os.write, os.link
+def write(*a, **k):
     time.sleep(0.01)
-    return _fdopen(*a, **k)
+    return _write(*a, **k)
 def link(*a, **k):
     time.sleep(0.01)
     return _link(*a, **k)
-w.os = types.SimpleNamespace(**{**vars(os), "fdopen": fdopen, "link": link})
+w.os = types.SimpleNamespace(**{**vars(os), "write": write, "link": link})
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -286,17 +286,40 @@ def _work_inherited(task: tuple[str, Action]) -> InstanceState | None:
     return _work(_INHERITED[0], task)
 
 
-def _workers(views: dict[str, InstanceView], tasks: list[tuple[str, Action]]) -> int:
+def worker_count(work: int) -> int:
+    """How many processes render ``work`` (peers to render, or their equivalent)."""
     if not portable.can_fork():
         return 1  # see portable.can_fork: the same bytes, rendered here
     forced = os.environ.get("MVPN_JOBS", "")
     if forced.isdigit() and int(forced) > 0:
         return int(forced)
-    # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
-    cost = {Action.LINK: 10, Action.KEEP: 0}
-    work = sum(len(views[n].peers) if a is Action.RENDER else cost[a] for n, a in tasks)
     cores = portable.cpu_count()
     return min(cores, 4) if work >= PARALLEL_MIN_PEERS else 1
+
+
+def _workers(sizes: dict[str, int], tasks: list[tuple[str, Action]]) -> int:
+    # Rendering a peer costs about as much as linking twenty files; keeping one, nothing.
+    cost = {Action.LINK: 10, Action.KEEP: 0}
+    return worker_count(sum(sizes[n] if a is Action.RENDER else cost[a] for n, a in tasks))
+
+
+def render_group(views: list[InstanceView], qr: bool, stage: Path, out: Path,
+                 old: set[str]) -> Iterator[InstanceState]:
+    """Render ``views`` into ``stage`` of a build without a previous state, one at a time.
+
+    For a process that checked these instances itself (:mod:`compiler.parallel`): the
+    :class:`BuildJob` that made ``stage`` takes the states (``external``).
+    """
+    job = _Job({v.name: v for v in views}, qr, stage, out.absolute(), None, old)
+    for view in views:
+        state = _render_one(job, view.name)
+        state.files_digest()  # here, not in the parent: it saves the cache after the build
+        yield state
+
+
+#: Renders the whole build into a stage made by :meth:`BuildJob.start` (``old``: the files
+#: of a previous build without a cache state); yields each instance's state in plan order.
+External = Callable[[Path, set[str]], Iterator[InstanceState]]
 
 
 @contextlib.contextmanager
@@ -360,17 +383,24 @@ class BuildJob:
     def __init__(
         self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path, *,
         previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
-        keys: dict[str, str] | None = None, ahead: dict[str, Ahead] | None = None,
+        keys: dict[str, str] | None = None, external: tuple[dict[str, int], External] | None = None,
+        ahead: dict[str, Ahead] | None = None,
     ) -> None:
         """Plan the build (:func:`plan_build`); nothing is done before :meth:`start`.
 
-        ``ahead``: instances already rendered (:func:`render_ahead`).
+        ``external``: the instances (with their peer counts) are rendered elsewhere, into the
+        stage this job makes, by the callable (``views`` is then empty). ``ahead``: instances
+        already rendered (:func:`render_ahead`).
         """
         self.out, self.qr, self.previous = out.absolute(), qr, previous
         self.ahead = ahead if ahead is not None else {}
         self.views = {v.name: v for v in views}
+        self.sizes = {name: len(v.peers) for name, v in self.views.items()}
+        self.external = None
+        if external is not None:
+            self.sizes, self.external = external
         self.head = manifest_head(ring)
-        self.plan = plan_build(self.views, previous, reuse, self.head)
+        self.plan = plan_build(self.sizes, previous, reuse, self.head)
         self.tasks = list(self.plan.actions.items())
         self.keys = keys or {}
         self.noop = self.plan.noop
@@ -384,12 +414,16 @@ class BuildJob:
         """Create the stage and start rendering; returns whether anything was started."""
         if self.noop:
             return False
-        workers = _workers(self.views, self.tasks)
         out, spare = self.out, self.plan.spare
         old = _old_files(out) if self.previous is None and out.is_dir() else set()
         self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
         self.job = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare,
                         self.ahead)
+        if self.external is not None:
+            assert self.previous is None, "an external render starts from nothing"
+            self.pending = self.external(self.stage, old)
+            return True
+        workers = _workers(self.sizes, self.tasks)
         self.pool = self.stack.enter_context(_pool(workers, self.job))
         if self.pool is not None and len(self.tasks) > 1:
             # imap, not map: results arrive in order as they are done (progress bar).
@@ -425,12 +459,12 @@ class BuildJob:
         try:
             pending = (self.pending if self.pending is not None
                        else (_work(job, task) for task in self.tasks))
-            total = sum(len(v.peers) for v in self.views.values())
+            total = sum(self.sizes.values())
             results, done = [], 0
             for (name, _action), found in zip(self.tasks, pending, strict=True):
                 results.append(found)
-                if progress is not None and name in self.views:
-                    done += len(self.views[name].peers)
+                if progress is not None and name in self.sizes:
+                    done += self.sizes[name]
                     progress(done, total)
             states = [s if s is not None else _keep_one(job, n) for (n, _action), s in zip(
                 self.tasks, results, strict=True)]
@@ -508,4 +542,5 @@ def _streamed(out: Path, state: BuildState) -> StreamedBuild:
     return StreamedBuild(out / "manifest.json", len(state.instances), str(state.head["secrets"]))
 
 
-__all__ = ["Ahead", "BuildJob", "StreamedBuild", "render_ahead"]
+__all__ = ["Ahead", "BuildJob", "External", "StreamedBuild", "render_ahead", "render_group",
+           "worker_count"]

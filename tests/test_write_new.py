@@ -1,0 +1,49 @@
+"""``write_new``: every byte written even when the kernel takes a write in parts, the mode exact."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from compiler.engine.write import write_new
+
+
+def test_a_write_taken_in_parts_is_finished(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.write
+    calls: list[int] = []
+
+    def short(fd: int, data: bytes | memoryview) -> int:  # at most 3 bytes a call
+        calls.append(len(data))
+        return real(fd, bytes(data[:3]))
+
+    monkeypatch.setattr(os, "write", short)
+    pieces = [b"0123456789", b"", b"abcdefg"]
+    st = write_new(tmp_path / "f", pieces, 0o600)
+    assert (tmp_path / "f").read_bytes() == b"0123456789abcdefg"
+    assert calls == [10, 7, 4, 1, 0, 7, 4, 1]
+    assert (st.st_size, stat.S_IMODE(st.st_mode)) == (17, 0o600)
+
+
+def test_a_write_that_takes_nothing_is_a_full_disk_naming_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
+    with pytest.raises(OSError) as caught:
+        write_new(tmp_path / "f", b"data", 0o644)
+    assert (caught.value.strerror, caught.value.filename) == (
+        "No space left on device", str(tmp_path / "f"))
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022, 0o077, 0o777])
+def test_the_mode_is_exact_whatever_the_umask(tmp_path: Path, mask: int) -> None:
+    old = os.umask(mask)
+    try:
+        for i, mode in enumerate((0o600, 0o644, 0o755)):
+            st = write_new(tmp_path / f"f{i}", b"x", mode)
+            assert stat.S_IMODE(os.stat(tmp_path / f"f{i}").st_mode) == mode
+            assert stat.S_IMODE(st.st_mode) == mode  # the status returned is the final one
+    finally:
+        os.umask(old)
