@@ -46,7 +46,7 @@ from compiler.model.estate import Estate, build_estate
 from compiler.render.support import check_routeros
 
 #: Codes the cross-instance checks report: never kept with one instance (they depend on others).
-_ACROSS = frozenset(check.code for check in cross.CROSS_INSTANCE)
+ACROSS = frozenset(check.code for check in cross.CROSS_INSTANCE)
 
 
 def _text(source: SourceFile | None) -> str:
@@ -148,7 +148,7 @@ def assertion_key(test: Assertion, keys: dict[str, str]) -> str | None:
     return hashlib.sha256(f"{key}\0{test!r}".encode()).hexdigest()
 
 
-def _owner(diag: Diagnostic, root: Path, instances: Iterable[str]) -> str | None:
+def instance_of(diag: Diagnostic, root: Path, instances: Iterable[str]) -> str | None:
     """The instance whose folder holds the diagnostic's file (None: the tree's top)."""
     if not diag.file.is_relative_to(root):
         return None
@@ -156,8 +156,14 @@ def _owner(diag: Diagnostic, root: Path, instances: Iterable[str]) -> str | None
     return parts[0] if len(parts) > 1 and parts[0] in instances else None
 
 
-def _own(found: Iterable[Diagnostic], root: Path,
-         instances: Iterable[str]) -> tuple[dict[str, list[list[Any]]], bool]:
+def encode(diag: Diagnostic, root: Path) -> list[Any]:
+    """A diagnostic as the cache keeps it: [code, message, file from the root, line, column]."""
+    return [diag.code, diag.message, diag.file.relative_to(root).as_posix(), diag.line,
+            diag.column]
+
+
+def own_diagnostics(found: Iterable[Diagnostic], root: Path,
+                    instances: Iterable[str]) -> tuple[dict[str, list[list[Any]]], bool]:
     """Each instance's own diagnostics (encoded), and whether any belongs to none or several.
 
     Cross-instance findings depend on other instances too: they are never kept with one.
@@ -165,17 +171,16 @@ def _own(found: Iterable[Diagnostic], root: Path,
     own: dict[str, list[list[Any]]] = {}
     stray = False
     for diag in found:
-        name = _owner(diag, root, instances)
-        if name is None or diag.code in _ACROSS:
+        name = instance_of(diag, root, instances)
+        if name is None or diag.code in ACROSS:
             stray = True
             continue
-        own.setdefault(name, []).append([diag.code, diag.message,
-                                         diag.file.relative_to(root).as_posix(),
-                                         diag.line, diag.column])
+        own.setdefault(name, []).append(encode(diag, root))
     return own, stray
 
 
-def _decode(item: list[Any], root: Path) -> Diagnostic:
+def decode(item: list[Any], root: Path) -> Diagnostic:
+    """A diagnostic back from its encoded form (see :func:`own_diagnostics`)."""
     code, message, rel, line, column = item
     return Diagnostic(code, CODES[code].severity, message, root / rel, line, column)
 
@@ -211,7 +216,8 @@ def _recorded(state: BuildState) -> tuple[Any, ...]:
             state.assertions, state.across_clean)
 
 
-def _assertion_keys(tests: list[tuple[int, Assertion]], keys: dict[str, str]) -> list[str]:
+def assertion_keys(tests: list[tuple[int, Assertion]], keys: dict[str, str]) -> list[str]:
+    """The keys of the assertions that start from an instance (see :func:`assertion_key`)."""
     return [key for _index, test in tests if (key := assertion_key(test, keys)) is not None]
 
 
@@ -221,12 +227,13 @@ def memo_of_check(estate: Estate, diags: Diagnostics, walked: int,
     assert diags.errors == 0
     found = list(diags)
     names = estate.raw.instances.keys()
-    own, _stray = _own(found[walked:], estate.root, names)
+    own, _stray = own_diagnostics(found[walked:], estate.root, names)
     return Memo(
         {name: cross.summary(inst) for name, inst in estate.instances.items()}, own,
-        {owner for d in found[:walked] if (owner := _owner(d, estate.root, names)) is not None},
-        _assertion_keys(estate.tests, keys),
-        not any(d.code in _ACROSS for d in found),
+        {owner for d in found[:walked]
+         if (owner := instance_of(d, estate.root, names)) is not None},
+        assertion_keys(estate.tests, keys),
+        not any(d.code in ACROSS for d in found),
     )
 
 
@@ -241,7 +248,7 @@ class Incremental:
     memo: Memo
 
 
-def _tests(raw: RawTree) -> list[tuple[int, Assertion]]:
+def valid_tests(raw: RawTree) -> list[tuple[int, Assertion]]:
     """The valid assertions of tests.yaml (its diagnostics come with the sub-tree's check)."""
     if raw.tests is None:
         return []
@@ -283,7 +290,7 @@ def check_incrementally(
     for source in (raw.vpn, raw.tests):
         if source is not None:
             parse_source(source, diags)
-    tests = _tests(raw)
+    tests = valid_tests(raw)
     held = set(previous.assertions)
     # Assertions that held over the same inputs hold again: only the others are evaluated,
     # so the instances they start from are checked (and read) even when unchanged.
@@ -305,7 +312,7 @@ def check_incrementally(
     if diags.errors:
         return None
     found = list(diags)
-    own, stray = _own(found[walked:], raw.root, raw.instances)
+    own, stray = own_diagnostics(found[walked:], raw.root, raw.instances)
     if stray:  # found by a check outside one instance's folder, or across instances
         return None
     fresh = {name: cross.summary(inst) for name, inst in estate.instances.items()}
@@ -322,8 +329,8 @@ def check_incrementally(
         return None
     for name in raw.instances.keys() - checked:
         own[name] = old[name].diagnostics
-        diags.extend(_decode(item, raw.root) for item in old[name].diagnostics)
+        diags.extend(decode(item, raw.root) for item in old[name].diagnostics)
     walk_owners = {owner for d in found[:walked]
-                   if (owner := _owner(d, raw.root, raw.instances)) is not None}
-    memo = Memo(summaries, own, walk_owners, _assertion_keys(tests, keys), True)
+                   if (owner := instance_of(d, raw.root, raw.instances)) is not None}
+    memo = Memo(summaries, own, walk_owners, assertion_keys(tests, keys), True)
     return Incremental(dataclasses.replace(estate, raw=raw), diags, keys, reuse, memo)

@@ -37,13 +37,14 @@ from compiler.engine.cache import InstanceState
 from compiler.engine.engine import PARALLEL_MIN_PEERS, render_group, worker_count
 from compiler.incremental import (
     Memo,
-    _assertion_keys,
-    _decode,
-    _own,
-    _owner,
-    _tests,
+    assertion_keys,
+    decode,
+    encode,
     instance_keys,
+    instance_of,
+    own_diagnostics,
     stat_keys,
+    valid_tests,
 )
 from compiler.keys import KeyRing
 from compiler.loader.source import OtherFile, SourceFile
@@ -78,11 +79,6 @@ def groups(sizes: dict[str, int], count: int) -> list[list[str]]:
         found[least].append(name)
         loads[least] += sizes[name]
     return [sorted(group) for group in found if group]
-
-
-def _encode(diag: Diagnostic, root: Path) -> list[Any]:
-    return [diag.code, diag.message, diag.file.relative_to(root).as_posix(), diag.line,
-            diag.column]
 
 
 def _in_group(path: Path, root: Path, group: set[str]) -> bool:
@@ -128,13 +124,13 @@ def _check(top: RawTree, group: list[str], first: bool, context: str | None
     estate.tests = [(i, test) for i, test in estate.tests if test.from_[0] in members]
     run_checks(estate, diags)
     check_routeros(estate, diags)
-    own, stray = _own(diags, root, group)
+    own, stray = own_diagnostics(diags, root, group)
     errors = diags.errors + sum(d.severity is Severity.ERROR for d in walked)
     pointed = {d.file for d in walked} | {d.file for d in diags}
     quoted = [s for s in raw.sources() + raw.others if s.path in pointed
               and _in_group(s.path, root, members)]
     checked = _Checked(
-        [_encode(d, root) for d in walked], own, not stray and errors == 0,
+        [encode(d, root) for d in walked], own, not stray and errors == 0,
         {name: cross.summary(inst) for name, inst in estate.instances.items()},
         instance_keys(raw, context) if context is not None else {}, folders,
         [s if isinstance(s, OtherFile) else SourceFile(s.path, s.text, ok=False)
@@ -193,7 +189,7 @@ class Split:
             checked = self._receive(conn)
             assert isinstance(checked, _Checked)
             clean = clean and checked.clean
-            self.walked.extend(_decode(item, self.raw.root) for item in checked.walked)
+            self.walked.extend(decode(item, self.raw.root) for item in checked.walked)
             self.own.update(checked.own)
             self.summaries.update(checked.summaries)
             self.keys.update(checked.keys)
@@ -219,15 +215,16 @@ class Split:
         diags = Diagnostics()
         diags.extend(self.walked)
         for items in self.own.values():
-            diags.extend(_decode(item, self.raw.root) for item in items)
+            diags.extend(decode(item, self.raw.root) for item in items)
         return diags
 
     def memo(self, keys: dict[str, str]) -> Memo:
         """What the next compile may reuse of this check (see :func:`memo_of_check`)."""
+        root, names = self.raw.root, self.raw.instances
         walk_owners = {owner for d in self.walked
-                       if (owner := _owner(d, self.raw.root, self.raw.instances)) is not None}
+                       if (owner := instance_of(d, root, names)) is not None}
         return Memo(dict(self.summaries), dict(self.own), walk_owners,
-                    _assertion_keys(_tests(self.raw), keys), True)
+                    assertion_keys(valid_tests(self.raw), keys), True)
 
     def render(self, stage: Path, old: set[str]) -> Iterator[InstanceState]:
         """Let every worker render its group into ``stage``; their states in name order."""
@@ -309,7 +306,7 @@ def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None) -
     for source in (top.vpn, top.tests):
         if source is not None:
             parse_source(source, head)  # parsed once, here: the workers inherit it
-    if len(head) or any(test.from_[0] not in top.instances for _i, test in _tests(top)):
+    if len(head) or any(test.from_[0] not in top.instances for _i, test in valid_tests(top)):
         return None
     forking = multiprocessing.get_context("fork")
     procs: list[tuple[Any, Connection, list[str]]] = []

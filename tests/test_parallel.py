@@ -21,7 +21,7 @@ from compiler.api import check, compile_tree
 from compiler.diagnostics import CODES
 from compiler.engine import engine
 from compiler.engine.cache import BuildCache
-from compiler.incremental import _ACROSS
+from compiler.incremental import ACROSS
 from compiler.keys import KeyRing
 from tests.support.trees import TEST_SECRET, build_file_tree
 from tests.test_build_atomic import snapshot
@@ -86,7 +86,7 @@ def test_workers_say_and_build_what_one_process_does_through_every_edit(
         # Workers render only when their groups' diagnostics are the tree's: no error, no
         # cross-instance finding, nothing outside the instances but what the walk said.
         trusted = full.ok and not any(
-            d.code in _ACROSS or d.file.name == "tests.yaml" for d in full.diagnostics)
+            d.code in ACROSS or d.file.name == "tests.yaml" for d in full.diagnostics)
         assert spy.rendered == trusted, what
         rendered += spy.rendered
         if not full.ok:
@@ -101,7 +101,7 @@ def test_workers_say_and_build_what_one_process_does_through_every_edit(
         # The memo serves the next compile: nothing changed, nothing is checked again.
         again = compile_tree(root, tmp_path / f"split{step}", TEST_SECRET, qr=False, cache=True)
         assert again.reused == ["acme-eu", "acme-us"], what
-        across = any(d.code in _ACROSS for d in full.diagnostics)  # always the full check
+        across = any(d.code in ACROSS for d in full.diagnostics)  # always the full check
         assert sorted(again.check.estate.instances) == (["acme-eu", "acme-us"] if across
                                                          else []), what
         assert again.check.diagnostics.sorted() == full.diagnostics.sorted(), what
