@@ -51,6 +51,19 @@ def cached_equals_uncached(root: Path, tmp: Path, secret: bytes | None = TEST_SE
     return cached.reused
 
 
+def count_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the instances the engine renders from now on, in order."""
+    rendered: list[str] = []
+    real = engine_mod.render_instance  # type: ignore[attr-defined]
+
+    def counting(inst: Any, *args: Any, **kwargs: Any) -> Any:
+        rendered.append(inst.name)
+        return real(inst, *args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "render_instance", counting)
+    return rendered
+
+
 def tree(root: Path) -> Path:
     files = compile_estate()
     files["acme-us/peers/denver.yaml"] = site("denver-office", "10.253.0.12", ["10.31.0.0/24"],
@@ -407,14 +420,7 @@ def test_with_tests_yaml_unchanged_instances_are_not_rendered_again(
     root = tree(tmp_path / "src")
     (root / "tests.yaml").write_text(
         "- {from: acme-eu/alice, to: 10.20.0.5, port: 443/tcp, expect: allow}\n")
-    rendered: list[str] = []
-    real = engine_mod.render_instance  # type: ignore[attr-defined]
-
-    def counting(inst: Any, *args: Any, **kwargs: Any) -> Any:
-        rendered.append(inst.name)
-        return real(inst, *args, **kwargs)
-
-    monkeypatch.setattr(engine_mod, "render_instance", counting)
+    rendered = count_renders(monkeypatch)
 
     def compile_counting() -> list[str]:
         rendered.clear()

@@ -33,6 +33,7 @@ from compiler.engine import scan
 from compiler.engine.cache import Entry, InstanceState, files_digest, instance_files
 from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
 from tests.test_build_atomic import snapshot
+from tests.test_cache import count_renders, edit
 
 
 def a_build(root: Path) -> Path:
@@ -234,10 +235,7 @@ def test_an_output_edited_after_the_scan_is_written_anew_not_reused(
     root = build_file_tree(tmp_path / "src", compile_estate())
     out = tmp_path / "out"
     assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).build
-    peer = root / "acme-eu/peers/berlin.yaml"
-    text = peer.read_text(encoding="utf-8")
-    assert "rack 2" in text
-    peer.write_text(text.replace("rack 2", "rack 3"), encoding="utf-8")
+    edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")  # acme-eu changes
     _tamper_with(monkeypatch, "acme-eu")  # rendered again
     result = compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
     assert result.build is not None and result.stats is not None
@@ -257,9 +255,7 @@ def test_an_output_edited_before_it_is_linked_stops_the_compile(
     root = build_file_tree(tmp_path / "src", compile_estate())
     out = tmp_path / "out"
     assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).build
-    peer = root / "acme-eu/peers/berlin.yaml"
-    peer.write_text(peer.read_text(encoding="utf-8").replace("rack 2", "rack 3"),
-                    encoding="utf-8")
+    edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")  # acme-eu changes
     before = snapshot(out)
     _tamper_with(monkeypatch, "acme-us")  # unchanged: linked (no spare yet)
     with pytest.raises(EnvironmentFailureError) as caught:
@@ -381,9 +377,7 @@ def test_the_counts_of_a_recompile_are_those_of_the_files(tmp_path: Path) -> Non
     (root / "acme-eu/peers/carol.yaml").unlink()  # a peer: its artifacts leave the build
     compile_and_count()
     compile_and_count()  # a no-op
-    peer = root / "acme-eu/peers/berlin.yaml"
-    peer.write_text(peer.read_text(encoding="utf-8").replace("rack 2", "rack 3"),
-                    encoding="utf-8")
+    edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")  # acme-eu changes
     compile_and_count()  # acme-us kept in the spare, acme-eu rendered
     for path in sorted((root / "acme-us").rglob("*"), reverse=True):  # an instance
         path.unlink() if path.is_file() else path.rmdir()
@@ -449,17 +443,8 @@ def test_a_small_change_is_rendered_once_ahead_of_the_verification(
     root = build_file_tree(tmp_path / "src", compile_estate())
     out = tmp_path / "out"
     assert compile_tree(root, out, TEST_SECRET, qr=True, cache=True).build
-    rendered: list[str] = []
-    real = engine_mod.render_instance  # type: ignore[attr-defined]
-
-    def counting(inst: Any, *args: Any, **kwargs: Any) -> Any:
-        rendered.append(inst.name)
-        return real(inst, *args, **kwargs)
-
-    monkeypatch.setattr(engine_mod, "render_instance", counting)
-    peer = root / "acme-eu/peers/berlin.yaml"
-    peer.write_text(peer.read_text(encoding="utf-8").replace("rack 2", "rack 3"),
-                    encoding="utf-8")
+    rendered = count_renders(monkeypatch)
+    edit(root / "acme-eu/peers/berlin.yaml", "rack 2", "rack 3")  # acme-eu changes
     ahead = engine_mod.render_ahead
 
     def after(*args: Any, **kwargs: Any) -> dict[str, engine_mod.Ahead]:
