@@ -255,10 +255,8 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     """
     with gc_paused():  # the state is ~600k objects at 100k peers: no collection scans them
         record = store.read() if store is not None else None
-    if record is None:
-        drop_early()  # the stat keys taken early are of no use to a cold compile
-        if (split := _split(root, target, store)) is not None:
-            return split
+    if record is None and (split := _split(root, target, store)) is not None:
+        return split
     with gc_paused():  # before anything is read; taken in a child from the start, if it could
         folders = ({} if store is None else take_early_keys(root) or stat_keys(root))
     previous = None
@@ -273,7 +271,7 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
                              fast.keys, fast.reuse, fast, ahead=ahead)
         if previous is None:  # not as recorded: built as without a state
             store.close()  # its scan of the spare is of no use now
-            if (split := _split(root, target, store)) is not None:
+            if (split := _split(root, target, store, folders)) is not None:
                 return split
     diags = Diagnostics()
     with gc_paused():
@@ -306,15 +304,19 @@ def _render_ahead(fast: Incremental, recorded: BuildState, target: _Target,
     return render_ahead(views, target.qr, target.out, fragments)
 
 
-def _split(root: Path, target: _Target, store: BuildCache | None) -> _Gathered | None:
+def _split(root: Path, target: _Target, store: BuildCache | None,
+           folders: dict[str, str | None] | None = None) -> _Gathered | None:
     """Check (and later render) in parallel, a group of instances per worker, when it pays.
 
+    ``folders``: the stat keys, when taken already (else the workers take their groups').
     None when not split, or when the groups' diagnostics might not be the tree's (see
     :mod:`compiler.parallel`): the workers are stopped unstarted, the whole tree is checked.
     """
+    if store is not None and folders is None:
+        folders = take_early_keys(root)  # taken in a child while this process imported
     with gc_paused():
         split = parallel.start(root, target.ring, target.qr, target.out,
-                               store.context if store is not None else None)
+                               store.context if store is not None else None, keys=folders)
     if split is None:
         return None
     try:

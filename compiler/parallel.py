@@ -87,7 +87,8 @@ def _in_group(path: Path, root: Path, group: set[str]) -> bool:
     return bool(parts) and parts[0] in group
 
 
-def _read(top: RawTree, group: list[str], first: bool, context: str | None
+def _read(top: RawTree, group: list[str], first: bool, context: str | None,
+          keys: dict[str, str | None] | None,
           ) -> tuple[RawTree, list[Diagnostic], dict[str, str | None]]:
     """Read the group's instance folders (stat keys first, as a compile takes them).
 
@@ -96,7 +97,12 @@ def _read(top: RawTree, group: list[str], first: bool, context: str | None
     nothing is reported twice.
     """
     root, members = top.root, set(group)
-    folders = stat_keys(root, members) if context is not None else {}
+    if context is None:
+        folders: dict[str, str | None] = {}
+    elif keys is not None:  # taken before any file was read, by the parent
+        folders = {name: keys[name] for name in group if name in keys}
+    else:
+        folders = stat_keys(root, members)
     diags = Diagnostics()
     read = walk(root, diags, parse=False, skip=frozenset(top.instances) - members)
     others = [o for o in read.others if _in_group(o.path, root, members)]
@@ -108,10 +114,10 @@ def _read(top: RawTree, group: list[str], first: bool, context: str | None
     return raw, [d for d in diags if _in_group(d.file, root, members)], folders
 
 
-def _check(top: RawTree, group: list[str], first: bool, context: str | None
-           ) -> tuple[_Checked, Any]:
+def _check(top: RawTree, group: list[str], first: bool, context: str | None,
+           keys: dict[str, str | None] | None) -> tuple[_Checked, Any]:
     """Read, parse and check one group (in its worker); the estate stays for rendering."""
-    raw, walked, folders = _read(top, group, first, context)
+    raw, walked, folders = _read(top, group, first, context, keys)
     root = raw.root
     diags = Diagnostics()
     for inst in raw.instances.values():
@@ -139,14 +145,18 @@ def _check(top: RawTree, group: list[str], first: bool, context: str | None
 
 
 def _worker(conn: Connection, top: RawTree, group: list[str], first: bool,
-            how: tuple[KeyRing, bool, Path, str | None]) -> None:
-    """A forked worker: check the group, then render it (``how``: keys, QR, output) on order."""
-    ring, qr, out, context = how
+            how: tuple[KeyRing, bool, Path, str | None, dict[str, str | None] | None]) -> None:
+    """A forked worker: check the group, then render it on order.
+
+    ``how``: the key ring, QR codes, the output, the cache's context and the stat keys (if
+    the parent has them).
+    """
+    ring, qr, out, context, keys = how
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         gc.disable()  # the check allocates millions of objects that all live on
-        checked, estate = _check(top, group, first, context)
+        checked, estate = _check(top, group, first, context, keys)
         conn.send(("checked", checked))
         order = conn.recv()
         if order is None:
@@ -280,10 +290,13 @@ def _peer_count(folder: Path) -> int:
         return 0
 
 
-def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None) -> Split | None:
+def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None,
+          *, keys: dict[str, str | None] | None = None) -> Split | None:
     """Read the top of ``root`` and fork workers that read and check it group by group.
 
-    ``context`` is the cache's (None without a cache: no input or stat keys are taken).
+    ``context`` is the cache's (None without a cache: no input or stat keys are taken);
+    ``keys`` the tree's stat keys when they were taken already (else each worker takes its
+    group's before reading it).
     Returns None when it is not split: too small a tree or no second core, an error found
     by the walk of the top, no instance, a diagnostic in ``vpn.yaml`` or ``tests.yaml``, an
     assertion from no instance of the tree. The caller then checks the whole tree itself.
@@ -317,7 +330,7 @@ def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None) -
         for index, group in enumerate(groups(sizes, count)):
             mine, theirs = forking.Pipe()
             proc = forking.Process(target=_worker, daemon=True, args=(
-                theirs, top, group, index == 0, (ring, qr, out.absolute(), context)))
+                theirs, top, group, index == 0, (ring, qr, out.absolute(), context, keys)))
             proc.start()
             theirs.close()
             procs.append((proc, mine, group))

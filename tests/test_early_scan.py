@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from compiler import entry
+from compiler import entry, parallel
 from compiler.api import compile_tree
 from compiler.engine import cache as cache_mod
 from compiler.engine import scan
 from compiler.engine.layout import spare_of, state_file
+from compiler.keys import KeyRing
 from compiler.loader import status
 from tests.support.trees import TEST_SECRET, TEST_SECRET_B64, build_file_tree, compile_estate
 from tests.test_build_atomic import snapshot
@@ -66,9 +67,42 @@ def started() -> scan.Scanner:
     return scan._early[0].scanner
 
 
-def test_nothing_starts_without_a_state(tmp_path: Path) -> None:
+def test_without_a_state_only_the_stat_keys_are_taken(tmp_path: Path) -> None:
     scan.start_early(str(tmp_path / "out"), str(tmp_path))
-    assert not scan._early
+    try:
+        assert len(scan._early) == 1 and scan._early[0].scanner is None
+        assert scan.take_early_keys(tmp_path) == {}  # a tree without vpn.yaml: none
+    finally:
+        scan.drop_early()
+
+
+def test_a_compile_from_nothing_gives_its_workers_the_early_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split workers take no stat keys of their own, and the memo is a lone compile's."""
+    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # the tree was just written
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    monkeypatch.setenv("MVPN_JOBS", "1")
+    alone = compile_tree(root, tmp_path / "alone", TEST_SECRET, qr=False, cache=True)
+    assert alone.build is not None
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_PEERS", 1)
+    monkeypatch.setattr(parallel, "stat_keys", _refused)  # in the workers: not called
+    scan.start_early(str(tmp_path / "split"), str(root))
+    split = compile_tree(root, tmp_path / "split", TEST_SECRET, qr=False, cache=True)
+    assert split.build is not None and not scan._early
+    assert snapshot(tmp_path / "split") == snapshot(tmp_path / "alone")
+    assert _stat_keys(tmp_path / "split") == _stat_keys(tmp_path / "alone") != {}
+
+
+def _refused(*args: object) -> None:
+    raise AssertionError("stat keys taken again")
+
+
+def _stat_keys(out: Path) -> dict[str, str | None]:
+    state = cache_mod.BuildCache(out, f"{KeyRing(TEST_SECRET).cache_id()}/qr=False").load()
+    assert state is not None
+    return {name: i.stat_key for name, i in state.instances.items()}
 
 
 def test_the_compile_takes_the_early_scan_and_keys(
@@ -110,7 +144,7 @@ def test_a_scan_of_another_folder_is_stopped_not_taken(built: tuple[Path, Path])
     scan.start_early(str(out), str(root))
     early = started()
     assert scan.take_early(str(out) + "x", str(spare_of(out)), str(state_file(out))) is None
-    assert early.pid is None and not scan._early
+    assert early.pid is None and scan._early[0].scanner is None
 
 
 def test_a_state_changed_since_the_scan_began_refuses_it(built: tuple[Path, Path]) -> None:
@@ -125,7 +159,7 @@ def test_a_state_changed_since_the_scan_began_refuses_it(built: tuple[Path, Path
     scan._early.extend(pending)
     assert scan.take_early(str(out), str(spare_of(out.absolute())),
                            str(state_file(out.absolute()))) is None
-    assert early.pid is None and not scan._early
+    assert early.pid is None and scan._early[0].scanner is None
 
 
 def test_keys_of_another_tree_are_not_taken(built: tuple[Path, Path]) -> None:

@@ -36,8 +36,8 @@ class Spy:
         self.started = self.rendered = False
         real_start, real_render = parallel.start, parallel.Split.render
 
-        def start(*args: Any) -> parallel.Split | None:
-            found = real_start(*args)
+        def start(*args: Any, **kwargs: Any) -> parallel.Split | None:
+            found = real_start(*args, **kwargs)
             self.started = found is not None
             return found
 

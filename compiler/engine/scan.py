@@ -344,39 +344,41 @@ def _identity(path: str) -> tuple[int, int, int] | None:
 
 
 def start_early(out: str, root: str | None) -> None:
-    """Start scanning the build in ``out``, and taking ``root``'s stat keys, in children.
+    """Take ``root``'s stat keys, and scan the build in ``out``, in children, from now.
 
-    Only when a cache state for ``out`` exists: only a recompile wants either. Called with
-    the folders ``mvpn compile`` was given, before the rest of the compiler is imported:
-    both run (on the other cores) while this process imports.
+    Called with the folders ``mvpn compile`` was given, before the rest of the compiler is
+    imported: both run (on the other cores) while this process imports. Every compile with
+    the cache takes stat keys; only a recompile (a cache state for ``out`` exists) scans.
     """
+    if _early or not portable.can_fork():
+        return
     path = os.path.abspath(out)
     state = _identity(str(layout.state_file(Path(path))))
-    if state is None or _early or not portable.can_fork():
-        return
     spare = str(layout.spare_of(Path(path)))
     keys = _StatKeys(os.path.abspath(root)) if root is not None else None
-    _early.append(_Early(Scanner(path, spare), path, spare, state, keys))
+    scanner = Scanner(path, spare) if state is not None else None
+    _early.append(_Early(scanner, path, spare, state, keys))
 
 
 def take_early(out: str, spare: str, state: str) -> Scanner | None:
     """The early scan, if it was started for these folders and the state is unchanged.
 
     It began before the output lock was taken: another compile may have changed the build
-    meanwhile. One that did saved or removed the state file, so its identity tells.
+    meanwhile. One that did saved or removed the state file, so its identity tells. A scan
+    not taken is stopped (the stat keys stay: they do not depend on the build).
     """
-    if not _early:
+    early = _early[0] if _early else None
+    if early is None or early.scanner is None:
         return None
-    early = _early[0]
+    scanner, early.scanner = early.scanner, None
     if (early.out, early.spare) == (out, spare) and early.state == _identity(state):
-        scanner, early.scanner = early.scanner, None
         return scanner
-    drop_early()
+    scanner.close()
     return None
 
 
 def take_early_keys(root: Path) -> dict[str, str | None] | None:
-    """The stat keys taken early, if for ``root`` and the early scan was taken too."""
+    """The stat keys taken early, if they are ``root``'s (None: take them now)."""
     if not _early or _early[0].keys is None:
         return None
     child, _early[0].keys = _early[0].keys, None
