@@ -223,7 +223,7 @@ class _Gathered:
         split = self.split
         if split is not None:  # its workers render what they checked
             job = BuildJob([], ring, self.target.qr, self.target.out, keys=self.keys,
-                           external=(split.sizes, split.render))
+                           external=split)
             job.stack.callback(split.stop)
             return job
         return BuildJob(views, ring, self.target.qr, self.target.out, previous=self.previous,

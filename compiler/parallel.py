@@ -14,17 +14,25 @@ but the cross-instance ones looks at one instance (with ``vpn.yaml``), a ``tests
 assertion's verdict reads only the instance it starts from, and the cross-instance checks
 run here, over every group's summaries. Where that cannot be promised (an error anywhere, a
 diagnostic outside one instance's folder, a cross-instance finding, an assertion from no
-instance of the tree) the workers are stopped before they render anything and the caller
+instance of the tree) the workers are stopped, nothing they rendered is kept, and the caller
 checks the whole tree in this process, as before.
+
+A worker whose own group is clean renders it into the stage at once, without waiting for the
+other groups and this process's cross-instance checks: at 100k peers that wait left both
+cores idle for about 0.3 s. What it sends meanwhile is kept until the tree is known to be
+clean; a render failure then counts only if the build goes on (a tree with errors reports
+its diagnostics, never a failure of a render it did not need). The stage is made before the
+workers are forked, owned by :class:`Split` until the build job takes it, and removed with
+everything in it when the build does not go on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import multiprocessing
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
@@ -34,7 +42,7 @@ from typing import Any
 from compiler.checks import cross, run_checks
 from compiler.diagnostics import Diagnostic, Diagnostics, Severity
 from compiler.engine.cache import InstanceState
-from compiler.engine.engine import PARALLEL_MIN_PEERS, render_group, worker_count
+from compiler.engine.engine import PARALLEL_MIN_PEERS, new_stage, render_group, worker_count
 from compiler.incremental import (
     Memo,
     assertion_keys,
@@ -56,7 +64,7 @@ from compiler.render.support import check_routeros
 
 @dataclasses.dataclass
 class _Checked:
-    """What a worker found in its group: sent to the parent before anything is rendered."""
+    """What a worker found in its group: sent to the parent before its render."""
 
     walked: list[list[Any]]  # the walk's diagnostics in the group's folders (encoded)
     own: dict[str, list[list[Any]]]  # each instance's diagnostics (encoded, see incremental)
@@ -145,23 +153,24 @@ def _check(top: RawTree, group: list[str], first: bool, context: str | None,
 
 
 def _worker(conn: Connection, top: RawTree, group: list[str], first: bool,
-            how: tuple[KeyRing, bool, Path, str | None, dict[str, str | None] | None]) -> None:
-    """A forked worker: check the group, then render it on order.
+            how: tuple[KeyRing, bool, Path, str | None, dict[str, str | None] | None,
+                       Path, set[str]]) -> None:
+    """A forked worker: check the group, then render it into the stage, unless it is not clean.
 
-    ``how``: the key ring, QR codes, the output, the cache's context and the stat keys (if
-    the parent has them).
+    ``how``: the key ring, QR codes, the output, the cache's context, the stat keys (if the
+    parent has them), the stage and the old output's files. The render starts without
+    waiting for the other groups: the parent stops it (and removes the stage) when the
+    tree turns out not to be clean as a whole, and otherwise takes the states as they come.
     """
-    ring, qr, out, context, keys = how
+    ring, qr, out, context, keys, stage, old = how
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         gc.disable()  # the check allocates millions of objects that all live on
         checked, estate = _check(top, group, first, context, keys)
         conn.send(("checked", checked))
-        order = conn.recv()
-        if order is None:
+        if not checked.clean:  # an estate with errors is never rendered
             return
-        stage, old = order
         views = instance_views(estate, ring)
         # Frozen, the estate is never scanned again by the collector while rendering.
         gc.freeze()
@@ -179,34 +188,65 @@ def _worker(conn: Connection, top: RawTree, group: list[str], first: bool,
 
 
 class Split:
-    """Workers that checked a tree's groups of instances, waiting to render them."""
+    """Workers that checked a tree's groups of instances and render them into a stage.
+
+    The stage is this object's until a :class:`compiler.engine.engine.BuildJob` takes it
+    (:meth:`take_stage`); :meth:`stop` removes it if not.
+    """
 
     def __init__(self, raw: RawTree, walked: Diagnostics, sizes: dict[str, int],
-                 procs: list[tuple[Any, Connection, list[str]]]) -> None:
-        self.raw, self.sizes, self.procs = raw, sizes, procs
+                 stage: tuple[Path, set[str]]) -> None:
+        self.raw, self.sizes = raw, sizes
+        self.stage: Path | None = stage[0]
+        self.old = stage[1]
+        self.procs: list[tuple[Any, Connection, list[str]]] = []
         self.walked = list(walked)  # the walk's diagnostics, the top's then the groups'
         self.own: dict[str, list[list[Any]]] = {}
         self.summaries: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, str] = {}
         self.folders: dict[str, str | None] = {}
-        self.waiting = False  # every worker checked its group and waits for an order
-        self.rendered = False  # every worker rendered its group
+        # What workers sent after their check, while the others still checked.
+        self.early: dict[Connection, list[tuple[str, object]]] = {}
 
     def collect(self) -> bool:
-        """Wait for every group's check; whether the groups' diagnostics are the tree's."""
+        """Wait for every group's check; whether the groups' diagnostics are the tree's.
+
+        Workers that finished their check already render: what they send meanwhile is kept
+        for :meth:`states` (a failure too: it matters only if the build goes on).
+        """
         clean = True
-        for _proc, conn, _group in self.procs:
-            checked = self._receive(conn)
-            assert isinstance(checked, _Checked)
-            clean = clean and checked.clean
-            self.walked.extend(decode(item, self.raw.root) for item in checked.walked)
-            self.own.update(checked.own)
-            self.summaries.update(checked.summaries)
-            self.keys.update(checked.keys)
-            self.folders.update(checked.folders)
-            self._quote(checked.quoted)
-        self.waiting = True
+        unchecked = {conn for _proc, conn, _group in self.procs}
+        listening = set(unchecked)
+        while unchecked:
+            for conn in wait(list(listening)):
+                assert isinstance(conn, Connection)
+                if conn in self.early:  # checked already: a state, "done" or a failure
+                    kind, value = self._message(conn)
+                    self.early[conn].append((kind, value))
+                    if kind != "state":  # nothing more comes
+                        listening.discard(conn)
+                    continue
+                checked = self._receive(conn)
+                assert isinstance(checked, _Checked)
+                clean = clean and checked.clean
+                self.walked.extend(decode(item, self.raw.root) for item in checked.walked)
+                self.own.update(checked.own)
+                self.summaries.update(checked.summaries)
+                self.keys.update(checked.keys)
+                self.folders.update(checked.folders)
+                self._quote(checked.quoted)
+                self.early[conn] = []
+                unchecked.discard(conn)
+                if not checked.clean:  # it renders nothing and sends nothing more
+                    listening.discard(conn)
         return clean and cross.clean(self.summaries)
+
+    def _message(self, conn: Connection) -> tuple[str, object]:
+        try:
+            kind, value = conn.recv()
+        except EOFError:
+            return "failed", RuntimeError("a compile worker stopped unexpectedly")
+        return str(kind), value
 
     def _quote(self, files: list[SourceFile]) -> None:
         """Put the files diagnostics point into where the report looks for their lines."""
@@ -236,50 +276,58 @@ class Split:
         return Memo(dict(self.summaries), dict(self.own), walk_owners,
                     assertion_keys(valid_tests(self.raw), keys), True)
 
-    def render(self, stage: Path, old: set[str]) -> Iterator[InstanceState]:
-        """Let every worker render its group into ``stage``; their states in name order."""
-        for _proc, conn, _group in self.procs:
-            conn.send((stage, old))
-        self.waiting = False
+    def take_stage(self) -> tuple[Path, set[str]]:
+        """The stage the workers render into, and the old output's files: the caller's now."""
+        assert self.stage is not None, "the stage was taken already"
+        stage, self.stage = self.stage, None
+        return stage, self.old
+
+    def states(self) -> Iterator[InstanceState]:
+        """Every instance's state, in name order, as the workers render them."""
         ready: dict[str, InstanceState] = {}
         running = {conn for _proc, conn, _group in self.procs}
+        for conn, messages in self.early.items():
+            for kind, value in messages:
+                running.discard(conn) if self._took(kind, value, ready) else None
         for name in sorted(self.sizes):
             while name not in ready:
                 if not running:
                     raise RuntimeError(f"no compile worker rendered instance {name}")
                 for found in wait(list(running)):
                     assert isinstance(found, Connection)
-                    state = self._receive(found)
-                    if state is None:
+                    if self._took(*self._message(found), ready):
                         running.discard(found)
-                    else:
-                        assert isinstance(state, InstanceState)
-                        ready[state.name] = state
             yield ready.pop(name)
-        self.rendered = True
         self.stop()
 
+    def _took(self, kind: str, value: object, ready: dict[str, InstanceState]) -> bool:
+        """Take a message of the render into ``ready``; true when its worker is done."""
+        if kind == "failed":
+            assert isinstance(value, BaseException)
+            raise value
+        if kind == "state":
+            assert isinstance(value, InstanceState)
+            ready[value.name] = value
+        return kind == "done"
+
     def _receive(self, conn: Connection) -> object:
-        try:
-            kind, value = conn.recv()
-        except EOFError:
-            raise RuntimeError("a compile worker stopped unexpectedly") from None
+        kind, value = self._message(conn)
         if kind == "failed":
             assert isinstance(value, BaseException)
             raise value
         return value
 
     def stop(self) -> None:
-        """Let waiting or finished workers quit; stop busy ones (a failure, Ctrl-C)."""
+        """Stop the workers (finished ones just end) and remove the stage if nobody took it."""
         for proc, conn, _group in self.procs:
-            if self.waiting:
-                with contextlib.suppress(OSError):
-                    conn.send(None)
-            elif not self.rendered:
+            if proc.is_alive():
                 proc.terminate()
             proc.join()
             conn.close()
         self.procs = []
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            self.stage = None
 
 
 def _peer_count(folder: Path) -> int:
@@ -322,7 +370,8 @@ def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None,
     if len(head) or any(test.from_[0] not in top.instances for _i, test in valid_tests(top)):
         return None
     forking = multiprocessing.get_context("fork")
-    procs: list[tuple[Any, Connection, list[str]]] = []
+    split = Split(top, walked, sizes, new_stage(out))
+    stage, old = split.stage, split.old
     # Ctrl-C reaches the whole process group: SIGINT stays blocked from before each fork
     # until the worker ignores it; the parent alone handles it.
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -330,16 +379,17 @@ def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None,
         for index, group in enumerate(groups(sizes, count)):
             mine, theirs = forking.Pipe()
             proc = forking.Process(target=_worker, daemon=True, args=(
-                theirs, top, group, index == 0, (ring, qr, out.absolute(), context, keys)))
+                theirs, top, group, index == 0,
+                (ring, qr, out.absolute(), context, keys, stage, old)))
             proc.start()
             theirs.close()
-            procs.append((proc, mine, group))
+            split.procs.append((proc, mine, group))
     except BaseException:
-        Split(top, walked, sizes, procs).stop()
+        split.stop()
         raise
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    return Split(top, walked, sizes, procs)
+    return split
 
 
 __all__ = ["Split", "groups", "start"]

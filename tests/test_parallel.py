@@ -11,6 +11,7 @@ tree's, the workers must be stopped before rendering: that is checked too, case 
 from __future__ import annotations
 
 import multiprocessing
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ class Spy:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started = self.rendered = False
-        real_start, real_render = parallel.start, parallel.Split.render
+        real_start, real_render = parallel.start, parallel.Split.states
 
         def start(*args: Any, **kwargs: Any) -> parallel.Split | None:
             found = real_start(*args, **kwargs)
@@ -46,7 +47,7 @@ class Spy:
             return real_render(split, *args)
 
         monkeypatch.setattr(parallel, "start", start)
-        monkeypatch.setattr(parallel.Split, "render", render)
+        monkeypatch.setattr(parallel.Split, "states", render)
 
     def reset(self) -> None:
         self.started = self.rendered = False
@@ -136,7 +137,7 @@ def _three(root: Path) -> Path:
     ("a YAML error", "acme-ap/peers/kenji.yaml", "type: client", "type: [client",
      ["yaml-syntax"]),
 ])
-def test_workers_are_stopped_unrendered_where_the_tree_must_be_checked_whole(
+def test_nothing_the_workers_rendered_is_kept_where_the_tree_must_be_checked_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, rel: str, old: str, new: str,
     codes: list[str],
 ) -> None:
@@ -179,6 +180,67 @@ def test_a_worker_that_fails_fails_the_compile_and_leaves_the_previous_build(
     assert spy.rendered
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # the stage is gone
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_renders_while_another_still_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No barrier: a clean group is rendered at once; the parent keeps what came meanwhile."""
+    root = _three(tmp_path / "src")
+    real_check, real_states = parallel._check, parallel.Split.states
+
+    def slow(top: Any, group: list[str], *args: Any) -> Any:
+        if "acme-us" in group:
+            time.sleep(1.5)
+        return real_check(top, group, *args)
+
+    early: list[int] = []
+
+    def states(split: parallel.Split) -> Any:
+        early.append(sum(kind == "state" for messages in split.early.values()
+                         for kind, _value in messages))
+        return real_states(split)
+
+    monkeypatch.setattr(parallel, "_check", slow)  # inherited by the forked workers
+    monkeypatch.setattr(parallel.Split, "states", states)
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    split = compile_tree(root, tmp_path / "split", TEST_SECRET, qr=False, cache=True)
+    assert split.build is not None and early and early[0] >= 1
+    monkeypatch.setenv("MVPN_JOBS", "1")
+    assert compile_tree(root, tmp_path / "one", TEST_SECRET, qr=False).build is not None
+    assert snapshot(tmp_path / "split") == snapshot(tmp_path / "one")
+
+
+def test_a_render_that_fails_in_a_tree_with_errors_is_not_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clean group's render started before the tree turned out to have errors: its
+    failure is no internal error; the tree's diagnostics are the result."""
+    root = _three(tmp_path / "src")
+    path = root / "acme-ap/peers/kenji.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("type: client", "type: [client"),
+                    encoding="utf-8")
+
+    real_check = parallel._check
+
+    def broken(job: Any, name: str) -> Any:
+        raise RuntimeError(f"rendering {name} failed")
+
+    def slow(top: Any, group: list[str], *args: Any) -> Any:
+        if "acme-ap" in group:  # the failure arrives while this group is still checked
+            time.sleep(1.5)
+        return real_check(top, group, *args)
+
+    # Inherited by the forked workers.
+    monkeypatch.setattr(engine, "_render_one", broken)
+    monkeypatch.setattr(parallel, "_check", slow)
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    result = compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True)
+    assert result.build is None
+    assert [d.code for d in result.check.diagnostics.sorted()
+            if d.code != "route-unaggregated"] == ["yaml-syntax"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no stage, no cache
     assert multiprocessing.active_children() == []
 
 

@@ -28,7 +28,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from compiler.diagnostics import EnvironmentFailureError
 from compiler.engine import portable
@@ -308,7 +308,7 @@ def render_group(views: list[InstanceView], qr: bool, stage: Path, out: Path,
     """Render ``views`` into ``stage`` of a build without a previous state, one at a time.
 
     For a process that checked these instances itself (:mod:`compiler.parallel`): the
-    :class:`BuildJob` that made ``stage`` takes the states (``external``).
+    :class:`BuildJob` that takes ``stage`` over takes the states (:class:`External`).
     """
     job = _Job({v.name: v for v in views}, qr, stage, out.absolute(), None, old)
     for view in views:
@@ -317,9 +317,31 @@ def render_group(views: list[InstanceView], qr: bool, stage: Path, out: Path,
         yield state
 
 
-#: Renders the whole build into a stage made by :meth:`BuildJob.start` (``old``: the files
-#: of a previous build without a cache state); yields each instance's state in plan order.
-External = Callable[[Path, set[str]], Iterator[InstanceState]]
+def new_stage(out: Path) -> tuple[Path, set[str]]:
+    """The stage of a build from nothing, made now, and the files of ``out`` without a state.
+
+    For a build rendered elsewhere (:class:`External`), whose workers write into the stage
+    from the moment they are forked.
+    """
+    out = out.absolute()
+    old = _old_files(out) if out.is_dir() else set()
+    return prepare_stage(out), old
+
+
+class External(Protocol):
+    """A build from nothing rendered elsewhere (:mod:`compiler.parallel`).
+
+    It renders into a stage of :func:`new_stage`, which it owns until :meth:`BuildJob.start`
+    takes it.
+    """
+
+    sizes: dict[str, int]
+
+    def take_stage(self) -> tuple[Path, set[str]]:
+        """The stage and the old files (see :func:`new_stage`), the job's from now on."""
+
+    def states(self) -> Iterator[InstanceState]:
+        """Each instance's state, in plan (name) order, as it is rendered."""
 
 
 @contextlib.contextmanager
@@ -383,22 +405,22 @@ class BuildJob:
     def __init__(
         self, views: list[InstanceView], ring: KeyRing, qr: bool, out: Path, *,
         previous: BuildState | None = None, reuse: Callable[[str], bool] = lambda name: False,
-        keys: dict[str, str] | None = None, external: tuple[dict[str, int], External] | None = None,
+        keys: dict[str, str] | None = None, external: External | None = None,
         ahead: dict[str, Ahead] | None = None,
     ) -> None:
         """Plan the build (:func:`plan_build`); nothing is done before :meth:`start`.
 
-        ``external``: the instances (with their peer counts) are rendered elsewhere, into the
-        stage this job makes, by the callable (``views`` is then empty). ``ahead``: instances
-        already rendered (:func:`render_ahead`).
+        ``external``: the instances (with their peer counts) are rendered elsewhere, into a
+        stage this job takes over (``views`` is then empty). ``ahead``: instances already
+        rendered (:func:`render_ahead`).
         """
         self.out, self.qr, self.previous = out.absolute(), qr, previous
         self.ahead = ahead if ahead is not None else {}
         self.views = {v.name: v for v in views}
         self.sizes = {name: len(v.peers) for name, v in self.views.items()}
-        self.external = None
+        self.external = external
         if external is not None:
-            self.sizes, self.external = external
+            self.sizes = external.sizes
         self.head = manifest_head(ring)
         self.plan = plan_build(self.sizes, previous, reuse, self.head)
         self.tasks = list(self.plan.actions.items())
@@ -415,14 +437,16 @@ class BuildJob:
         if self.noop:
             return False
         out, spare = self.out, self.plan.spare
+        if self.external is not None:
+            assert self.previous is None, "an external render starts from nothing"
+            self.stage, old = self.external.take_stage()
+            self.job = _Job(self.views, self.qr, self.stage, out, None, old, None, self.ahead)
+            self.pending = self.external.states()
+            return True
         old = _old_files(out) if self.previous is None and out.is_dir() else set()
         self.stage = prepare_stage(out, spare_of(out) if spare is not None else None)
         self.job = _Job(self.views, self.qr, self.stage, out, self.previous, old, spare,
                         self.ahead)
-        if self.external is not None:
-            assert self.previous is None, "an external render starts from nothing"
-            self.pending = self.external(self.stage, old)
-            return True
         workers = _workers(self.sizes, self.tasks)
         self.pool = self.stack.enter_context(_pool(workers, self.job))
         if self.pool is not None and len(self.tasks) > 1:
@@ -542,5 +566,5 @@ def _streamed(out: Path, state: BuildState) -> StreamedBuild:
     return StreamedBuild(out / "manifest.json", len(state.instances), str(state.head["secrets"]))
 
 
-__all__ = ["Ahead", "BuildJob", "External", "StreamedBuild", "render_ahead", "render_group",
-           "worker_count"]
+__all__ = ["Ahead", "BuildJob", "External", "StreamedBuild", "new_stage", "render_ahead",
+           "render_group", "worker_count"]
