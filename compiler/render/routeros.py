@@ -35,8 +35,8 @@ from compiler.render.skeleton import PLAIN, Marks, Skeleton, prepare
 #: The interface list every mvpn tunnel joins; the operator's firewall allows it by name.
 IFACE_LIST = "mvpn"
 
-#: How the layout gets an object's comment: from its values joined by NUL (see _Script).
-Commenter = Callable[[str], str]
+#: How the layout gets the hash of an object's values (joined by NUL; see _Script.comment).
+Digest = Callable[[str], str]
 
 
 def tag(inst: InstanceView, peer: PeerView) -> str:
@@ -49,12 +49,9 @@ def _hash(*values: object) -> str:
     return hashlib.sha256("\0".join(map(str, values)).encode("utf-8")).hexdigest()[:8]
 
 
-def _commenter(tag: str, description: str) -> Commenter:
-    """An object's quoted comment: the tag, the hash of its values, the cut description."""
-    def comment(values: str) -> str:
-        digest = hashlib.sha256(values.encode("utf-8")).hexdigest()[:8]
-        return rsc_str(fit_comment(f"{tag} #{digest}", description))
-    return comment
+def _digest(values: str) -> str:
+    """:func:`_hash` of values already joined."""
+    return hashlib.sha256(values.encode("utf-8")).hexdigest()[:8]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +69,7 @@ class Managed:
 class _Script:
     """The values one site's script is laid out from: the instance's and the site's own."""
 
-    def __init__(self, inst: InstanceView, v: Site, comment: Commenter) -> None:
+    def __init__(self, inst: InstanceView, v: Site, digest: Digest) -> None:
         self.inst, self.v = inst, v
         self.tag = f"mvpn:{inst.name}/{v.name}"
         self.iface = routeros_ifname(v.protocol, inst.name)
@@ -81,11 +78,14 @@ class _Script:
         self.prefix = f"mvpn_{inst.name}_{v.name}"
         #: How the router's log names this script (an attribute: read ~20 times a script).
         self.label = f"mvpn {inst.name}/{v.name}"
-        self._comment = comment
+        # A comment is rsc_str(fit_comment(f"{tag} #{hash}", description)), laid out as its
+        # pieces: the hash is worked out per site (see render_rsc), the rest is the site's.
+        self.q_head = rsc_str(f"{self.tag} #")[:-1]
+        self._digest = digest
 
     def comment(self, *values: object) -> str:
         """The quoted comment of an object given ``values``."""
-        return self._comment("\0".join(map(str, values)))
+        return f"{self.q_head}{self._digest(chr(0).join(map(str, values)))}{self.v.comment_tail}"
 
     def managed(self, menu: str, find: str, args: str, what: str, *values: object) -> Managed:
         """An object of ``menu`` whose comment hashes ``values`` (public ones only)."""
@@ -279,23 +279,23 @@ def site_values(inst: InstanceView, peer: PeerView) -> Site:
         route_lines=route_lines,
         keep_v4=keep_v4,
         keep_v6=keep_v6,
-        raw_description=cfg.description or "",
+        comment_tail=rsc_str(fit_comment(f"{tag(inst, peer)} #{0:08x}", cfg.description)
+                             [len(tag(inst, peer)) + 10:])[1:],
     )
 
 
 def render_rsc(inst: InstanceView, peer: PeerView) -> str:
     """The RouterOS script of one site peer."""
     v = site_values(inst, peer)
-    comment = _commenter(f"mvpn:{inst.name}/{v.name}", v.raw_description)
     skeleton = _skeleton(inst, v)
     if skeleton is None:
-        return _layout(inst, v, comment)
-    return skeleton.fill(v._asdict(), comment)
+        return _layout(inst, v, _digest)
+    return skeleton.fill(v._asdict(), _digest)
 
 
-def _layout(inst: InstanceView, v: Site, comment: Commenter) -> str:
+def _layout(inst: InstanceView, v: Site, digest: Digest) -> str:
     """The script of the site ``v`` (values, or a skeleton's markers)."""
-    s = _Script(inst, v, comment)
+    s = _Script(inst, v, digest)
     proto = v.protocol
     certs = _certificates(s) if proto == "openvpn" else []
     tunnel = _wireguard(s) if proto == "wireguard" else _openvpn(s, certs[-1].name)
@@ -342,7 +342,7 @@ _SEEN: Final = object()
 
 def _shape(v: Site) -> tuple[object, ...]:
     """What the layout depends on besides the values: its branches and which values are set."""
-    return (v.protocol, v.ipv6_note, *(bool(x) for x in v[2:-1]))
+    return (v.protocol, v.ipv6_note, *(bool(x) for x in v[2:]))
 
 
 def _skeleton(inst: InstanceView, v: Site) -> Skeleton | None:
@@ -370,7 +370,7 @@ def _skeleton(inst: InstanceView, v: Site) -> Skeleton | None:
                       for f, k in kinds.items()}
             return _layout(inst, v._replace(**values), marks.derived)
 
-        known[key] = found = prepare(marked, kinds)
+        known[key] = found = prepare(marked, kinds, _digest)
     return found if isinstance(found, Skeleton) else None
 
 

@@ -65,13 +65,15 @@ class Site(NamedTuple):
     route_lines: str  # the route lines (addresses checked)
     keep_v4: str  # the stale route removal's where clause (addresses checked)
     keep_v6: str
-    # Not printed: cut to fit into each comment (see routeros.comment_text).
-    raw_description: str
+    #: What follows the hash in every comment: the description cut to fit and the closing
+    #: quote (``rsc_str`` escapes character by character, so a comment is the quoted tag and
+    #: hash without their closing quote, then this).
+    comment_tail: str
 
 
-#: The fields of :class:`Site` that may stand in the text of a script (not ``raw_*``).
+#: The fields of :class:`Site` that are text of the script (plain, then escaped).
 PLAIN_FIELDS: Final = Site._fields[2:Site._fields.index("description")]
-ESCAPED_FIELDS: Final = Site._fields[Site._fields.index("description"):-1]
+ESCAPED_FIELDS: Final = Site._fields[Site._fields.index("description"):]
 
 
 class Cert(Protocol):
