@@ -17,11 +17,21 @@ import functools
 import hashlib
 import weakref
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, cast
 
 from compiler.model.peer import SitePeer
 from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import addr, addrs_text, line_text, name, num, of_family, rsc_str, token, word
+from compiler.render.env import (
+    addr,
+    addrs_text,
+    line_text,
+    name,
+    num,
+    of_family,
+    rsc_str,
+    token,
+    word,
+)
 from compiler.render.names import fit_comment, listen_port, ovpn_user, routeros_ifname
 from compiler.render.rsctext import (
     ESCAPED_FIELDS,
@@ -279,9 +289,14 @@ def site_values(inst: InstanceView, peer: PeerView) -> Site:
         route_lines=route_lines,
         keep_v4=keep_v4,
         keep_v6=keep_v6,
-        comment_tail=rsc_str(fit_comment(f"{tag(inst, peer)} #{0:08x}", cfg.description)
-                             [len(tag(inst, peer)) + 10:])[1:],
+        comment_tail=rsc_str(comment_tail(tag(inst, peer), cfg.description or ""))[1:],
     )
+
+
+def comment_tail(tag: str, description: str) -> str:
+    """What follows ``<tag> #<hash>`` in a comment: the description cut to fit, or nothing."""
+    head = f"{tag} #{0:08x}"  # as long as every head of the tag: the cut is the same
+    return fit_comment(head, description)[len(head):]
 
 
 def render_rsc(inst: InstanceView, peer: PeerView) -> str:
@@ -353,7 +368,7 @@ def _skeleton(inst: InstanceView, v: Site) -> Skeleton | None:
     plain values are not all :data:`PLAIN` (nothing the model accepts: names, numbers,
     addresses and base64 keys are) is laid out.
     """
-    if not PLAIN.fullmatch("".join(v[2:2 + len(PLAIN_FIELDS)])):
+    if not PLAIN.fullmatch("".join(cast("tuple[str, ...]", v[2:2 + len(PLAIN_FIELDS)]))):
         return None
     known = _SKELETONS.setdefault(inst, {})
     key = _shape(v)
@@ -362,16 +377,21 @@ def _skeleton(inst: InstanceView, v: Site) -> Skeleton | None:
         return None
     found = known[key]
     if found is _SEEN:
-        kinds = {f: "p" for f in PLAIN_FIELDS if getattr(v, f)}
-        kinds.update((f, "e") for f in ESCAPED_FIELDS if getattr(v, f))
-
-        def marked(marks: Marks) -> str:
-            values = {f: marks.plain(f) if k == "p" else marks.escaped(f)
-                      for f, k in kinds.items()}
-            return _layout(inst, v._replace(**values), marks.derived)
-
-        known[key] = found = prepare(marked, kinds, _digest)
+        known[key] = found = _prepare(inst, v)
     return found if isinstance(found, Skeleton) else None
+
+
+def _prepare(inst: InstanceView, v: Site) -> Skeleton | None:
+    """The skeleton of the sites of ``inst`` shaped like ``v`` (``v``'s values play no part)."""
+    kinds = {f: "p" for f in PLAIN_FIELDS if getattr(v, f)}
+    kinds.update((f, "e") for f in ESCAPED_FIELDS if getattr(v, f))
+
+    def marked(marks: Marks) -> str:
+        values: dict[str, Any] = {f: marks.plain(f) if k == "p" else marks.escaped(f)
+                                  for f, k in kinds.items()}
+        return _layout(inst, v._replace(**values), marks.derived)
+
+    return prepare(marked, kinds, _digest)
 
 
 def render_uninstall(s: _Script) -> str:

@@ -1,4 +1,4 @@
-"""Text laid out once with markers in place of one item's values, then filled in per item.
+r"""Text laid out once with markers in place of one item's values, then filled in per item.
 
 A RouterOS site script is ~12 KB, and the sites of one instance share all of it but a few
 hundred bytes (names, keys, addresses, comment hashes): laid out by Python code it took
@@ -16,10 +16,10 @@ Markers are of three kinds:
   keys, hex). Every filter of :mod:`compiler.render.env` prints such text unchanged, so a
   plain value may stand inside text the layout escapes (a quoted RouterOS string, a comment);
   the caller fills in only values that match :data:`PLAIN`.
-* escaped (``\\x1eQze<field>zQ\\x1e``): text already escaped for its place, printed as it is.
+* escaped (``\x1eQze<field>zQ\x1e``): text already escaped for its place, printed as it is.
   Its control characters make a filter the layout wrongly applies to it visible (escaped or
   refused): the marker is then not found whole and :func:`prepare` refuses the layout.
-* derived (``\\x1eQzd<n>zQ\\x1e``): text worked out from an input the layout recorded
+* derived (``\x1eQzd<n>zQ\x1e``): text worked out from an input the layout recorded
   (:meth:`Marks.derived`), which may hold plain and escaped markers (a RouterOS comment
   holds the hash of its object's values); worked out once when the input has no marker.
 """
@@ -148,7 +148,7 @@ def prepare(layout: Callable[[Marks], str], kinds: Mapping[str, str],
     filter of the layout refused one (it checks a value itself).
     """
     runs: list[Skeleton] = []
-    for style in ("Qz", "Xj"):
+    for style in ("Qz", "Xjk"):  # of different lengths: a length taken of one shows
         marks = Marks(style)
         try:
             text = layout(marks)
