@@ -295,6 +295,8 @@ def site_values(inst: InstanceView, peer: PeerView) -> Site:
 
 def comment_tail(tag: str, description: str) -> str:
     """What follows ``<tag> #<hash>`` in a comment: the description cut to fit, or nothing."""
+    if not description:
+        return ""
     head = f"{tag} #{0:08x}"  # as long as every head of the tag: the cut is the same
     return fit_comment(head, description)[len(head):]
 
@@ -357,7 +359,7 @@ _SEEN: Final = object()
 
 def _shape(v: Site) -> tuple[object, ...]:
     """What the layout depends on besides the values: its branches and which values are set."""
-    return (v.protocol, v.ipv6_note, *(bool(x) for x in v[2:]))
+    return (v.protocol, v.ipv6_note, *map(bool, v[2:]))
 
 
 def _skeleton(inst: InstanceView, v: Site) -> Skeleton | None:
