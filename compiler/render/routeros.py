@@ -8,6 +8,14 @@ the script compares one string instead of RouterOS's typed values, and an object
 did not change is not touched at all (a route-only change never sets the interface or its
 peer). The uninstall script, which the site script installs on the router as a ``/system
 script``, removes everything by the same tag.
+
+Speed (80,000 scripts of ~12 KB at 100k peers): :func:`site_values` puts everything a script
+says about its site through its filter (a :class:`~compiler.render.rsctext.Site`), and
+:func:`_layout` makes the text from those values and the instance's. The sites of an
+instance that share a shape (protocol, and which values they have) share the layout's text
+but for those values, so it is laid out once per shape with markers in their place
+(:mod:`compiler.render.skeleton`) and each site's values and comment hashes are filled in:
+about 33 µs a script instead of 100 µs, the same bytes (``tests/test_rsc_skeleton.py``).
 """
 
 from __future__ import annotations
@@ -95,7 +103,8 @@ class _Script:
 
     def comment(self, *values: object) -> str:
         """The quoted comment of an object given ``values``."""
-        return f"{self.q_head}{self._digest(chr(0).join(map(str, values)))}{self.v.comment_tail}"
+        digest = self._digest("\0".join(map(str, values)))
+        return f"{self.q_head}{digest}{self.v.comment_tail}"
 
     def managed(self, menu: str, find: str, args: str, what: str, *values: object) -> Managed:
         """An object of ``menu`` whose comment hashes ``values`` (public ones only)."""

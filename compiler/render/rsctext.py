@@ -5,7 +5,9 @@ them out. It was two Jinja templates (``templates/routeros/site.rsc.j2`` and
 ``uninstall.rsc.j2``), and a build renders one script per site (80,000 at 100k peers): with
 the templates a site's script took about 300 µs on the 10k benchmark tree (keys already
 derived; a context per render, a macro call per error handler), with f-strings and the
-filters' fast paths about 125 µs, for the same bytes (``tests/test_golden.py`` pins them).
+filters' fast paths about 100 µs, for the same bytes (``tests/test_golden.py`` pins them).
+It is now run once per instance and shape of site, with markers for the site's values
+(:mod:`compiler.render.skeleton`), and each site's values are filled in.
 
 The templates' rule holds here: every value is printed through a filter of
 :mod:`compiler.render.env` (``rsc_str``, ``name``, ``host``, ``word``, ``line_text``), or is
