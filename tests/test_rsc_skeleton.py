@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from compiler.api import check
 from compiler.keys import KeyRing
-from compiler.render import routeros, skeleton
+from compiler.render import instance_views, routeros, skeleton
 from compiler.render.context import InstanceView, PeerView
 from compiler.render.env import UnsafeValueError, line_text, name, rsc_str
 from compiler.render.names import fit_comment
@@ -74,7 +74,6 @@ def views(tmp_path_factory: pytest.TempPathFactory) -> list[InstanceView]:
     root = build_file_tree(tmp_path_factory.mktemp("tree"), _tree())
     result = check(root)
     assert result.ok, [d.message for d in result.diagnostics.sorted()]
-    from compiler.render import instance_views
     return instance_views(result.estate, KeyRing(TEST_SECRET))
 
 
@@ -89,11 +88,12 @@ def test_every_site_script_is_what_its_layout_gives(views: list[InstanceView]) -
         for inst, peer in sites:
             v = routeros.site_values(inst, peer)
             assert routeros.render_rsc(inst, peer) == routeros._layout(inst, v, routeros._digest)
-    shapes = {(inst, routeros._shape(routeros.site_values(inst, peer))) for inst, peer in sites}
-    made = [(inst, key) for inst in views for key, found in routeros._SKELETONS[inst].items()
-            if isinstance(found, skeleton.Skeleton)]
+    shapes = {(inst.name, routeros._shape(routeros.site_values(inst, peer)))
+              for inst, peer in sites}
+    made = {(inst.name, key) for inst in views for key, found in routeros._SKELETONS[inst].items()
+            if isinstance(found, skeleton.Skeleton)}
     # Every shape got its skeleton (the loop above saw each at least twice).
-    assert sorted(map(str, made)) == sorted(map(str, shapes))
+    assert len(shapes) >= 10 and shapes <= made
     shown = {routeros.site_values(i, p).description for i, p in sites}
     assert {line_text(d) for d in DESCRIPTIONS} <= shown
 
@@ -123,8 +123,8 @@ def test_each_shape_is_laid_out_three_times_at_most(
 def test_a_site_with_a_value_that_is_not_plain_is_laid_out(views: list[InstanceView]) -> None:
     inst, peer = next((i, p) for i, p in _sites(views) if p.config.protocol == "wireguard")
     v = routeros.site_values(inst, peer)
-    for _ in range(3):
-        assert routeros._skeleton(inst, v) is not None
+    routeros._skeleton(inst, v)  # the shape seen once: the next site of it prepares it
+    assert routeros._skeleton(inst, v) is not None
     for key in ("a$b", 'a"b', "a?b", "a b", "a\\b", "é"):
         assert routeros._skeleton(inst, v._replace(private_key=key)) is None
 
