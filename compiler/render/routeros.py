@@ -274,13 +274,14 @@ def site_values(inst: InstanceView, peer: PeerView) -> Site:
     route_lines, keep_v4, keep_v6 = _routes(tuple(v4), tuple(v6))
     six = cfg.address6 if wireguard and wg is not None else None
     cert = "" if wireguard else peer.openvpn.certificate
+    site_tag = tag(inst, peer)
     return Site(
         protocol=word(proto),
         ipv6_note=not wireguard and bool(inst.ovpn_network6 or of_family(peer.subnets, 6)),
         name=name(peer.name),
         site=name(cfg.site),
         routeros=word(peer.routeros),
-        port=num(listen_port(tag(inst, peer))) if wireguard else "",
+        port=num(listen_port(site_tag)) if wireguard else "",
         private_key=token(peer.private_key) if wireguard else "",
         public_key=token(peer.public_key) if wireguard else "",
         preshared_key=token(peer.preshared_key) if wireguard else "",
@@ -298,15 +299,15 @@ def site_values(inst: InstanceView, peer: PeerView) -> Site:
         route_lines=route_lines,
         keep_v4=keep_v4,
         keep_v6=keep_v6,
-        comment_tail=rsc_str(comment_tail(tag(inst, peer), cfg.description or ""))[1:],
+        comment_tail=rsc_str(comment_tail(site_tag, cfg.description or ""))[1:],
     )
 
 
-def comment_tail(tag: str, description: str) -> str:
+def comment_tail(site_tag: str, description: str) -> str:
     """What follows ``<tag> #<hash>`` in a comment: the description cut to fit, or nothing."""
     if not description:
         return ""
-    head = f"{tag} #{0:08x}"  # as long as every head of the tag: the cut is the same
+    head = f"{site_tag} #{0:08x}"  # as long as every head of the tag: the cut is the same
     return fit_comment(head, description)[len(head):]
 
 
