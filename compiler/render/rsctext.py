@@ -5,28 +5,77 @@ them out. It was two Jinja templates (``templates/routeros/site.rsc.j2`` and
 ``uninstall.rsc.j2``), and a build renders one script per site (80,000 at 100k peers): with
 the templates a site's script took about 300 µs on the 10k benchmark tree (keys already
 derived; a context per render, a macro call per error handler), with f-strings and the
-filters' fast paths about 125 µs, for the same bytes (``tests/test_golden.py`` pins them).
+filters' fast paths about 100 µs, for the same bytes (``tests/test_golden.py`` pins them).
+It is now run once per instance and shape of site, with markers for the site's values
+(:mod:`compiler.render.skeleton`), and each site's values are filled in.
 
 The templates' rule holds here: every value is printed through a filter of
 :mod:`compiler.render.env` (``rsc_str``, ``name``, ``host``, ``word``, ``line_text``), or is
 a piece :mod:`compiler.render.routeros` built from such values (the parameters named in
-:data:`ESCAPED`); ``tests/test_rsctext.py`` audits every f-string of this module for it.
+:data:`ESCAPED`, and the fields of :class:`Site`, each made by its filter in
+``routeros.site_values``); ``tests/test_rsctext.py`` audits every f-string of this module
+and that construction for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
-from compiler.model.peer import SitePeer
-from compiler.render.context import InstanceView, PeerView
-from compiler.render.env import VERSION_SLOT, host, line_text, name, of_family, rsc_str, word
+from compiler.render.context import InstanceView
+from compiler.render.env import VERSION_SLOT, host, line_text, name, rsc_str, word
 
-#: Parameters that hold text already escaped or checked by :mod:`compiler.render.routeros`.
+#: Parameters that hold text already escaped or checked by :mod:`compiler.render.routeros`
+#: (``q_pem``: a certificate file's PEM as a RouterOS string literal).
 ESCAPED: Final = frozenset({
     "uninstaller", "managed", "dns", "route_lines", "route_comment", "version_comment",
-    "keep_v4", "keep_v6", "keep_dns", "keep_certs", "removals", "uninstaller_name",
+    "keep_v4", "keep_v6", "keep_dns", "keep_certs", "removals", "uninstaller_name", "q_pem",
 })
+
+
+class Site(NamedTuple):
+    """One site's own values, each already through the filter of where it is printed.
+
+    Everything a site script says about its site comes from here (the rest is the
+    instance's), so ``routeros`` can lay a script out once per instance and shape with
+    markers in place of these values and fill in each site's (see :data:`PLAIN`).
+    """
+
+    # What the layout branches on (with which values below are empty): the skeleton's key.
+    protocol: str
+    ipv6_note: bool  # an OpenVPN site of an instance or LAN with IPv6: the header says why not
+    # Plain values (:data:`PLAIN`): printed as they are, also inside quoted strings and regexes.
+    name: str  # name(): the peer
+    site: str  # name()
+    routeros: str  # word(): its version
+    port: str  # num(): the WireGuard listen-port, "" for OpenVPN
+    private_key: str  # the WireGuard keys (printed through rsc_str); "" for OpenVPN
+    public_key: str  # hashed only (the hub knows the site by it)
+    preshared_key: str
+    hub_key: str
+    hub_port: str  # num()
+    epoch: str  # num(): the peer's key_epoch (hashed only)
+    mtu: str  # num(), "" for the default
+    address: str  # addr()
+    address6: str  # addr(), "" for none
+    user: str  # the OpenVPN user (a shortened name), "" for WireGuard
+    cert_hash: str  # 8 hex digits of the site certificate (its name on the router)
+    # Escaped text, printed as it is.
+    description: str  # line_text(): its header comment line, "" for none
+    cert_pem: str  # rsc_str(): the site certificate's PEM; "" for WireGuard
+    key_pem: str  # rsc_str(): its private key's PEM
+    route_lines: str  # the route lines (addresses checked)
+    keep_v4: str  # the stale route removal's where clause (addresses checked)
+    keep_v6: str
+    #: What follows the hash in every comment: the description cut to fit and the closing
+    #: quote (``rsc_str`` escapes character by character, so a comment is the quoted tag and
+    #: hash without their closing quote, then this).
+    comment_tail: str
+
+
+#: The fields of :class:`Site` that are text of the script (plain, then escaped).
+PLAIN_FIELDS: Final = Site._fields[2:Site._fields.index("description")]
+ESCAPED_FIELDS: Final = Site._fields[Site._fields.index("description"):]
 
 
 class Cert(Protocol):
@@ -38,7 +87,7 @@ class Cert(Protocol):
 
     @property
     def files(self) -> list[tuple[str, str]]:
-        """(extension, PEM) of each file imported into it."""
+        """(extension, PEM as a RouterOS string literal) of each file imported into it."""
 
     @property
     def trusted(self) -> bool:
@@ -59,25 +108,22 @@ class _Fail:
         return f"on-error={{:set failed true; :log error {rsc_str(f'{self.label}: {what}')}}}"
 
 
-def _header(inst: InstanceView, peer: PeerView, iface: str, iface_list: str,
-            version_name: str) -> str:
+def _header(inst: InstanceView, v: Site, iface: str, iface_list: str,
+           version_name: str) -> str:
     """The comment lines at the top of a site script."""
-    inst_name, peer_name = name(inst.name), name(peer.name)
-    cfg = peer.config
-    assert isinstance(cfg, SitePeer)  # only sites have a script
-    proto = cfg.protocol
+    inst_name, peer_name = name(inst.name), v.name
     out = [f"# mvpn {inst_name} sites/{peer_name}.rsc version {VERSION_SLOT}; "
            "generated, do not edit\n"
-           f"# Site {name(cfg.site)} -> hub {host(inst.fqdn)} over {word(proto)}, "
-           f"RouterOS {word(peer.routeros)}\n"]
-    if proto == "openvpn" and (inst.ovpn_network6 or of_family(peer.subnets, 6)):
+           f"# Site {v.site} -> hub {host(inst.fqdn)} over {word(v.protocol)}, "
+           f"RouterOS {v.routeros}\n"]
+    if v.ipv6_note:
         out.append(
             "# IPv4 only: RouterOS's OpenVPN client carries no IPv6 (/interface ovpn-client "
             "has no IPv6\n# setting in any version 7.9-7.24), so no IPv6 address or route is "
             "set here; this site's IPv6\n# goes through the tunnel only on a Linux router "
             f"(sites/{peer_name}.ovpn) or over WireGuard.\n")
-    if peer.config.description:
-        out.append(f"# {line_text(peer.config.description)}\n")
+    if v.description:
+        out.append(f"# {v.description}\n")
     uninstall, list_name = line_text(f"{version_name}_uninstall"), name(iface_list)
     out.append(
         f'# Converges in place: objects tagged "mvpn:{inst_name}/{peer_name}" are added when '
@@ -101,11 +147,11 @@ def _certificate(c: Cert, label: str, fail: _Fail) -> str:
            f":do {{:if ([:len [/certificate find where name={cert} and {trust}]] = 0) do={{\n"
            "  # What a failed run may have left half imported goes first.\n"
            f"  /certificate remove [find where name={cert}]\n"]
-    out.extend(f"  /file add name={rsc_str(f'{c.name}.{ext}')} contents={rsc_str(pem)}\n"
-               for ext, pem in c.files)
+    out.extend(f"  /file add name={rsc_str(f'{c.name}.{ext}')} contents={q_pem}\n"
+               for ext, q_pem in c.files)
     out.append("  # Let the flash write settle before the import reads the file.\n  :delay 1s\n")
     out.extend(f"  /certificate import file-name={rsc_str(f'{c.name}.{ext}')} name={cert} "
-               'passphrase=""\n' for ext, _pem in c.files)
+               'passphrase=""\n' for ext, _q_pem in c.files)
     if c.trusted:
         out.append(f"  /certificate set [find where name={cert}] trusted=yes\n")
     not_imported = rsc_str(f"{label}: {c.what} not imported")
@@ -118,7 +164,7 @@ def _certificate(c: Cert, label: str, fail: _Fail) -> str:
 
 
 def site_script(
-    inst: InstanceView, peer: PeerView, *, label: str, iface: str, iface_list: str,
+    inst: InstanceView, v: Site, *, label: str, iface: str, iface_list: str,
     tag_re: str, certs: Sequence[Cert], cert_re: str, uninstaller: str, uninstaller_source: str,
     managed: str, dns: str, route_lines: str, keep_v4: str, keep_v6: str, keep_dns: str,
     keep_certs: str, has_v6_address: bool, has_wg: bool, version_name: str,
@@ -134,7 +180,7 @@ def site_script(
     incomplete = rsc_str(f"{label}: not every object was applied; nothing removed, "
                          "version not recorded")
     out = [
-        _header(inst, peer, iface, iface_list, version_name),
+        _header(inst, v, iface, iface_list, version_name),
         f"{{\n:local tag {rsc_str(tag_re)}\n:local failed false\n",
         ":local certs true\n" if certs else "",
         "# WireGuard handshakes and certificate checks need the right time (a hEX S has no "
