@@ -297,6 +297,19 @@ def test_wireguard_key_format(ring: KeyRing) -> None:
     assert base64.b64decode(pair.public_key) == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=32))
+def test_wireguard_public_key_is_cryptographys_x25519(raw: bytes) -> None:
+    # The public key comes from libsodium (fast); cryptography's X25519 is the oracle.
+    pair = WireGuardKeyPair.derived("acme-eu/alice", raw)
+    scalar = base64.b64decode(pair.private_key)
+    expected = x25519.X25519PrivateKey.from_private_bytes(scalar).public_key().public_bytes_raw()
+    assert base64.b64decode(pair.public_key) == expected
+    # Clamping changes nothing X25519 would not ignore: the unclamped bytes give the same key.
+    assert x25519.X25519PrivateKey.from_private_bytes(raw).public_key().public_bytes_raw() \
+        == expected
+
+
 def test_wireguard_public_key_matches_wg(ring: KeyRing) -> None:
     wg = _tool("wg")
     for pair in (
