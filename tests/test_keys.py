@@ -103,6 +103,24 @@ def test_deriver_is_plain_hkdf_sha256() -> None:
         assert Deriver(SECRET).derive(info, length) == reference
 
 
+@given(st.binary(max_size=80), st.integers(1, 200))
+def test_deriver_is_hkdf_for_any_info_and_length(info: bytes, length: int) -> None:
+    # Several expand blocks (48 bytes: two) and lengths that cut a block.
+    reference = HKDF(hashes.SHA256(), length, SALT, info).derive(SECRET)
+    assert Deriver(SECRET).derive(info, length) == reference
+
+
+@given(st.lists(st.text(alphabet="ab0/.-=Z", max_size=4), min_size=1, max_size=3))
+def test_label_refuses_exactly_names_that_are_not_atoms(names: list[str]) -> None:
+    # One match over the joined names must refuse what a match per name refused: a name
+    # with a slash (it would read as two names), an empty name, any other character.
+    if all(re.fullmatch(r"[a-z0-9.-]+", name) for name in names):
+        assert label(Purpose.WG_PSK, tuple(names), (1,)).count(b"/") == 3 + len(names)
+    else:
+        with pytest.raises(ValueError, match="contains a separator"):
+            label(Purpose.WG_PSK, tuple(names), (1,))
+
+
 def test_label_format() -> None:
     assert label(Purpose.WG_HUB, ("acme-eu",), (3,)) == b"mvpn/v1/wg-hub/acme-eu/epoch=3"
     assert (
