@@ -21,21 +21,21 @@ from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
-from compiler.engine import WriteStats, assemble
-from compiler.engine.assemble import Progress
+from compiler.engine.assemble import Progress, assemble
 from compiler.engine.cache import BuildCache, BuildState, fragment_ahead
 from compiler.engine.engine import Ahead, BuildJob, StreamedBuild, render_ahead
 from compiler.engine.lock import output_lock
-from compiler.engine.write import check_output
+from compiler.engine.scan import drop_early, take_early_keys
+from compiler.engine.write import WriteStats, check_output
 from compiler.incremental import (
     Incremental,
     Memo,
     check_incrementally,
     instance_keys,
     memo_of_check,
-    stat_keys,
 )
 from compiler.keys import KeyRing
+from compiler.loader.status import stat_keys
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
 from compiler.plan import PlanDiff, compare, gitrev
@@ -135,9 +135,27 @@ def compile_tree(
     :class:`UsageError` before anything is created; compiles into the same folder are
     serialised (``waiting`` hears the folder when another compile holds it).
     """
+    try:
+        return _compile_locked(root, out, secret, qr=qr, cache=cache, progress=progress,
+                               waiting=waiting)
+    finally:
+        drop_early()  # a scan started by the entry that this compile did not take
+
+
+def _compile_locked(
+    root: Path, out: Path, secret: bytes | None, *, qr: bool, cache: bool,
+    progress: Progress | None, waiting: Callable[[Path], None] | None,
+) -> CompileResult:
+    """:func:`compile_tree`, in the output lock."""
+
+    def wait(folder: Path) -> None:
+        drop_early()  # another compile holds the output: what was scanned may change
+        if waiting is not None:
+            waiting(folder)
+
     _ensure_tree(root)
     check_output(out, root)  # before anything is created, the cache folder included
-    with output_lock(out, waiting):
+    with output_lock(out, wait):
         ring = KeyRing(secret)
         store = BuildCache(out, f"{ring.cache_id()}/qr={qr}") if cache else None
         try:
@@ -237,10 +255,12 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     """
     with gc_paused():  # the state is ~600k objects at 100k peers: no collection scans them
         record = store.read() if store is not None else None
-    if record is None and (split := _split(root, target, store)) is not None:
-        return split
-    with gc_paused():
-        folders = stat_keys(root) if store is not None else {}  # before anything is read
+    if record is None:
+        drop_early()  # the stat keys taken early are of no use to a cold compile
+        if (split := _split(root, target, store)) is not None:
+            return split
+    with gc_paused():  # before anything is read; taken in a child from the start, if it could
+        folders = ({} if store is None else take_early_keys(root) or stat_keys(root))
     previous = None
     if store is not None and record is not None:
         with gc_paused():

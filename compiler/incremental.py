@@ -10,8 +10,8 @@ over small per-instance summaries. A ``tests.yaml`` assertion's verdict reads on
 assertion that held is not evaluated again while its text and that instance's key are the
 same (:func:`assertion_key`). A compile:
 
-1. reads every file (no parsing; unchanged folders not even that, see :func:`stat_keys`)
-   and computes each instance's input key,
+1. reads every file (no parsing; unchanged folders not even that, see
+   :func:`compiler.loader.status.stat_keys`) and computes each instance's input key,
 2. parses and checks, as a sub-tree, the instances whose key changed and those an
    assertion without a recorded verdict starts from (with ``vpn.yaml`` and ``tests.yaml``),
 3. runs the cross-instance checks over all summaries, and adds the recorded diagnostics of
@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import stat
-import time
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,71 +63,6 @@ def instance_keys(raw: RawTree, context: str) -> dict[str, str]:
     return keys
 
 
-#: A file changed this recently may change again within one timestamp tick unnoticed.
-_RACY_NS = 2_000_000_000
-
-
-def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str | None]:
-    """Per instance folder (of ``only``, if given), a digest of the status of everything in it.
-
-    Taken *before* the files are read, and recorded with the instance's input key: when a
-    later compile finds the same stat key, nothing in the folder was written, renamed or
-    replaced since (inode, size, mtime and ctime, which no one can set back, all agree), so
-    the recorded input key still holds and the folder is not read at all. Folders with
-    anything but files and ``peers/``, or touched in the last two seconds, get None (as
-    does every folder while ``vpn.yaml`` was touched in the last two seconds: ``{}``).
-    """
-    keys: dict[str, str | None] = {}
-    now = time.time_ns()
-    with os.scandir(root) as entries:
-        items = sorted(entries, key=lambda e: e.name)
-    # vpn.yaml is an input of every instance: its status is part of every key.
-    common = hashlib.sha256()
-    for item in items:
-        if item.name in ("vpn.yaml", "vpn.yml"):
-            st = item.stat(follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > now - _RACY_NS:
-                return {}
-            common.update(f"{item.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
-                          f"\0{st.st_ctime_ns}\n".encode())
-    for folder in (e for e in items if e.is_dir(follow_symlinks=False)
-                   and (only is None or e.name in only)):
-        keys[folder.name] = _folder_key(folder.path, common, now)
-    return keys
-
-
-def _folder_key(path: str, common: Any, now: int) -> str | None:
-    """The stat key of one instance folder (see :func:`stat_keys`), or None: read it.
-
-    Each name is looked up in its open folder (``fstatat``), not by a path from the top:
-    100k peer files at 100k peers, and a recompile takes this key of every folder.
-    """
-    digest = common.copy()
-    todo = [(path, "")]
-    while todo:
-        folder, prefix = todo.pop()
-        lines = []
-        try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None  # the walk reports what is wrong with it
-        try:
-            for name in sorted(os.listdir(fd)):
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode) and not prefix and name == "peers":
-                    todo.append((f"{folder}/{name}", "peers/"))
-                elif not stat.S_ISREG(st.st_mode) or max(
-                    st.st_mtime_ns, st.st_ctime_ns
-                ) > now - _RACY_NS:
-                    return None
-                lines.append(f"{prefix}{name}\0{st.st_mode}\0{st.st_ino}\0{st.st_size}"
-                             f"\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n")
-        except OSError:
-            return None
-        finally:
-            os.close(fd)
-        digest.update("".join(lines).encode())
-    return str(digest.hexdigest())
 
 
 def assertion_key(test: Assertion, keys: dict[str, str]) -> str | None:
@@ -268,8 +200,8 @@ def check_incrementally(
 ) -> Incremental | None:
     """Check ``root`` reusing ``previous``; None when the full check must say it.
 
-    ``stats`` are this compile's :func:`stat_keys`: instances whose stat key is the one
-    recorded (and that had no diagnostic to quote) are not even read.
+    ``stats`` are this compile's :func:`compiler.loader.status.stat_keys`: instances whose
+    stat key is the one recorded (and that had no diagnostic to quote) are not even read.
     """
     diags = Diagnostics()
     old = previous.instances

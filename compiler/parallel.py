@@ -43,11 +43,11 @@ from compiler.incremental import (
     instance_keys,
     instance_of,
     own_diagnostics,
-    stat_keys,
     valid_tests,
 )
 from compiler.keys import KeyRing
 from compiler.loader.source import OtherFile, SourceFile
+from compiler.loader.status import stat_keys
 from compiler.loader.walk import RawTree, parse_source, walk
 from compiler.model.estate import build_estate
 from compiler.render import instance_views

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from compiler import incremental
 from compiler.api import check, compile_tree
 from compiler.checks import cross
 from compiler.cli.main import main
-from compiler.engine import assemble
 from compiler.engine import cache as cache_mod
 from compiler.engine import engine as engine_mod
+from compiler.engine.assemble import assemble
 from compiler.engine.manifest import instance_fragment, manifest_parts
 from compiler.keys import KeyRing
+from compiler.loader import status
 from compiler.render import qr as qrcode
 from tests.support.trees import (
     TEST_SECRET,
@@ -82,7 +82,7 @@ def test_incremental_compiles_match_cold_ones_through_a_series_of_edits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust_fresh_stats: bool
 ) -> None:
     if trust_fresh_stats:  # unchanged folders are then skipped by their stat keys, unread
-        monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
+        monkeypatch.setattr(status, "_RACY_NS", -(10**12))
     root = tree(tmp_path / "src")
     assert cached_equals_uncached(root, tmp_path) == []  # cold: nothing to reuse
     assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]  # no-op
@@ -401,7 +401,7 @@ def test_a_no_op_compile_leaves_the_spare_unverified_and_kept(
 def test_a_no_op_compile_rewrites_the_state_only_when_it_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))  # stat keys taken at once
+    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # stat keys taken at once
     root = tree(tmp_path / "src")
     cached_equals_uncached(root, tmp_path)
     before = os.stat(state_file(tmp_path))

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from compiler import incremental
 from compiler.api import CheckResult, check, compile_tree
 from compiler.checks import reach
 from compiler.cli.main import main
 from compiler.cli.output import render
 from compiler.cli.report import line_lookup
 from compiler.diagnostics import Diagnostics
+from compiler.loader import status
 from tests.support.trees import (
     TEST_SECRET,
     TEST_SECRET_B64,
@@ -132,7 +132,7 @@ def test_incremental_compiles_of_a_tree_with_tests_and_warnings_say_what_check_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust_fresh_stats: bool
 ) -> None:
     if trust_fresh_stats:  # unchanged folders are then skipped by their stat keys, unread
-        monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
+        monkeypatch.setattr(status, "_RACY_NS", -(10**12))
     evaluated: list[str] = []
     real = reach.decide
 

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from compiler import incremental, parallel
+from compiler import parallel
 from compiler.api import check, compile_tree
 from compiler.diagnostics import CODES
 from compiler.engine import engine
 from compiler.engine.cache import BuildCache
 from compiler.incremental import ACROSS
 from compiler.keys import KeyRing
+from compiler.loader import status
 from tests.support.trees import TEST_SECRET, build_file_tree
 from tests.test_build_atomic import snapshot
 from tests.test_incremental import EDITS, printed, tree
@@ -69,7 +70,7 @@ def test_workers_say_and_build_what_one_process_does_through_every_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stat keys are taken of fresh files too (else every folder here would get None).
-    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
     spy = Spy(monkeypatch)
     root = tree(tmp_path / "src")
     rendered = 0

@@ -23,7 +23,6 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from compiler import incremental
 from compiler.api import compile_tree
 from compiler.checks import cross
 from compiler.diagnostics import EnvironmentFailureError
@@ -31,6 +30,7 @@ from compiler.engine import cache as cache_mod
 from compiler.engine import engine as engine_mod
 from compiler.engine import scan
 from compiler.engine.cache import Entry, InstanceState, files_digest, instance_files
+from compiler.loader import status
 from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
 from tests.test_build_atomic import snapshot
 from tests.test_cache import count_renders, edit
@@ -326,13 +326,13 @@ def test_stat_keys_are_those_of_the_reference(
     root = build_file_tree(tmp_path / "src", compile_estate())
     (root / "acme-us/notes").mkdir()  # a folder other than peers/: never skipped
     os.symlink("instance.yaml", root / "acme-eu/peers/link.yaml")
-    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
-    keys = incremental.stat_keys(root)
+    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    keys = status.stat_keys(root)
     assert keys == reference_stat_keys(root, time.time_ns() + 10**12)
     assert keys["acme-eu"] is None and keys["acme-us"] is None
     (root / "acme-eu/peers/link.yaml").unlink()
     os.rmdir(root / "acme-us/notes")
-    keys = incremental.stat_keys(root)
+    keys = status.stat_keys(root)
     assert None not in keys.values()
     assert keys == reference_stat_keys(root, time.time_ns() + 10**12)
 
@@ -342,7 +342,7 @@ def test_an_unreadable_instance_folder_is_read_not_skipped(
 ) -> None:
     """stat keys say "read it" where they cannot look; the walk then says what is wrong."""
     root = build_file_tree(tmp_path / "src", compile_estate())
-    monkeypatch.setattr(incremental, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
     real = os.open
 
     def refusing(path: str, *args: object, **kwargs: object) -> int:
@@ -351,7 +351,7 @@ def test_an_unreadable_instance_folder_is_read_not_skipped(
         return real(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "open", refusing)
-    keys = incremental.stat_keys(root)
+    keys = status.stat_keys(root)
     assert keys["acme-us"] is None and keys["acme-eu"] is not None
 
 

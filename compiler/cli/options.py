@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from compiler.cli.report import DEFAULT_ROOT
+from compiler import DEFAULT_ROOT
 from compiler.keys import load_secret
 from compiler.keys.secret import secret_file_mode
 

@@ -26,9 +26,6 @@ from compiler.loader.source import SourceFile
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command killed by Ctrl-C
 
-#: The config tree a command works on when none is given (every command: one name).
-DEFAULT_ROOT = "sites"
-
 #: What a subcommand module's ``register`` adds its parser to (``mvpn COMMAND``).
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 

@@ -1,6 +1,6 @@
-"""The build engine: render in memory or stream to disk, version, write the manifest, swap in."""
+"""The build engine: plan, render in memory or stream to disk, version, write the manifest, swap in.
 
-from compiler.engine.assemble import Build, OutFile, assemble
-from compiler.engine.write import WriteStats
-
-__all__ = ["Build", "OutFile", "WriteStats", "assemble"]
+Its modules are imported by name (``compiler.engine.assemble``...): this package imports
+nothing itself, so the process entry can start the build scan (:mod:`compiler.engine.scan`)
+before the renderer and its libraries are loaded.
+"""

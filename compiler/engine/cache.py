@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
-from compiler.engine.layout import cache_dir, spare_of
-from compiler.engine.scan import Listing, Scanner, scan_files
+from compiler.engine.layout import cache_dir, spare_of, state_file
+from compiler.engine.scan import Listing, Scanner, scan_files, take_early
 from compiler.render.env import TEMPLATES
 
 FORMAT = 6
@@ -154,8 +154,7 @@ class BuildCache:
         """``context`` names the secret id and options the state is valid for."""
         self.out = out.absolute()
         self.folder = folder if folder is not None else cache_dir(self.out)
-        name = hashlib.sha256(str(self.out).encode()).hexdigest()[:16]
-        self.path = self.folder / f"build-{name}.json"
+        self.path = state_file(self.out, self.folder)
         self.context = f"{compiler_fingerprint()}/{context}"
         self.scanner: Scanner | None = None
 
@@ -166,7 +165,9 @@ class BuildCache:
         works while this process reads and checks the tree (see :mod:`compiler.engine.scan`).
         """
         if self.scanner is None and self.path.is_file():
-            self.scanner = Scanner(str(self.out), str(spare_of(self.out)))
+            out, spare = str(self.out), str(spare_of(self.out))
+            # Started by the process entry before the compiler was imported, when valid.
+            self.scanner = take_early(out, spare, str(self.path)) or Scanner(out, spare)
 
     def close(self) -> None:
         """Stop the scanning child, if any (idempotent)."""

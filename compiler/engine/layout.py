@@ -10,6 +10,7 @@ killed one, cleaned up by the next. ``mvpn init``'s ``.gitignore`` lists the sam
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,12 @@ _SPARE_MARK: Final = ".mvpn-spare"
 def cache_dir(out: Path) -> Path:
     """The cache folder of compiles into ``out`` (shared by every output of that parent)."""
     return out.parent / CACHE_DIR
+
+
+def state_file(out: Path, folder: Path | None = None) -> Path:
+    """The cache state of compiles into ``out`` (absolute): one file per output folder."""
+    name = hashlib.sha256(str(out).encode()).hexdigest()[:16]
+    return (folder if folder is not None else cache_dir(out)) / f"build-{name}.json"
 
 
 def spare_of(out: Path) -> Path:

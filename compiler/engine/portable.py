@@ -9,10 +9,13 @@ atomicity of the final swap differ (see :mod:`compiler.engine.write`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import multiprocessing
 import os
+import signal
+import sys
 from pathlib import Path
 
 _RENAME_EXCHANGE = 2
@@ -36,6 +39,23 @@ def can_fork() -> bool:
     renders in this process (same bytes, one core).
     """
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked helper: be killed when ``parent`` ends (Linux ``prctl``), or end now if it did.
+
+    A helper that only serves its parent (the build scan) must not outlive it: a parent killed
+    by a signal, or one whose command failed early, does not wait for it. Elsewhere the helper
+    ends on its own, at its first write to the closed pipe.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        if sys.platform.startswith("linux"):  # prctl is in the C library the process has
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the call: nobody is listening
+        os._exit(1)
 
 
 def exchange(a: Path, b: Path) -> bool:

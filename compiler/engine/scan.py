@@ -19,6 +19,11 @@ most of what a recompile costs. So the scan is made cheap and taken off the crit
 
 Without ``fork`` (:func:`compiler.engine.portable.can_fork`) the scans run here, when they
 are first needed: the same results, one core.
+
+``mvpn compile`` starts the child even earlier, from the process entry before the compiler is
+imported (:func:`start_early`, about 0.35 s sooner); the compile adopts it only for the same
+folders and an unchanged state file, i.e. when no other compile ran in between
+(:func:`take_early`).
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ import json
 import os
 import signal
 import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
-from compiler.engine import portable
+from compiler.engine import layout, portable
+from compiler.loader.status import stat_keys
 
 _FMT = stat.S_IFMT
 _DIR, _REG = stat.S_IFDIR, stat.S_IFREG
@@ -170,7 +178,69 @@ def scan_files(folder: str, prefix: str) -> dict[str, tuple[int, int, int, int]]
     return found
 
 
-class Scanner:
+class _Forked:
+    """A forked child that sends lines down a pipe, then exits; :meth:`close` kills and reaps it.
+
+    Ctrl-C reaches the whole process group: the child ignores SIGINT (the parent ends it), and
+    it dies with its parent (:func:`compiler.engine.portable.die_with_parent`).
+    """
+
+    pid: int | None = None
+    pipe: IO[bytes] | None = None
+
+    def _spawn(self, lines: Callable[[], Iterator[bytes]]) -> None:
+        """Fork a child that writes each of ``lines()``; without a child, nothing happens."""
+        read, write = os.pipe()
+        # SIGINT stays blocked from before the fork until the child ignores it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                _child(read, write, lines, parent)
+        except OSError:  # no process to spare (EAGAIN, ENOMEM): the work is done here
+            os.close(read)
+            return
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(write)
+        self.pid, self.pipe = pid, os.fdopen(read, "rb")
+
+    def _line(self) -> bytes:
+        """The child's next line (b"" when it died or ended)."""
+        return self.pipe.readline() if self.pipe is not None else b""
+
+    def close(self) -> None:
+        """Stop the child if it still runs, and reap it."""
+        if self.pipe is not None:
+            self.pipe.close()
+            self.pipe = None
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+def _child(read: int, write: int, lines: Callable[[], Iterator[bytes]], parent: int) -> Any:
+    """A forked child's life: ``lines()`` down the pipe, then exit (no clean-up of the heap)."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        portable.die_with_parent(parent)
+        os.close(read)
+        for line in lines():
+            data = line
+            while data:
+                data = data[os.write(write, data):]
+        code = 0
+    finally:
+        os._exit(code)
+
+
+class Scanner(_Forked):
     """The listings of a build and its spare, made in a forked child (or here, on demand).
 
     The child starts scanning at once; :meth:`build` and :meth:`spare` wait for its answer.
@@ -181,29 +251,19 @@ class Scanner:
     def __init__(self, out: str, spare: str, fork: bool | None = None) -> None:
         """Start scanning ``out`` then ``spare``; ``fork`` None: wherever the OS can fork."""
         self.out, self.spare_path = out, spare
-        self.pid: int | None = None
-        self.pipe: IO[bytes] | None = None
         self.results: list[Listing | None] = []
         self.known: Known = {}
         if portable.can_fork() if fork is None else fork:
-            self._fork()
+            self._spawn(self._listings)
 
-    def _fork(self) -> None:
-        read, write = os.pipe()
-        # Ctrl-C reaches the process group: the child must not print a traceback; SIGINT
-        # stays blocked from before the fork until the child ignores it (the parent kills it).
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            pid = os.fork()
-            if pid == 0:  # the child: never returns
-                _child(read, write, self.out, self.spare_path)
-        except OSError:  # no process to spare (EAGAIN, ENOMEM): the scans run here
-            os.close(read)
-            return
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            os.close(write)
-        self.pid, self.pipe = pid, os.fdopen(read, "rb")
+    def _listings(self) -> Iterator[bytes]:
+        """In the child: both listings, each one line (``null`` for a build not as written)."""
+        known: Known = {}
+        for listing in (scan_build(self.out, learn=known),
+                        scan_build(self.spare_path, known=known)):
+            yield listing.encode() if listing is not None else b"null\n"
+            if listing is None:
+                break
 
     def _next(self) -> Listing | None:
         """The child's next listing, or the next scan made here (without a child)."""
@@ -211,7 +271,7 @@ class Scanner:
             if not self.results:
                 return scan_build(self.out, learn=self.known)
             return scan_build(self.spare_path, known=self.known)
-        line = self.pipe.readline()
+        line = self._line()
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             if line.endswith(b"\n"):
                 return None if line == b"null\n" else Listing.decode(line)
@@ -231,33 +291,102 @@ class Scanner:
         self.known = {}  # only the spare's scan needs it
         return self.results[1]
 
+
+class _StatKeys(_Forked):
+    """The stat keys of a tree (:func:`compiler.loader.status.stat_keys`), taken in a child."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._spawn(self._keys)
+
+    def _keys(self) -> Iterator[bytes]:
+        yield json.dumps(stat_keys(Path(self.root)), separators=(",", ":")).encode() + b"\n"
+
+    def keys(self) -> dict[str, str | None] | None:
+        """The child's keys; None when it gave none (it died, or could not be forked)."""
+        line = self._line()
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            keys = json.loads(line)
+            if isinstance(keys, dict) and all(
+                    isinstance(k, str) and (v is None or isinstance(v, str))
+                    for k, v in keys.items()):
+                return keys
+        return None
+
+
+@dataclasses.dataclass
+class _Early:
+    """What the process entry started before the compile knew it wanted it, and for what."""
+
+    scanner: Scanner | None  # None once the compile took it
+    out: str
+    spare: str
+    state: tuple[int, int, int] | None
+    keys: _StatKeys | None  # None once the compile took them
+
     def close(self) -> None:
-        """Stop the child if it still runs, and reap it."""
-        if self.pipe is not None:
-            self.pipe.close()
-            self.pipe = None
-        if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-            self.pid = None
+        for child in (self.scanner, self.keys):
+            if child is not None:
+                child.close()
 
 
-def _child(read: int, write: int, out: str, spare: str) -> Any:
-    """The forked scanner: both listings down the pipe, then exit (no clean-up of the heap)."""
-    code = 1
+#: What :func:`start_early` started, until the compile takes or drops it.
+_early: list[_Early] = []
+
+
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """The state file as found (inode, size, mtime), or None when it is not a file."""
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        os.close(read)
-        known: Known = {}
-        for listing in (scan_build(out, learn=known), scan_build(spare, known=known)):
-            data = listing.encode() if listing is not None else b"null\n"
-            while data:
-                data = data[os.write(write, data):]
-            if listing is None:
-                break
-        code = 0
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def start_early(out: str, root: str | None) -> None:
+    """Start scanning the build in ``out``, and taking ``root``'s stat keys, in children.
+
+    Only when a cache state for ``out`` exists: only a recompile wants either. Called with
+    the folders ``mvpn compile`` was given, before the rest of the compiler is imported:
+    both run (on the other cores) while this process imports.
+    """
+    path = os.path.abspath(out)
+    state = _identity(str(layout.state_file(Path(path))))
+    if state is None or _early or not portable.can_fork():
+        return
+    spare = str(layout.spare_of(Path(path)))
+    keys = _StatKeys(os.path.abspath(root)) if root is not None else None
+    _early.append(_Early(Scanner(path, spare), path, spare, state, keys))
+
+
+def take_early(out: str, spare: str, state: str) -> Scanner | None:
+    """The early scan, if it was started for these folders and the state is unchanged.
+
+    It began before the output lock was taken: another compile may have changed the build
+    meanwhile. One that did saved or removed the state file, so its identity tells.
+    """
+    if not _early:
+        return None
+    early = _early[0]
+    if (early.out, early.spare) == (out, spare) and early.state == _identity(state):
+        scanner, early.scanner = early.scanner, None
+        return scanner
+    drop_early()
+    return None
+
+
+def take_early_keys(root: Path) -> dict[str, str | None] | None:
+    """The stat keys taken early, if for ``root`` and the early scan was taken too."""
+    if not _early or _early[0].keys is None:
+        return None
+    child, _early[0].keys = _early[0].keys, None
+    try:
+        return child.keys() if child.root == os.path.abspath(root) else None
     finally:
-        os._exit(code)
+        child.close()
+
+
+def drop_early() -> None:
+    """Stop what the entry started and nothing took (a compile that stops, or waits)."""
+    while _early:
+        _early.pop().close()

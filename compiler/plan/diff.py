@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.engine import Build
+from compiler.engine.assemble import Build
 from compiler.model.estate import Estate, InstanceNode, PeerNode
 from compiler.model.peer import ClientPeer, SitePeer
 

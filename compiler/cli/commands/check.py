@@ -12,11 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from compiler import COMPILER_ID, api
+from compiler import COMPILER_ID, DEFAULT_ROOT, api
 from compiler.checks.reach import Verdict
 from compiler.cli.output import display_path, render
 from compiler.cli.report import (
-    DEFAULT_ROOT,
     EXIT_ERRORS,
     EXIT_OK,
     Subparsers,
