@@ -34,8 +34,10 @@ from compiler.keys import (
     KeyRing,
     Purpose,
     WireGuardKeyPair,
+    der,
     label,
     load_secret,
+    pki,
 )
 from compiler.keys.derive import Deriver
 from tests.support.tools import require
@@ -101,6 +103,24 @@ def test_deriver_is_plain_hkdf_sha256() -> None:
     for length in (20, 32, 48):
         reference = HKDF(hashes.SHA256(), length, SALT, info).derive(SECRET)
         assert Deriver(SECRET).derive(info, length) == reference
+
+
+@given(st.binary(max_size=80), st.integers(1, 200))
+def test_deriver_is_hkdf_for_any_info_and_length(info: bytes, length: int) -> None:
+    # Several expand blocks (48 bytes: two) and lengths that cut a block.
+    reference = HKDF(hashes.SHA256(), length, SALT, info).derive(SECRET)
+    assert Deriver(SECRET).derive(info, length) == reference
+
+
+@given(st.lists(st.text(alphabet="ab0/.-=Z", max_size=4), min_size=1, max_size=3))
+def test_label_refuses_exactly_names_that_are_not_atoms(names: list[str]) -> None:
+    # One match over the joined names must refuse what a match per name refused: a name
+    # with a slash (it would read as two names), an empty name, any other character.
+    if all(re.fullmatch(r"[a-z0-9.-]+", name) for name in names):
+        assert label(Purpose.WG_PSK, tuple(names), (1,)).count(b"/") == 3 + len(names)
+    else:
+        with pytest.raises(ValueError, match="contains a separator"):
+            label(Purpose.WG_PSK, tuple(names), (1,))
 
 
 def test_label_format() -> None:
@@ -295,6 +315,19 @@ def test_wireguard_key_format(ring: KeyRing) -> None:
     assert raw[31] & 64 == 64
     expected = x25519.X25519PrivateKey.from_private_bytes(raw).public_key().public_bytes_raw()
     assert base64.b64decode(pair.public_key) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=32, max_size=32))
+def test_wireguard_public_key_is_cryptographys_x25519(raw: bytes) -> None:
+    # The public key comes from libsodium (fast); cryptography's X25519 is the oracle.
+    pair = WireGuardKeyPair.derived("acme-eu/alice", raw)
+    scalar = base64.b64decode(pair.private_key)
+    expected = x25519.X25519PrivateKey.from_private_bytes(scalar).public_key().public_bytes_raw()
+    assert base64.b64decode(pair.public_key) == expected
+    # Clamping changes nothing X25519 would not ignore: the unclamped bytes give the same key.
+    assert x25519.X25519PrivateKey.from_private_bytes(raw).public_key().public_bytes_raw() \
+        == expected
 
 
 def test_wireguard_public_key_matches_wg(ring: KeyRing) -> None:
@@ -711,3 +744,41 @@ def test_a_rotation_costs_the_same_at_any_epoch(ring: KeyRing) -> None:
     assert len(crl) == len(ring.openvpn_crl("acme-eu", 1, {p: 2 for p in peers}))
     redacted = KeyRing(None).openvpn_crl("acme-eu", 1, peers)
     assert "revoking 30 certificates" in redacted
+
+
+# -- client certificates without the builder (compiler/keys/der.py) -----------------------
+
+_CA = pki.make_authority("acme-eu", 1, bytes(range(48)), bytes(range(20)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.from_regex(r"[a-z0-9][a-z0-9-]{0,31}(\.epoch[1-9][0-9]{0,4})?", fullmatch=True),
+       st.integers(1, 2**200), st.integers(2**158, 2**159 - 1))
+def test_a_laid_out_client_certificate_is_the_builders(cn: str, scalar: int, serial: int) -> None:
+    assert _CA.client_layout is not None
+    key = ec.derive_private_key(scalar % (2**255) + 1, ec.SECP256R1())
+    builder = _CA.issue(_CA.client_template, cn, key, serial)
+    assert _CA.client_layout.issue(cn, key.public_key(), serial) == builder
+
+
+def test_the_layout_takes_what_the_builder_takes_and_refuses_the_rest() -> None:
+    assert _CA.client_layout is not None
+    public = ec.derive_private_key(12345, ec.SECP256R1()).public_key()
+    key = ec.derive_private_key(12345, ec.SECP256R1())
+    # Serials of every DER length (a leading zero byte at 255), the longest name.
+    for cn, serial in (("x" * 64, 1), ("y", 255), ("z", 2**159 - 1)):
+        assert (_CA.client_layout.issue(cn, public, serial)
+                == _CA.issue(_CA.client_template, cn, key, serial))
+    for cn, serial in (("x" * 65, 1), ("", 1), ("z", 0), ("z", 2**159)):
+        with pytest.raises(ValueError, match=r"common name|serial"):
+            _CA.client_layout.issue(cn, public, serial)
+
+
+def test_a_layout_that_differs_from_the_builder_is_not_used(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    expected, _key = pki.issue_client(_CA, "alice", bytes(range(48)), bytes(range(20)))
+    monkeypatch.setattr(der.ClientLayout, "issue", lambda self, cn, public, serial: "")
+    ca = pki.make_authority("acme-eu", 1, bytes(range(48)), bytes(range(20)))
+    assert ca.client_layout is None
+    # The builder makes it, the same certificate.
+    assert pki.issue_client(ca, "alice", bytes(range(48)), bytes(range(20)))[0] == expected

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler import COMPILER_ID
 from compiler.engine.versions import combine, stamp
@@ -24,9 +24,11 @@ class OutFile:
     secret: bool
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RenderedFile:
-    """A rendered file: its path in the build, bytes, secrecy and SHA-256 (hex)."""
+class RenderedFile(NamedTuple):
+    """A rendered file: its path in the build, bytes, secrecy and SHA-256 (hex).
+
+    A tuple, not a frozen dataclass: one per file of a build, made in a third of the time.
+    """
 
     rel: str
     data: bytes
@@ -53,13 +55,14 @@ def render_instance(
     files: list[RenderedFile] = []
     artifacts: dict[str, dict[str, Any]] = {}
     hub_parts: list[tuple[str, str]] = []
+    prefix = f"{inst.name}/"
     for family, renderer in FAMILIES.items():
         produced = (render_clients(inst, qr=qr, reuse=reuse) if family == "clients"
                     else renderer(inst))
         for art in produced:
             version, data = stamp(art.text)
             sha = hashlib.sha256(data).hexdigest()
-            files.append(RenderedFile(f"{inst.name}/{art.path}", data, art.secret, sha))
+            files.append(RenderedFile(prefix + art.path, data, art.secret, sha))
             artifacts[art.path] = {
                 "sha256": sha,
                 "bytes": len(data),

@@ -13,12 +13,11 @@ once without colliding with today's.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from enum import StrEnum
 from typing import Final
-
-from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 #: Fixed HKDF salt: the secret is already uniformly random, the salt only separates
 #: this application's use of it from any other.
@@ -30,6 +29,8 @@ MAX_EPOCH: Final = 65535
 
 _NAME: Final = re.compile(r"[a-z0-9-]+")
 _LABEL_ATOM: Final = re.compile(r"[a-z0-9.-]+")
+#: Label atoms joined by ``/``: with exactly ``len(names) - 1`` slashes, every name is an atom.
+_LABEL_PATH: Final = re.compile(r"[a-z0-9.-]+(?:/[a-z0-9.-]+)*")
 _DNS_LABEL: Final = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -75,12 +76,15 @@ def label(purpose: Purpose, names: tuple[str, ...], epochs: tuple[int, ...]) -> 
     """Build the HKDF ``info`` label for one derived value (see the module docstring)."""
     if not names or not epochs:
         raise ValueError("a label needs at least one name and one epoch")
-    for name in names:
-        # Defence in depth: callers validate, but injectivity rests on this property.
-        if not _LABEL_ATOM.fullmatch(name):
-            raise ValueError(f"label component {name!r} contains a separator")
-    epoch_part = ".".join(str(check_epoch("label", e)) for e in epochs)
-    return f"mvpn/v1/{purpose.value}/{'/'.join(names)}/epoch={epoch_part}".encode("ascii")
+    # Defence in depth: callers validate, but injectivity rests on this property. One match
+    # of the joined names (about 3 µs less per key than a match per name, ~200k keys at
+    # 100k peers): atoms and slashes only, and no more slashes than the joins put there.
+    path = "/".join(names)
+    if not _LABEL_PATH.fullmatch(path) or path.count("/") != len(names) - 1:
+        bad = next((n for n in names if not _LABEL_ATOM.fullmatch(n)), path)
+        raise ValueError(f"label component {bad!r} contains a separator")
+    epoch_part = ".".join([str(check_epoch("label", e)) for e in epochs])
+    return f"mvpn/v1/{purpose.value}/{path}/epoch={epoch_part}".encode("ascii")
 
 
 class Deriver:
@@ -91,16 +95,48 @@ class Deriver:
     byte-for-byte what ``HKDF(SHA256(), length, SALT, info).derive(secret)`` returns.
     """
 
-    __slots__ = ("_prk",)
+    __slots__ = ("_inner", "_outer", "_prk")
 
     def __init__(self, secret: bytes) -> None:
-        extract = hmac.HMAC(SALT, hashes.SHA256())
-        extract.update(secret)
-        self._prk = extract.finalize()
+        self._keyed(hmac.digest(SALT, secret, "sha256"))
+
+    def _keyed(self, prk: bytes) -> None:
+        self._prk = prk
+        # HMAC(PRK, m) = H((PRK ^ opad) | H((PRK ^ ipad) | m)) (RFC 2104; PRK is 32 bytes,
+        # under SHA-256's 64-byte block, so it is only padded). The two keyed states are
+        # hashed once here and copied per block: 0.9 µs a block instead of hmac.digest's 1.7.
+        key = prk.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def __repr__(self) -> str:
         return "Deriver(<secret>)"
 
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        # Hash states do not pickle: a process-pool worker gets the PRK, as before, and keys it.
+        return (_from_prk, (self._prk,))
+
     def derive(self, info: bytes, length: int) -> bytes:
-        """Return ``length`` bytes of HKDF-SHA256 output for ``info``."""
-        return HKDFExpand(hashes.SHA256(), length, info).derive(self._prk)
+        """Return ``length`` bytes of HKDF-SHA256 output for ``info``.
+
+        RFC 5869's expand, ``T(i) = HMAC(PRK, T(i-1) | info | i)``, on the keyed states
+        (``HKDFExpand`` builds two objects per call and fetches SHA-256 each time).
+        """
+        if not 0 < length <= 255 * 32:
+            raise ValueError(f"HKDF-SHA256 cannot give {length} bytes")
+        out, block = b"", b""
+        for counter in range(1, -(-length // 32) + 1):
+            inner = self._inner.copy()
+            inner.update(block + info + bytes((counter,)))
+            outer = self._outer.copy()
+            outer.update(inner.digest())
+            block = outer.digest()
+            out += block
+        return out[:length]
+
+
+def _from_prk(prk: bytes) -> Deriver:
+    """Unpickle a :class:`Deriver` from its PRK (see ``Deriver.__reduce__``)."""
+    deriver = Deriver.__new__(Deriver)
+    deriver._keyed(prk)
+    return deriver

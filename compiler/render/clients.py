@@ -8,6 +8,7 @@ from compiler.render import qr as qrcode
 from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
 from compiler.render.env import VERSION_SLOT, name, render
+from compiler.render.wgtext import client_conf
 
 
 def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str | None:
@@ -37,8 +38,7 @@ def render_clients(inst: InstanceView, qr: bool = True,
         if peer.is_site:
             continue
         if peer.config.protocol == "wireguard":
-            text = render("clients/client.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard,
-                          org=inst.org)
+            text = client_conf(inst, peer)
             # Always secret: a profile with the user's own key still holds the preshared key.
             yield Artifact(f"clients/{peer.name}.conf", text, True, "clients")
             # No QR code without the private key (the user's own key) or with a placeholder

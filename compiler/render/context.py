@@ -275,9 +275,9 @@ class InstanceView:
         """The instance name (folder)."""
         return self.node.name
 
-    @property
+    @cached_property
     def fqdn(self) -> str:
-        """``<hostname>.<domain>``: where peers connect."""
+        """``<hostname>.<domain>``: where peers connect (in every peer's files: made once)."""
         return f"{self.config.hostname.lower()}.{self.org.domain}"
 
     @property

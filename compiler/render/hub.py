@@ -9,6 +9,7 @@ from compiler.render.artifact import Artifact
 from compiler.render.context import OVPN_IFACE, InstanceView
 from compiler.render.env import render
 from compiler.render.firewall import access_chain
+from compiler.render.wgtext import hub_peer
 
 
 def _pem(inst: InstanceView, name: str, pem: str) -> str:
@@ -21,7 +22,9 @@ def render_hub(inst: InstanceView) -> Iterator[Artifact]:
     """Every file of the hub bundle of one instance."""
     cfg = inst.config
     for iface in inst.wg_interfaces:  # wg0; wg1 too while peers move to a new hub key
-        text = render("hub/wg0.conf.j2", inst=inst, wg=cfg.wireguard, iface=iface)
+        # The template makes the [Interface] part, wgtext a [Peer] section per peer.
+        text = (render("hub/wg0.conf.j2", inst=inst, wg=cfg.wireguard, iface=iface)
+                + "".join([hub_peer(peer) for peer in iface.peers]))
         yield Artifact(f"hub/wireguard/{iface.name}.conf", text, True, "hub")
     if cfg.openvpn is not None:
         ovpn = cfg.openvpn

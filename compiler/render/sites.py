@@ -9,15 +9,14 @@ from compiler.render.context import InstanceView, PeerView
 from compiler.render.env import render
 from compiler.render.names import linux_ifnames
 from compiler.render.routeros import render_rsc
+from compiler.render.wgtext import site_conf
 
 
 def _linux(inst: InstanceView, peer: PeerView, ifname: str) -> Artifact:
     cfg = inst.config
     if peer.config.protocol == "wireguard":
         # wg-quick names the interface after the file: at most 15 characters (see names.py).
-        text = render("linux/site.conf.j2", inst=inst, peer=peer, wg=cfg.wireguard, org=inst.org,
-                      ifname=ifname)
-        return Artifact(f"sites/{ifname}.conf", text, True, "sites")
+        return Artifact(f"sites/{ifname}.conf", site_conf(inst, peer, ifname), True, "sites")
     text = render("linux/site.ovpn.j2", inst=inst, peer=peer, ovpn=cfg.openvpn,
                   ca=inst.openvpn_trust)
     return Artifact(f"sites/{peer.name}.ovpn", text, True, "sites")
