@@ -20,6 +20,8 @@ from typing import Final
 
 import zxingcpp
 
+from compiler.render import qrencode
+
 #: Light modules around the symbol in the bit layout: the finder-pattern rule looks 4 beyond.
 _PAD: Final = 4
 #: Image pixels (0 dark, 255 light) to bit characters and back.
@@ -126,6 +128,19 @@ def symbol(text: str) -> list[bytes]:
 
     Raises ``ValueError`` when no QR code holds ``text``.
     """
+    encoded = qrencode.encode(text)
+    if encoded is None:  # not ASCII: zxing-cpp encodes it (ISO 8859-1 or Shift JIS)
+        return _zxing_symbol(text)
+    placement, unmasked = encoded
+    layout = _layout(placement.size)
+    candidates = [unmasked ^ mask for mask in placement.masks]
+    penalties = [layout.penalty(c) for c in candidates]
+    best = penalties.index(min(penalties))  # a tie keeps the lower mask, as libzint does
+    return placement.rows(candidates[best])
+
+
+def _zxing_symbol(text: str) -> list[bytes]:
+    """:func:`symbol` by zxing-cpp's encoder with mask 0 and the mask chosen here."""
     size, level, pixels = _encode(text, 0)
     layout = _layout(size)
     mask0 = layout.bits(pixels)
