@@ -175,24 +175,61 @@ class _Tokens(dict[bytes, str]):
 _TOKENS: Final = tuple(_Tokens(g) for g in range(3))
 
 
-def _modes(data: bytes, group: int) -> str:
-    """The modes libzint gives each character of ``data`` (ASCII) in ``group``."""
+def _token_modes(data: bytes, group: int, first: bool) -> str:
+    """The modes of ``data``, the end of a text, token by token.
+
+    ``first``: ``data`` starts the text (from the head costs); otherwise it follows a
+    byte-only character.
+    """
     tokens = _TOKEN.findall(data)
     if tokens and not tokens[-1]:
         tokens.pop()  # the empty match at the end
-    head = _HEAD[group]
-    table = _TOKENS[group]
-    first = tokens[0]
-    single = len(tokens) == 1
-    at_end = single and first[-1] in _ALPHA
-    parts = [_define_modes(first, head, head, at_end)]
-    if not single:
-        parts += map(table.__getitem__, tokens[1:-1])
-        last = tokens[-1]
-        if last[-1] in _ALPHA:  # the text ends inside an alphanumeric run
-            parts.append(_define_modes(last, table.state, head, at_end=True))
+    table, head = _TOKENS[group], _HEAD[group]
+    parts = []
+    for index, token in enumerate(tokens):
+        at_end = index == len(tokens) - 1 and token[-1] in _ALPHA  # ends in a run
+        if index == 0 and first:
+            parts.append(_define_modes(token, head, head, at_end))
+        elif at_end:
+            parts.append(_define_modes(token, table.state, head, at_end))
         else:
-            parts.append(table[last])
+            parts.append(table[token])
+    return "".join(parts)
+
+
+class _Lines(dict[bytes, str]):
+    """The modes of a line (without its newline) that follows a newline, for one group.
+
+    A profile's lines recur (the hub's key, endpoint and routes in every profile of an
+    instance): one lookup each instead of one per token.
+    """
+
+    def __init__(self, group: int) -> None:
+        super().__init__()
+        self.tokens = _TOKENS[group]
+
+    def __missing__(self, line: bytes) -> str:
+        tokens = _TOKEN.findall(line + b"\n")
+        modes = "".join(map(self.tokens.__getitem__, tokens[:-1]))  # the last: b""
+        if len(self) < 100_000:  # a bound on memory: a build meets far fewer lines
+            self[line] = modes
+        return modes
+
+
+_LINES: Final = tuple(_Lines(g) for g in range(3))
+
+
+def _modes(data: bytes, group: int) -> str:
+    """The modes libzint gives each character of ``data`` (ASCII) in ``group``."""
+    newline = data.find(b"\n")
+    if newline < 0:
+        return _token_modes(data, group, first=True)
+    lines = data[newline + 1:].split(b"\n")
+    last = lines.pop()  # after the last newline
+    parts = [_token_modes(data[:newline + 1], group, first=True)]
+    parts += map(_LINES[group].__getitem__, lines)
+    if last:
+        parts.append(_token_modes(last, group, first=False))
     return "".join(parts)
 
 

@@ -56,6 +56,8 @@ class _Layout:
         self.border = ((1 << (stride * stride)) - 1) ^ self.inside
         self.pairs_h = self.inside & (self.inside >> 1)  # both modules of a pair inside
         self.pairs_v = self.inside & (self.inside >> stride)
+        #: :meth:`choose`'s per-mask terms, by the ``id`` of a (lasting) list of masks.
+        self._flips: dict[int, list[tuple[int, int]]] = {}
 
     def bits(self, pixels: bytes) -> int:
         """The dark modules of an image (0 = dark) as bits."""
@@ -75,11 +77,28 @@ class _Layout:
 
     def penalty(self, dark: int) -> int:
         """The penalty of a symbol as libzint's ``qr_evaluate`` counts it (ISO 18004 N1-N4)."""
-        stride = self.stride
-        light = self.inside ^ dark
         # Neighbours of the same colour, horizontally and vertically.
         same_h = self.pairs_h & ~(dark ^ (dark >> 1))
-        same_v = self.pairs_v & ~(dark ^ (dark >> stride))
+        same_v = self.pairs_v & ~(dark ^ (dark >> self.stride))
+        return self._penalty(dark, same_h, same_v)
+
+    def choose(self, unmasked: int, masks: list[int]) -> int:
+        """The candidate ``unmasked ^ masks[k]`` of least penalty (a tie: the lower ``k``)."""
+        # "Same colour as the right (lower) neighbour" is linear in the symbol: work out the
+        # unmasked symbol's once and each mask's once per size, then one XOR per candidate.
+        key = id(masks)
+        if key not in self._flips:
+            self._flips[key] = [(self.pairs_h & ~(m ^ (m >> 1)),
+                                 self.pairs_v & ~(m ^ (m >> self.stride))) for m in masks]
+        base_h = self.pairs_h & (unmasked ^ (unmasked >> 1))
+        base_v = self.pairs_v & (unmasked ^ (unmasked >> self.stride))
+        penalties = [self._penalty(unmasked ^ mask, base_h ^ flip_h, base_v ^ flip_v)
+                     for mask, (flip_h, flip_v) in zip(masks, self._flips[key], strict=True)]
+        return penalties.index(min(penalties))  # a tie keeps the lower mask, as libzint does
+
+    def _penalty(self, dark: int, same_h: int, same_v: int) -> int:
+        stride = self.stride
+        light = self.inside ^ dark
         score = 3 * (same_h & (same_h >> stride) & same_v).bit_count()  # N2: 2x2 blocks
         for same, step in ((same_h, 1), (same_v, stride)):
             # N1: a run of n >= 5 costs n - 2; it holds n - 4 windows of 4 equal pairs.
@@ -132,11 +151,8 @@ def symbol(text: str) -> list[bytes]:
     if encoded is None:  # not ASCII: zxing-cpp encodes it (ISO 8859-1 or Shift JIS)
         return _zxing_symbol(text)
     placement, unmasked = encoded
-    layout = _layout(placement.size)
-    candidates = [unmasked ^ mask for mask in placement.masks]
-    penalties = [layout.penalty(c) for c in candidates]
-    best = penalties.index(min(penalties))  # a tie keeps the lower mask, as libzint does
-    return placement.rows(candidates[best])
+    best = _layout(placement.size).choose(unmasked, placement.masks)
+    return placement.rows(unmasked ^ placement.masks[best])
 
 
 def _zxing_symbol(text: str) -> list[bytes]:
