@@ -156,17 +156,30 @@ def _define_modes(data: bytes, start: Sequence[int], head: Sequence[int], at_end
     return "".join(reversed(out))
 
 
+#: The most a character saves over byte mode (48) in numeric (20) or alphanumeric mode (33),
+#: in libzint's sixths of a bit.
+_SAVING_N: Final = 28
+_SAVING_A: Final = 15
+
+
 class _Tokens(dict[bytes, str]):
     """The modes of a token that neither starts nor ends its text, for one version group."""
 
     def __init__(self, group: int) -> None:
         super().__init__()
         self.head = _HEAD[group]
-        n, a, _, k = self.head
+        n, a, b, k = self.head
         self.state = (n, a, 0, k)  # the state after a byte-only character (relative to B)
+        # The least a detour from byte mode costs: a switch to another mode and back.
+        self.detour = min(n, a) + b
 
     def __missing__(self, token: bytes) -> str:
-        modes = _define_modes(token, self.state, self.head, at_end=False)
+        run = token[:len(token) - len(token.lstrip(_ALNUM))]
+        digits = len(run) - len(run.translate(None, b"0123456789"))
+        if _SAVING_N * digits + _SAVING_A * (len(run) - digits) < self.detour:
+            modes = "B" * len(token)  # no other mode can pay for its switches
+        else:
+            modes = _define_modes(token, self.state, self.head, at_end=False)
         if len(self) < 200_000:  # a bound on memory: a build meets far fewer tokens
             self[token] = modes
         return modes
@@ -206,9 +219,14 @@ class _Lines(dict[bytes, str]):
 
     def __init__(self, group: int) -> None:
         super().__init__()
-        self.tokens = _TOKENS[group]
+        self.tokens = tokens = _TOKENS[group]
+        # Alphanumeric runs too short to pay for a detour even if all digits need no work.
+        shortest = -(-tokens.detour // _SAVING_N)
+        self.long_run = re.compile(rb"[0-9A-Z $%*+\-./:]{" + str(shortest).encode() + b",}")
 
     def __missing__(self, line: bytes) -> str:
+        if not self.long_run.search(line):  # (most lines): nothing pays for a detour
+            return "B" * (len(line) + 1)
         tokens = _TOKEN.findall(line + b"\n")
         modes = "".join(map(self.tokens.__getitem__, tokens[:-1]))  # the last: b""
         if len(self) < 100_000:  # a bound on memory: a build meets far fewer lines
@@ -220,7 +238,7 @@ _LINES: Final = tuple(_Lines(g) for g in range(3))
 
 
 def _modes(data: bytes, group: int) -> str:
-    """The modes libzint gives each character of ``data`` (ASCII) in ``group``."""
+    """The modes libzint gives each character of ``data`` (ASCII or its classes) in ``group``."""
     newline = data.find(b"\n")
     if newline < 0:
         return _token_modes(data, group, first=True)
@@ -250,14 +268,21 @@ def _binlen(modes: str, group: int) -> int:
     return bits
 
 
+#: A character's class is all the mode programme looks at: a digit, another alphanumeric, or
+#: a byte-only character. The programme works on classes, so that one address or key fragment
+#: stands for every other with its shape (the cache hits).
+_CLASSES: Final = bytes(48 if c in _DIGITS else 65 if c in _ALPHA else 98 for c in range(256))
+
+
 def _choose(data: bytes) -> tuple[int, str] | None:
     """(version, modes) as libzint's ``zint_qrcode`` chooses them; ``None`` if too long."""
     cache: dict[int, tuple[str, int]] = {}
+    classes = data.translate(_CLASSES)
 
     def estimate(version: int) -> tuple[str, int]:
         group = _group(version)
         if group not in cache:
-            modes = _modes(data, group)
+            modes = _modes(classes, group)
             cache[group] = (modes, _binlen(modes, group))
         return cache[group]
 
