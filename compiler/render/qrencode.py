@@ -271,7 +271,8 @@ def _binlen(modes: str, group: int) -> int:
 #: A character's class is all the mode programme looks at: a digit, another alphanumeric, or
 #: a byte-only character. The programme works on classes, so that one address or key fragment
 #: stands for every other with its shape (the cache hits).
-_CLASSES: Final = bytes(48 if c in _DIGITS else 65 if c in _ALPHA else 98 for c in range(256))
+_CLASSES: Final = bytes(48 if c in _DIGITS else 65 if c in _ALPHA else 10 if c == 10 else 98
+                        for c in range(256))  # (newlines kept: where lines are cut)
 
 
 def _choose(data: bytes) -> tuple[int, str] | None:
@@ -654,16 +655,17 @@ class Symbol:
         self.head = "0" * (PAD * stride + PAD)
         self.gap = "0" * (2 * PAD)
         # Mask k: its data modules and its format information, as bits of the layout.
-        top = stride * stride - 1
-
-        def bit(x: int, y: int) -> int:
-            return 1 << (top - (x + PAD) * stride - PAD - y)
-
         data = [(x, y) for y in range(size) for x in range(size) if (x, y) not in functions]
-        self.masks = [
-            sum(bit(x, y) for x, y in data if _mask_condition(mask, x, y))
-            | sum(bit(x, y) for (x, y), on in _format_modules(size, mask).items() if on)
-            for mask in range(8)]
+        self.masks = []
+        for mask in range(8):
+            text = bytearray(b"0" * (stride * stride))
+            for x, y in data:
+                if _mask_condition(mask, x, y):
+                    text[(x + PAD) * stride + PAD + y] = 49  # "1"
+            for (x, y), on in _format_modules(size, mask).items():
+                if on:
+                    text[(x + PAD) * stride + PAD + y] = 49
+            self.masks.append(int(text, 2))
 
     def unmasked(self, codewords: bytes) -> int:
         """The symbol of ``codewords`` (data codewords) without mask and format bits."""
