@@ -104,7 +104,8 @@ class _Layout:
             # N1: a run of n >= 5 costs n - 2; it holds n - 4 windows of 4 equal pairs.
             two = same & (same >> step)
             window = two & (two >> 2 * step)
-            score += window.bit_count() + 2 * (window & ~(window << step)).bit_count()
+            # (x ^ (x & y) is x & ~y without a negative number: 0.1 µs, not 0.3)
+            score += window.bit_count() + 2 * (window ^ (window & (window << step))).bit_count()
         # N3: dark-light-dark-dark-dark-light-dark with 4 light modules (or the edge) before
         # or after it, 40 each.
         open_ = light | self.border
