@@ -25,7 +25,7 @@ from compiler.api import check, compile_tree
 from compiler.checks.qr import QR_MAX_BYTES, qr_payload_size
 from compiler.model.policy import Policy
 from compiler.render import qr as qrcode
-from compiler.render import qrencode, qrmask
+from compiler.render import qrdata, qrencode, qrmask
 from tests.support.trees import (
     TEST_SECRET,
     build_file_tree,
@@ -292,7 +292,7 @@ def test_the_svg_path_skips_rows_without_dark_modules(shape: list[str]) -> None:
 def _byte_capacity(version: int) -> int:
     """Bytes a version holds at level L in one byte segment (mode 4 bits, count 8 or 16)."""
     count = 8 if version < 10 else 16
-    return (8 * qrencode._DATA[version - 1] - 4 - count) // 8
+    return (8 * qrdata.DATA[version - 1] - 4 - count) // 8
 
 
 def test_the_capacities_are_the_standards() -> None:
@@ -377,7 +377,7 @@ def test_every_version_at_its_numeric_edge(version: int) -> None:
     terminator: the version choice (``>=``) and the shortened terminator are libzint's.
     """
     rnd = random.Random(version)
-    fits = max(n for n in range(1, 7090) if _numeric_bits(version, n) <= 8 * qrencode._DATA[
+    fits = max(n for n in range(1, 7090) if _numeric_bits(version, n) <= 8 * qrdata.DATA[
         version - 1])
     for length in (fits, fits + 1):
         text = "".join(rnd.choices(string.digits, k=length))

@@ -3,14 +3,15 @@
 A QR encoder tries the 8 data masks of ISO/IEC 18004 and keeps the one with the lowest
 penalty (runs, 2x2 blocks, finder-like patterns, dark/light balance). zxing-cpp (libzint
 inside) spends about 1 ms of its 1.2 ms on that choice for a typical profile (73x73 modules),
-and a build makes one code per WireGuard client. Here the encoder is asked for mask 0 only
-(0.15 ms); the other 7 candidates are that symbol XOR a difference that depends only on the
-symbol's size and error correction level (masking flips data modules; the format bits name
-the mask), learnt once per size from the encoder itself; and the penalties are computed with
-whole-symbol big-integer bit operations (0.13 ms for all 8). The rules are libzint's
-``qr_evaluate`` exactly (its finder-pattern rule counts the edge as light, ties keep the lower
-mask), so the symbol is the one the encoder would have chosen, byte for byte:
-``tests/test_qr.py`` compares both on random texts of every size.
+and a build makes one code per WireGuard client. The unmasked symbol of an ASCII text comes
+from :mod:`compiler.render.qrencode` (bit for bit zxing-cpp's), with each mask's flips and
+format bits; of any other text, from zxing-cpp asked for mask 0, the other 7 candidates being
+that symbol XOR a difference learnt once per size from zxing-cpp itself. The penalties are
+computed with whole-symbol big-integer bit operations (:meth:`Layout.choose`: about 75 µs for
+all 8, the neighbour terms shared). The rules are libzint's ``qr_evaluate`` exactly (its
+finder-pattern rule counts the edge as light, ties keep the lower mask), so the symbol is the
+one the encoder would have chosen, byte for byte: ``tests/test_qr.py`` compares both on random
+texts of every size.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import zxingcpp
 from compiler.render import qrencode
 
 #: Light modules around the symbol in the bit layout: the finder-pattern rule looks 4 beyond.
-_PAD: Final = 4
+_PAD: Final = qrencode.PAD
 #: Image pixels (0 dark, 255 light) to bit characters and back.
 _TO_BITS: Final = bytes.maketrans(b"\x00\xff", b"10")
 _TO_PIXELS: Final = bytes.maketrans(b"10", b"\x00\xff")
@@ -41,7 +42,7 @@ def _encode(text: str, mask: int) -> tuple[int, str, bytes]:
     return int(image.shape[1]), str(code.ec_level), pixels
 
 
-class _Layout:
+class Layout:
     """The bit layout of one symbol size: module (x, y) is bit ``(y + 4) * stride + x + 4``.
 
     A border of 4 bits that are neither dark nor light surrounds the symbol, so a shift by 1
@@ -122,15 +123,15 @@ class _Layout:
 
 
 @functools.cache
-def _layout(size: int) -> _Layout:
-    return _Layout(size)
+def _layout(size: int) -> Layout:
+    return Layout(size)
 
 
 #: (size, error correction level) -> symbol with mask k XOR symbol with mask 0, k = 0..7.
 _FLIPS: dict[tuple[int, str], list[int]] = {}
 
 
-def _flips(text: str, layout: _Layout, level: str, mask0: int) -> list[int]:
+def _flips(text: str, layout: Layout, level: str, mask0: int) -> list[int]:
     """What turns the mask-0 symbol into each mask's, learnt from the encoder once per size."""
     key = (layout.size, level)
     if key not in _FLIPS:
