@@ -231,6 +231,8 @@ class _Lines(dict[bytes, str]):
 
 
 _LINES: Final = tuple(_Lines(g) for g in range(3))
+#: The modes of a text's first line (with its newline), per group.
+_FIRST_LINES: Final[tuple[dict[bytes, str], ...]] = ({}, {}, {})
 
 
 def _modes(data: bytes, group: int) -> str:
@@ -240,7 +242,13 @@ def _modes(data: bytes, group: int) -> str:
         return _token_modes(data, group, first=True)
     lines = data[newline + 1:].split(b"\n")
     last = lines.pop()  # after the last newline
-    parts = [_token_modes(data[:newline + 1], group, first=True)]
+    first = data[:newline + 1]
+    cached = _FIRST_LINES[group].get(first)
+    if cached is None:
+        cached = _token_modes(first, group, first=True)
+        if len(_FIRST_LINES[group]) < 1000:  # a profile's is always "[Interface]"
+            _FIRST_LINES[group][first] = cached
+    parts = [cached]
     parts += map(_LINES[group].__getitem__, lines)
     if last:
         parts.append(_token_modes(last, group, first=False))
@@ -249,8 +257,10 @@ def _modes(data: bytes, group: int) -> str:
 
 def _binlen(modes: str, group: int) -> int:
     """Bits of the segments (libzint's ``qr_calc_binlen``, no ECI)."""
-    bits = 0
     widths = _COUNT_BITS[group]
+    if "N" not in modes and "A" not in modes:  # (most profiles): one byte segment
+        return 4 + widths["B"] + 8 * len(modes)
+    bits = 0
     for match in _SEGMENT.finditer(modes):
         mode = modes[match.start()]
         n = match.end() - match.start()
