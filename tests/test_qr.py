@@ -25,7 +25,7 @@ from compiler.api import check, compile_tree
 from compiler.checks.qr import QR_MAX_BYTES, qr_payload_size
 from compiler.model.policy import Policy
 from compiler.render import qr as qrcode
-from compiler.render import qrmask
+from compiler.render import qrdata, qrencode, qrmask
 from tests.support.trees import (
     TEST_SECRET,
     build_file_tree,
@@ -284,3 +284,134 @@ def test_the_svg_path_draws_every_dark_run(raw: list[bytes]) -> None:
 def test_the_svg_path_skips_rows_without_dark_modules(shape: list[str]) -> None:
     rows = [row.replace(".", "\xff").replace("#", "\x00").encode("latin-1") for row in shape]
     assert _svg_reference(rows) in qrcode.svg(rows)
+
+
+# --- our encoder is zxing-cpp's symbol, bit for bit (compiler/render/qrencode.py) ----------
+
+
+def _byte_capacity(version: int) -> int:
+    """Bytes a version holds at level L in one byte segment (mode 4 bits, count 8 or 16)."""
+    count = 8 if version < 10 else 16
+    return (8 * qrdata.DATA[version - 1] - 4 - count) // 8
+
+
+def test_the_capacities_are_the_standards() -> None:
+    """ISO/IEC 18004 Table 7, level L byte mode, versions 1, 10, 27 and 40."""
+    assert [_byte_capacity(v) for v in (1, 10, 27, 40)] == [17, 271, 1465, QR_MAX_BYTES]
+
+
+@pytest.mark.parametrize("version", range(1, 41))
+def test_every_version_at_its_capacity_edge(version: int) -> None:
+    """The most a version holds is that version; one byte more is the next (or no code)."""
+    rnd = random.Random(version)
+    edge = _byte_capacity(version)
+    for length in (edge, edge + 1):
+        text = "".join(rnd.choices(string.ascii_lowercase + "=[]\n", k=length))  # byte mode
+        rows = qrcode.matrix(text)
+        if length > QR_MAX_BYTES:
+            assert rows is None
+            with pytest.raises(ValueError, match="no QR code holds the text"):
+                qrencode.encode(text)
+            continue
+        assert rows == _encoders_own(text)
+        assert len(rows) == 17 + 4 * (version + (length > edge))
+
+
+#: Runs that make libzint switch modes: digits (numeric), upper case and `` $%*+-./:``
+#: (alphanumeric), and characters only byte mode holds.
+_RUN = st.tuples(st.sampled_from(["0123456789", "ABCXYZ09 $%*+-./:", "az=[]\n,"]),
+                 st.integers(1, 30))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_RUN, min_size=1, max_size=120), st.randoms(use_true_random=False))
+def test_segments_are_the_ones_libzint_chooses(runs: list[tuple[str, int]],
+                                               rnd: random.Random) -> None:
+    """Texts of runs of each mode's characters: the same segments, version and symbol.
+
+    Oracle: zxing-cpp (libzint) choosing segments and mask itself. A cost, look-ahead or tie
+    that differed from libzint's shows as other bits or another size.
+    """
+    text = "".join("".join(rnd.choices(chars, k=n)) for chars, n in runs)
+    try:
+        expected = _encoders_own(text)
+    except ValueError:
+        assert qrcode.matrix(text) is None
+        return
+    assert qrencode.encode(text) is not None
+    assert qrcode.matrix(text) == expected
+
+
+def test_ascii_never_asks_zxing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our encoder is the hot path: zxing-cpp's only for texts that are not ASCII."""
+    def refuse(text: str, mask: int) -> None:
+        raise AssertionError(f"zxing-cpp asked for {text!r}")
+
+    monkeypatch.setattr(qrmask, "_encode", refuse)
+    assert qrcode.matrix("[Interface]\nAddress = 10.0.0.2/32\n") is not None
+    with pytest.raises(AssertionError, match="zxing-cpp asked for 'é'"):
+        qrcode.matrix("é")
+
+
+def test_real_profiles_are_the_encoders_own(tmp_path: Path) -> None:
+    """The example estate's profiles, through our encoder, are zxing-cpp's symbols."""
+    out = _compile(tmp_path, compile_estate())
+    for svg in sorted(out.glob("*/clients/*.svg")):
+        payload = qrcode.payload(svg.with_suffix(".conf").read_text())
+        assert qrencode.encode(payload) is not None
+        rows = qrcode.matrix(payload)
+        assert rows == _encoders_own(payload)
+        assert qrcode.svg(rows) in svg.read_text()
+
+
+def _numeric_bits(version: int, digits: int) -> int:
+    count = 10 if version < 10 else 12 if version < 27 else 14
+    return 4 + count + 10 * (digits // 3) + (0, 4, 7)[digits % 3]
+
+
+@pytest.mark.parametrize("version", range(1, 41))
+def test_every_version_at_its_numeric_edge(version: int) -> None:
+    """Digits only (one numeric segment) filling a version to the bit, and one digit more.
+
+    At the edge the data ends in the last codeword or leaves fewer than 4 bits for the
+    terminator: the version choice (``>=``) and the shortened terminator are libzint's.
+    """
+    rnd = random.Random(version)
+    fits = max(n for n in range(1, 7090) if _numeric_bits(version, n) <= 8 * qrdata.DATA[
+        version - 1])
+    for length in (fits, fits + 1):
+        text = "".join(rnd.choices(string.digits, k=length))
+        if length > 7089:  # the most digits a QR code holds
+            with pytest.raises(ValueError):
+                qrmask.symbol(text)
+            continue
+        expected = _encoders_own(text)  # (matrix() stops at 2,953 characters: the bytes)
+        assert qrmask.symbol(text) == expected
+        assert len(expected) == 17 + 4 * (version + (length > fits))
+
+
+#: Characters of one mode each: numeric, alphanumeric (not digits), byte only.
+_MODE_CHARS = {"N": "0123456789", "A": "ABCXYZ $%*+-./:", "B": "az=[]\n,"}
+
+
+@pytest.mark.parametrize("filler", [0, 300, 1400])  # versions 1-9, 10-26, 27-40
+def test_segment_break_even_points(filler: int) -> None:
+    """A run of one mode's characters inside another's, 1 to 24 long, at the text's end or not.
+
+    Around the lengths where switching modes starts to pay (6 digits among bytes, 10
+    alphanumerics, ...) the choice hangs on libzint's exact costs in sixths of a bit, its
+    look-ahead and its ties: every cost that differs shows here as another symbol.
+    """
+    rnd = random.Random(filler)
+    checked = 0
+    for outer, inner in [(o, i) for o in _MODE_CHARS for i in _MODE_CHARS if o != i]:
+        for n in range(1, 25):
+            for tail in (True, False):
+                text = "".join(rnd.choices(_MODE_CHARS["B"], k=filler))
+                text += "".join(rnd.choices(_MODE_CHARS[outer], k=12))
+                text += "".join(rnd.choices(_MODE_CHARS[inner], k=n))
+                if tail:
+                    text += "".join(rnd.choices(_MODE_CHARS[outer], k=12))
+                assert qrmask.symbol(text) == _encoders_own(text), (outer, inner, n, tail)
+                checked += 1
+    assert checked == 6 * 24 * 2

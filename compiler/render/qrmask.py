@@ -3,14 +3,15 @@
 A QR encoder tries the 8 data masks of ISO/IEC 18004 and keeps the one with the lowest
 penalty (runs, 2x2 blocks, finder-like patterns, dark/light balance). zxing-cpp (libzint
 inside) spends about 1 ms of its 1.2 ms on that choice for a typical profile (73x73 modules),
-and a build makes one code per WireGuard client. Here the encoder is asked for mask 0 only
-(0.15 ms); the other 7 candidates are that symbol XOR a difference that depends only on the
-symbol's size and error correction level (masking flips data modules; the format bits name
-the mask), learnt once per size from the encoder itself; and the penalties are computed with
-whole-symbol big-integer bit operations (0.13 ms for all 8). The rules are libzint's
-``qr_evaluate`` exactly (its finder-pattern rule counts the edge as light, ties keep the lower
-mask), so the symbol is the one the encoder would have chosen, byte for byte:
-``tests/test_qr.py`` compares both on random texts of every size.
+and a build makes one code per WireGuard client. The unmasked symbol of an ASCII text comes
+from :mod:`compiler.render.qrencode` (bit for bit zxing-cpp's), with each mask's flips and
+format bits; of any other text, from zxing-cpp asked for mask 0, the other 7 candidates being
+that symbol XOR a difference learnt once per size from zxing-cpp itself. The penalties are
+computed with whole-symbol big-integer bit operations (:meth:`Layout.choose`: about 75 µs for
+all 8, the neighbour terms shared). The rules are libzint's ``qr_evaluate`` exactly (its
+finder-pattern rule counts the edge as light, ties keep the lower mask), so the symbol is the
+one the encoder would have chosen, byte for byte: ``tests/test_qr.py`` compares both on random
+texts of every size.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Final
 
 import zxingcpp
 
+from compiler.render import qrencode
+
 #: Light modules around the symbol in the bit layout: the finder-pattern rule looks 4 beyond.
-_PAD: Final = 4
+_PAD: Final = qrencode.PAD
 #: Image pixels (0 dark, 255 light) to bit characters and back.
 _TO_BITS: Final = bytes.maketrans(b"\x00\xff", b"10")
 _TO_PIXELS: Final = bytes.maketrans(b"10", b"\x00\xff")
@@ -39,7 +42,7 @@ def _encode(text: str, mask: int) -> tuple[int, str, bytes]:
     return int(image.shape[1]), str(code.ec_level), pixels
 
 
-class _Layout:
+class Layout:
     """The bit layout of one symbol size: module (x, y) is bit ``(y + 4) * stride + x + 4``.
 
     A border of 4 bits that are neither dark nor light surrounds the symbol, so a shift by 1
@@ -54,6 +57,8 @@ class _Layout:
         self.border = ((1 << (stride * stride)) - 1) ^ self.inside
         self.pairs_h = self.inside & (self.inside >> 1)  # both modules of a pair inside
         self.pairs_v = self.inside & (self.inside >> stride)
+        #: :meth:`choose`'s per-mask terms, by the ``id`` of a (lasting) list of masks.
+        self._flips: dict[int, list[tuple[int, int]]] = {}
 
     def bits(self, pixels: bytes) -> int:
         """The dark modules of an image (0 = dark) as bits."""
@@ -73,17 +78,35 @@ class _Layout:
 
     def penalty(self, dark: int) -> int:
         """The penalty of a symbol as libzint's ``qr_evaluate`` counts it (ISO 18004 N1-N4)."""
-        stride = self.stride
-        light = self.inside ^ dark
         # Neighbours of the same colour, horizontally and vertically.
         same_h = self.pairs_h & ~(dark ^ (dark >> 1))
-        same_v = self.pairs_v & ~(dark ^ (dark >> stride))
+        same_v = self.pairs_v & ~(dark ^ (dark >> self.stride))
+        return self._penalty(dark, same_h, same_v)
+
+    def choose(self, unmasked: int, masks: list[int]) -> int:
+        """The candidate ``unmasked ^ masks[k]`` of least penalty (a tie: the lower ``k``)."""
+        # "Same colour as the right (lower) neighbour" is linear in the symbol: work out the
+        # unmasked symbol's once and each mask's once per size, then one XOR per candidate.
+        key = id(masks)
+        if key not in self._flips:
+            self._flips[key] = [(self.pairs_h & ~(m ^ (m >> 1)),
+                                 self.pairs_v & ~(m ^ (m >> self.stride))) for m in masks]
+        base_h = self.pairs_h & (unmasked ^ (unmasked >> 1))
+        base_v = self.pairs_v & (unmasked ^ (unmasked >> self.stride))
+        penalties = [self._penalty(unmasked ^ mask, base_h ^ flip_h, base_v ^ flip_v)
+                     for mask, (flip_h, flip_v) in zip(masks, self._flips[key], strict=True)]
+        return penalties.index(min(penalties))  # a tie keeps the lower mask, as libzint does
+
+    def _penalty(self, dark: int, same_h: int, same_v: int) -> int:
+        stride = self.stride
+        light = self.inside ^ dark
         score = 3 * (same_h & (same_h >> stride) & same_v).bit_count()  # N2: 2x2 blocks
         for same, step in ((same_h, 1), (same_v, stride)):
             # N1: a run of n >= 5 costs n - 2; it holds n - 4 windows of 4 equal pairs.
             two = same & (same >> step)
             window = two & (two >> 2 * step)
-            score += window.bit_count() + 2 * (window & ~(window << step)).bit_count()
+            # (x ^ (x & y) is x & ~y without a negative number: 0.1 µs, not 0.3)
+            score += window.bit_count() + 2 * (window ^ (window & (window << step))).bit_count()
         # N3: dark-light-dark-dark-dark-light-dark with 4 light modules (or the edge) before
         # or after it, 40 each.
         open_ = light | self.border
@@ -100,15 +123,15 @@ class _Layout:
 
 
 @functools.cache
-def _layout(size: int) -> _Layout:
-    return _Layout(size)
+def _layout(size: int) -> Layout:
+    return Layout(size)
 
 
 #: (size, error correction level) -> symbol with mask k XOR symbol with mask 0, k = 0..7.
 _FLIPS: dict[tuple[int, str], list[int]] = {}
 
 
-def _flips(text: str, layout: _Layout, level: str, mask0: int) -> list[int]:
+def _flips(text: str, layout: Layout, level: str, mask0: int) -> list[int]:
     """What turns the mask-0 symbol into each mask's, learnt from the encoder once per size."""
     key = (layout.size, level)
     if key not in _FLIPS:
@@ -126,6 +149,16 @@ def symbol(text: str) -> list[bytes]:
 
     Raises ``ValueError`` when no QR code holds ``text``.
     """
+    encoded = qrencode.encode(text)
+    if encoded is None:  # not ASCII: zxing-cpp encodes it (ISO 8859-1 or Shift JIS)
+        return _zxing_symbol(text)
+    placement, unmasked = encoded
+    best = _layout(placement.size).choose(unmasked, placement.masks)
+    return placement.rows(unmasked ^ placement.masks[best])
+
+
+def _zxing_symbol(text: str) -> list[bytes]:
+    """:func:`symbol` by zxing-cpp's encoder with mask 0 and the mask chosen here."""
     size, level, pixels = _encode(text, 0)
     layout = _layout(size)
     mask0 = layout.bits(pixels)
