@@ -199,7 +199,8 @@ def test_the_early_children_die_with_the_process(built: tuple[Path, Path]) -> No
     code = ("import os, sys, time; from compiler.engine import portable, scan; "
             "scan.start_early(sys.argv[1], sys.argv[2]); e = scan._early[0]; "
             # a child that would otherwise live on: it only dies with its parent
-            "pid = os.fork(); pid or (portable.die_with_parent(os.getppid()), time.sleep(60)); "
+            "me = os.getpid(); pid = os.fork(); "
+            "pid or (portable.die_with_parent(me), time.sleep(60)); "
             "print(e.scanner.pid, e.keys.pid, pid, flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(out), str(root)],
                             stdout=subprocess.PIPE, text=True)
@@ -208,8 +209,8 @@ def test_the_early_children_die_with_the_process(built: tuple[Path, Path]) -> No
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 10
-    while any(_state(p) != "Z" for p in pids):
-        assert time.monotonic() < deadline, f"children {pids} outlived their parent"
+    while alive := [p for p in pids if _state(p) != "Z"]:
+        assert time.monotonic() < deadline, f"children {alive} of {pids} outlived their parent"
         time.sleep(0.05)
 
 

@@ -1,4 +1,7 @@
-"""``write_new``: every byte written even when the kernel takes a write in parts, the mode exact."""
+"""``write_new``: every byte written even when the kernel takes a write in parts, the mode exact.
+
+``rewrite``: a file written over in place only when no other path can see it change.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.engine.write import write_new
+from compiler.engine.write import rewrite, write_new
 
 
 def test_a_write_taken_in_parts_is_finished(tmp_path: Path,
@@ -47,3 +50,34 @@ def test_the_mode_is_exact_whatever_the_umask(tmp_path: Path, mask: int) -> None
             assert stat.S_IMODE(st.st_mode) == mode  # the status returned is the final one
     finally:
         os.umask(old)
+
+
+def test_a_file_only_this_build_has_is_written_over_in_place(tmp_path: Path) -> None:
+    target = write_new(tmp_path / "manifest.json", b"a longer old text\n", 0o644)
+    st = rewrite(tmp_path / "manifest.json", [b"new", b" text\n"], 0o644)
+    assert (tmp_path / "manifest.json").read_bytes() == b"new text\n"  # the rest cut off
+    assert st.st_ino == target.st_ino and st.st_size == 9
+    assert stat.S_IMODE(st.st_mode) == 0o644
+
+
+@pytest.mark.parametrize("other", ["hard link", "symlink", "mode", "folder", "missing"])
+def test_a_file_others_may_see_is_replaced_not_written_through(
+    tmp_path: Path, other: str
+) -> None:
+    target = tmp_path / "manifest.json"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"not yours\n")
+    os.chmod(elsewhere, 0o644)
+    if other == "hard link":
+        os.link(elsewhere, target)
+    elif other == "symlink":
+        target.symlink_to(elsewhere)
+    elif other == "mode":
+        write_new(target, b"old\n", 0o600)
+    elif other == "folder":
+        (target / "inside").mkdir(parents=True)
+    st = rewrite(target, b"new\n", 0o644)
+    assert target.read_bytes() == b"new\n" and not target.is_symlink()
+    assert (st.st_nlink, stat.S_IMODE(st.st_mode)) == (1, 0o644)
+    assert elsewhere.read_bytes() == b"not yours\n"
+    assert st.st_ino != elsewhere.stat().st_ino

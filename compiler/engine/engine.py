@@ -45,6 +45,7 @@ from compiler.engine.write import (
     file_mode,
     link_file,
     prepare_stage,
+    rewrite,
     same_parts,
     swap_in,
     write_new,
@@ -538,7 +539,6 @@ def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceS
     """
     stats = WriteStats(written=sum(s.written for s in states),
                        unchanged=sum(s.unchanged for s in states))
-    (stage / "manifest.json").unlink(missing_ok=True)  # the spare's
 
     def parts() -> Iterator[bytes]:
         # Each instance's part ends with its fragment: where it lies is recorded (the cache
@@ -553,11 +553,13 @@ def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceS
             at += len(data)
             yield data
 
+    target = stage / "manifest.json"  # in a stage made from the spare: the spare's
     if same_parts(out / "manifest.json", parts(), 0o644):
-        link_file(out / "manifest.json", stage / "manifest.json")
+        target.unlink(missing_ok=True)
+        link_file(out / "manifest.json", target)
         stats.unchanged += 1
     else:
-        write_new(stage / "manifest.json", parts(), 0o644)
+        rewrite(target, parts(), 0o644)
         stats.written += 1
     return stats
 

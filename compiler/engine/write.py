@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -182,6 +183,53 @@ def write_new(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> o
         raise
     finally:
         os.close(fd)
+
+
+def rewrite(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> os.stat_result:
+    """Write ``target`` anew with ``data`` and exactly ``mode``, over the file there if any.
+
+    For the manifest of a stage made from the spare build (about 50 MB at 100k peers): on
+    the build machines, writing it into a new file cost 65-110 ms (every page of it newly
+    allocated) and overwriting the spare's own copy 7 ms. The file is written over only
+    when it is a regular file with that mode, owned by this user, and linked nowhere else
+    (else another path would see it change); otherwise it is replaced by a new file.
+    """
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return write_new(target, data, mode)
+    except OSError:  # a symlink, a folder...: not ours to write through
+        _remove(target)
+        return write_new(target, data, mode)
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
+                and stat.S_IMODE(st.st_mode) == mode):
+            os.close(fd)
+            fd = -1
+            _remove(target)
+            return write_new(target, data, mode)
+        size = 0
+        for piece in (data,) if isinstance(data, bytes) else data:
+            _write_all(fd, piece)
+            size += len(piece)
+        os.ftruncate(fd, size)  # what is left of a longer old file
+        return os.fstat(fd)
+    except OSError as exc:  # a full disk fails the write, which names no file: name it
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
+        raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _remove(path: Path | str) -> None:
+    """Remove whatever ``path`` is (a folder with its contents)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def _write_all(fd: int, data: bytes) -> None:
