@@ -32,6 +32,16 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(bad)]) == 1
 
 
+def test_a_failure_is_one_line_whatever_the_path_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path given on the command line is quoted with its control characters escaped."""
+    root = tmp_path / "a\nb\x1b[31m\u202e"
+    assert main(["check", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"mvpn: error: config tree '{tmp_path}/a\\nb\\x1b[31m\\u202e' does not exist\n"
+
+
 def test_strict_makes_warnings_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = build_file_tree(tmp_path, estate(**{"stray_DOT_yaml": "a: 1\n"}))  # type: ignore[arg-type]
     assert main(["check", str(root)]) == 0

@@ -22,6 +22,7 @@ from compiler import COMPILER_ID, runtime
 from compiler.cli.output import display_path, render
 from compiler.diagnostics import Diagnostics, EnvironmentFailureError, UsageError
 from compiler.loader.source import SourceFile
+from compiler.terminal import neutralize
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command killed by Ctrl-C
@@ -118,9 +119,13 @@ def failed(exc: BaseException) -> int:
 
 
 def _say(line: str) -> None:
-    """One line on stderr; nothing if stderr itself is closed (the exit code still tells)."""
+    """One line on stderr; nothing if stderr itself is closed (the exit code still tells).
+
+    Control and bidi characters are shown as escapes: a message may quote a path or a value
+    given on the command line or found in the tree, and it must stay one readable line.
+    """
     with contextlib.suppress(Exception):
-        print(line, file=sys.stderr, flush=True)
+        print(neutralize(line), file=sys.stderr, flush=True)
 
 
 def interrupted() -> int:
