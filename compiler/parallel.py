@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import stat
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -143,9 +144,13 @@ def _check(top: RawTree, group: list[str], first: bool, context: str | None,
     pointed = {d.file for d in walked} | {d.file for d in diags}
     quoted = [s for s in raw.sources() + raw.others if s.path in pointed
               and _in_group(s.path, root, members)]
+    clean = not stray and errors == 0
+    # A summary is of a clean instance (one with an error may have no config at all); a
+    # group that is not clean has the tree checked whole, which needs none.
+    summaries = ({name: cross.summary(inst) for name, inst in estate.instances.items()}
+                 if clean else {})
     checked = _Checked(
-        [encode(d, root) for d in walked], own, not stray and errors == 0,
-        {name: cross.summary(inst) for name, inst in estate.instances.items()},
+        [encode(d, root) for d in walked], own, clean, summaries,
         instance_keys(raw, context) if context is not None else {}, folders,
         [s if isinstance(s, OtherFile) else SourceFile(s.path, s.text, ok=False)
          for s in quoted])
@@ -340,23 +345,40 @@ def _weight(folder: Path, peers: int) -> float:
     """An instance's expected render cost, to balance the groups (never more than that).
 
     Read off ``instance.yaml``'s text without parsing it (the worker parses it): a wrong
-    guess only makes one worker finish later.
+    guess only makes one worker finish later. Only a regular file is read: the tree is not
+    checked yet, and a symlink out of it or a FIFO (which would block) is the walk's to
+    report.
     """
     try:
-        with open(folder / "instance.yaml", "rb") as fh:
-            text = fh.read(65536)
+        fd = os.open(folder / "instance.yaml",
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return float(peers)
+    try:
+        text = os.read(fd, 65536) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        text = b""
+    finally:
+        os.close(fd)
     both = b"wireguard:" in text and b"openvpn:" in text
     return peers * (_BOTH_PROTOCOLS if both else 1.0) * (_IPV6 if b"::" in text else 1.0)
 
 
 def _peer_count(folder: Path) -> int:
-    """About how many peers an instance has (its ``peers/`` entries), to balance the groups."""
+    """About how many peers an instance has (its ``peers/`` entries), to balance the groups.
+
+    The folder itself is listed, never one a symlink points to (the walk reports those).
+    """
     try:
-        return len(os.listdir(folder / "peers"))
+        fd = os.open(folder / "peers", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return 0
+    try:
+        return len(os.listdir(fd))
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
 
 
 def start(root: Path, ring: KeyRing, qr: bool, out: Path, context: str | None,

@@ -11,6 +11,8 @@ tree's, the workers must be stopped before rendering: that is checked too, case 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,8 @@ def _three(root: Path) -> Path:
      "hostname: acme-eu", ["hostname-duplicate"] * 2),
     ("a YAML error", "acme-ap/peers/kenji.yaml", "type: client", "type: [client",
      ["yaml-syntax"]),
+    ("a YAML error in an instance.yaml", "acme-ap/instance.yaml", "hostname: acme-ap",
+     "hostname: [acme-ap", ["yaml-syntax"]),
 ])
 def test_nothing_the_workers_rendered_is_kept_where_the_tree_must_be_checked_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str, rel: str, old: str, new: str,
@@ -242,6 +246,43 @@ def test_a_render_that_fails_in_a_tree_with_errors_is_not_reported(
             if d.code != "route-unaggregated"] == ["yaml-syntax"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no stage, no cache
     assert multiprocessing.active_children() == []
+
+
+class Blocked(BaseException):
+    """The compile blocked (on a FIFO)."""
+
+
+@pytest.mark.parametrize("odd", ["fifo", "symlink"])
+def test_the_balancing_reads_nothing_but_regular_files_in_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: str
+) -> None:
+    """Groups are weighed before the tree is checked: an instance.yaml that is a FIFO, or a
+    symlink out of the tree to one, must not block the compile (reading either would)."""
+    root = _three(tmp_path / "src")
+    inst = root / "acme-ap"
+    (inst / "instance.yaml").unlink()
+    if odd == "fifo":
+        os.mkfifo(inst / "instance.yaml")
+    else:
+        (tmp_path / "outside").mkdir()
+        os.mkfifo(tmp_path / "outside" / "instance.yaml")
+        (inst / "instance.yaml").symlink_to(tmp_path / "outside" / "instance.yaml")
+
+    def blocked(signum: int, frame: object) -> None:
+        raise Blocked  # not an OSError: nothing on the way may take it for a read failure
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    signal.alarm(30)
+    try:
+        result = compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.build is None
+    assert [d.code for d in result.check.diagnostics.sorted()
+            if d.code != "route-unaggregated"] == ["file-unsafe"]
+    assert not (tmp_path / "out").exists() and multiprocessing.active_children() == []
 
 
 def test_three_instances_on_two_workers_give_the_bytes_of_one_process(
