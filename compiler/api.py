@@ -255,10 +255,13 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     """
     with gc_paused():  # the state is ~600k objects at 100k peers: no collection scans them
         record = store.read() if store is not None else None
-    if record is None and (split := _split(root, target, store)) is not None:
+    # Stat keys, taken before anything is read: by a child from the process start, if it
+    # could (once: a split that falls back to the whole check uses the same keys).
+    early = take_early_keys(root) if store is not None else None
+    if record is None and (split := _split(root, target, store, early)) is not None:
         return split
-    with gc_paused():  # before anything is read; taken in a child from the start, if it could
-        folders = ({} if store is None else take_early_keys(root) or stat_keys(root))
+    with gc_paused():
+        folders = {} if store is None else early if early is not None else stat_keys(root)
     previous = None
     if store is not None and record is not None:
         with gc_paused():
@@ -310,10 +313,9 @@ def _split(root: Path, target: _Target, store: BuildCache | None,
 
     ``folders``: the stat keys, when taken already (else the workers take their groups').
     None when not split, or when the groups' diagnostics might not be the tree's (see
-    :mod:`compiler.parallel`): the workers are stopped unstarted, the whole tree is checked.
+    :mod:`compiler.parallel`): the workers are stopped, nothing they rendered is kept, and
+    the whole tree is checked.
     """
-    if store is not None and folders is None:
-        folders = take_early_keys(root)  # taken in a child while this process imported
     with gc_paused():
         split = parallel.start(root, target.ring, target.qr, target.out,
                                store.context if store is not None else None, keys=folders)

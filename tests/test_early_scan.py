@@ -95,6 +95,25 @@ def test_a_compile_from_nothing_gives_its_workers_the_early_keys(
     assert _stat_keys(tmp_path / "split") == _stat_keys(tmp_path / "alone") != {}
 
 
+def test_a_split_that_falls_back_takes_no_stat_keys_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree with an error is checked whole after the workers: with the keys taken early."""
+    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    files = compile_estate()
+    files["acme-eu/peers/hamburg.yaml"] = dict(files["acme-eu/peers/hamburg.yaml"],
+                                              address="10.255.0.10")  # berlin's: an error
+    root = build_file_tree(tmp_path / "src", files)
+    monkeypatch.setenv("MVPN_JOBS", "2")
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_PEERS", 1)
+    monkeypatch.setattr(parallel, "stat_keys", _refused)
+    monkeypatch.setattr("compiler.api.stat_keys", _refused)
+    scan.start_early(str(tmp_path / "out"), str(root))
+    result = compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True)
+    assert result.build is None and result.check.diagnostics.errors
+    assert not scan._early
+
+
 def _refused(*args: object) -> None:
     raise AssertionError("stat keys taken again")
 
