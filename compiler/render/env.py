@@ -29,6 +29,7 @@ from typing import Any, Final
 import jinja2
 
 from compiler.model.types import ADDRESS_RE, BIDI_CONTROLS, IPNetwork
+from compiler.render.jinjacode import PrecompiledLoader
 
 
 def _templates() -> Path:
@@ -306,7 +307,8 @@ def of_family(nets: Iterable[IPNetwork], family: int) -> list[IPNetwork]:
 def environment() -> jinja2.Environment:
     """The shared environment: strict undefined, no autoescape (filters escape per language)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        # Each template's code as compiled ahead, when current (compiler.render.jinjacode).
+        loader=PrecompiledLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # templates do not change during a build: no stat per render
         autoescape=False,
