@@ -303,26 +303,49 @@ spans = st.lists(st.tuples(st.sampled_from([4, 6]), st.integers(0, 12), st.integ
 
 
 @settings(max_examples=500, deadline=None)
-@example({"a": [(4, 2, 4, "s1")], "b": [(4, 0, 8, "s2")]}, {"a"})  # b holds a, starts below
+@example({"a": [(4, 2, 4, "s1")], "b": [(4, 0, 8, "s2")]}, {"a"}, True)  # b holds a, starts below
 @given(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), spans, min_size=1),
-       st.sets(st.sampled_from(["a", "b", "c", "d"])))
+       st.sets(st.sampled_from(["a", "b", "c", "d"])), st.booleans())
 def test_the_recompile_s_overlap_check_agrees_with_the_full_one(
-    raw: dict[str, list[tuple[int, int, int, str]]], changed: set[str]
+    raw: dict[str, list[tuple[int, int, int, str]]], changed: set[str], reach: bool
 ) -> None:
     """Whenever the unchanged instances were clean together, looking only at what involves a
-    changed one gives the full check's verdict."""
+    changed one gives the full check's verdict (with each summary's reach, which skips the
+    instances far from the changed ones, and without)."""
     def aligned(v: int, first: int, size: int) -> list[int]:
         length = 1 << size  # CIDR blocks: aligned to their size
         start = first * 16 - (first * 16) % length
         return [v, start, start + length - 1]
 
-    summaries = {name: {"hostname": name, "spans": [[*aligned(v, f, s), site]
-                                                     for v, f, s, site in items]}
-                 for name, items in raw.items()}
+    summaries: cross.Summaries = {
+        name: {"hostname": name, "spans": [[*aligned(v, f, s), site] for v, f, s, site in items]}
+        for name, items in raw.items()}
+    if reach:
+        summaries = {name: {**s, "reach": cross._reach(s["spans"])}
+                     for name, s in summaries.items()}
     unchanged = {name: s for name, s in summaries.items() if name not in changed}
     if not cross.clean(unchanged):
         return  # a recompile only asks when the others were clean together
     assert cross.clean(summaries, frozenset(changed)) == cross.clean(summaries)
+
+
+def test_a_recompile_reads_the_subnets_of_the_instances_near_a_change_only() -> None:
+    """A summary read from the state decodes its subnets only when the check needs them."""
+    def recorded(name: str, first: int, last: int) -> cache_mod.LazySummary:
+        whole = {"hostname": name, "spans": [[4, first, last, f"{name}-site"]],
+                 "reach": {"4": [first, last]}}
+        return cache_mod.LazySummary({"hostname": name, "reach": whole["reach"]},
+                                     json.dumps(whole).encode())
+
+    near, far = recorded("near", 0, 255), recorded("far", 1 << 24, (1 << 24) + 255)
+    changed = {"hostname": "new", "spans": [[4, 128, 191, "new-site"]],
+               "reach": {"4": [128, 191]}}
+    summaries: cross.Summaries = {"near": near, "far": far, "new": changed}
+    assert not cross.clean(summaries, frozenset({"new"}))  # overlaps near's
+    assert near.full() and far._all is None  # far's subnets were never decoded
+    assert len(far) == 3 and far["spans"] == [[4, 1 << 24, (1 << 24) + 255, "far-site"]]
+    with pytest.raises(ValueError, match="not the one recorded"):
+        cache_mod.LazySummary({"hostname": "other"}, far.line).full()
 
 
 def reference_stat_keys(root: Path, now: int) -> dict[str, str | None]:
