@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ def decode(item: list[Any], root: Path) -> Diagnostic:
 class Memo:
     """What a compile without errors records for the next one's incremental check."""
 
-    summaries: dict[str, dict[str, Any]]  # every instance's cross-instance summary
+    summaries: dict[str, Mapping[str, Any]]  # every instance's cross-instance summary
     diagnostics: dict[str, list[list[Any]]]  # each instance's own, from its checks (encoded)
     walked: set[str]  # instances the walk reported on: read again next time, not skipped
     assertions: list[str]  # the keys of every assertion of tests.yaml (all held)

@@ -80,7 +80,7 @@ def test_a_compile_from_nothing_gives_its_workers_the_early_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The split workers take no stat keys of their own, and the memo is a lone compile's."""
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # the tree was just written
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
     root = build_file_tree(tmp_path / "src", compile_estate())
     monkeypatch.setenv("MVPN_JOBS", "1")
     alone = compile_tree(root, tmp_path / "alone", TEST_SECRET, qr=False, cache=True)
@@ -99,7 +99,7 @@ def test_a_split_that_falls_back_takes_no_stat_keys_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A tree with an error is checked whole after the workers: with the keys taken early."""
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))
     files = compile_estate()
     files["acme-eu/peers/hamburg.yaml"] = dict(files["acme-eu/peers/hamburg.yaml"],
                                               address="10.255.0.10")  # berlin's: an error
@@ -128,7 +128,7 @@ def test_the_compile_takes_the_early_scan_and_keys(
     built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, out = built
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # the tree was just written
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
     scan.start_early(str(out), str(root))
     early = started()
     keys = scan._early[0].keys

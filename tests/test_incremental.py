@@ -132,7 +132,7 @@ def test_incremental_compiles_of_a_tree_with_tests_and_warnings_say_what_check_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust_fresh_stats: bool
 ) -> None:
     if trust_fresh_stats:  # unchanged folders are then skipped by their stat keys, unread
-        monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+        monkeypatch.setattr(status, "RACY_NS", -(10**12))
     evaluated: list[str] = []
     real = reach.decide
 
