@@ -48,7 +48,7 @@ def _fresh(loader: jinja2.BaseLoader) -> jinja2.Environment:
     return env
 
 
-class Compiled(Exception):
+class CompiledError(Exception):
     """Raised instead of compiling a template from its source."""
 
 
@@ -56,14 +56,14 @@ def test_the_kept_code_is_used_and_nothing_is_compiled(monkeypatch: pytest.Monke
     env = _fresh(jinjacode.PrecompiledLoader(TEMPLATES))
 
     def no_compile(*args: object, **kwargs: object) -> None:
-        raise Compiled
+        raise CompiledError
 
     monkeypatch.setattr(jinja2.Environment, "compile", no_compile)
     for name in NAMES:
         if jinja2.__version__ == MADE_WITH:
             assert env.get_template(name).name == name
         else:  # another Jinja (the floors' venv): its own compile, never code made for another
-            with pytest.raises(Compiled):
+            with pytest.raises(CompiledError):
                 env.get_template(name)
 
 
