@@ -1,12 +1,12 @@
 """The templates' Jinja code, compiled ahead: no process compiles a template it renders.
 
 Jinja turns a template into Python source (lexer, parser, code generator) the first time a
-process loads it: about 70 ms for the hub's templates, paid by every ``mvpn compile`` (a
-recompile of one WireGuard hub: 36 ms, a tenth of its CPU before the build is planned) and by
-every worker of a compile from nothing. That Python source is kept in this package
-(:mod:`compiler.render.jinjacode_data`, made by ``scripts/precompile-templates.py``), and
-:class:`PrecompiledLoader` hands Jinja the code object Python compiles from it (about 1 ms
-for the largest template) instead of the template's own compile.
+process loads it: about 70 ms for all of them, paid by every ``mvpn compile`` (a recompile
+of one WireGuard hub: 36 ms for its four, about 6 % of the main process's CPU before the
+build is planned) and by every worker of a compile from nothing. That Python source is kept
+in this package (:mod:`compiler.render.jinjacode_data`, made by
+``scripts/precompile-templates.py``), and :class:`PrecompiledLoader` hands Jinja the code
+object Python compiles from it (1-3 ms a template) instead of the template's own compile.
 
 The code is used only when it is exactly what Jinja would make now: it carries a key over
 the Jinja version, every environment option that changes the generated code, the template's

@@ -4,9 +4,11 @@ Every site's script is checked against the command tree of its pinned version (`
 on the peer, else ``defaults.routeros``). Rendering and parsing a script per site would double
 the time of ``mvpn check`` on a large tree, so sites are grouped by the few things the site
 templates branch on (:class:`Shape`), and one script per group is rendered (redacted: no
-secret is needed) and validated. ``tests/test_routeros_support.py`` proves that sites of one
-shape get scripts that use the same commands and arguments: a template that starts branching
-on something else must add it to the shape.
+secret is needed) and validated. The version only decides the validation (a script names it
+in a comment only), so one script per shape *but the version* is rendered and parsed, and
+checked against each version of the group. ``tests/test_routeros_support.py`` proves that
+sites of one shape, whatever their version, get scripts that use the same commands and
+arguments: a template that starts branching on something else must add it to the shape.
 
 Rendering needs a valid tree, so scripts are only checked when nothing else is an error; a
 version older than the oldest in mvpn's data (7.9) is reported regardless.
