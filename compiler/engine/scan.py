@@ -454,6 +454,7 @@ class _StatKeys(_Forked):
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self.started = time.time_ns()  # the keys are taken later than this
         self._spawn(self._keys)
 
     def _keys(self) -> Iterator[bytes]:
@@ -535,13 +536,21 @@ def take_early(out: str, spare: str, state: str) -> Scanner | None:
     return None
 
 
-def take_early_keys(root: Path) -> dict[str, str | None] | None:
+class TakenKeys(NamedTuple):
+    """Stat keys, and a time (ns) no later than when they were taken."""
+
+    keys: dict[str, str | None]
+    taken: int
+
+
+def take_early_keys(root: Path) -> TakenKeys | None:
     """The stat keys taken early, if they are ``root``'s (None: take them now)."""
     if not _early or _early[0].keys is None:
         return None
     child, _early[0].keys = _early[0].keys, None
     try:
-        return child.keys() if child.root == os.path.abspath(root) else None
+        keys = child.keys() if child.root == os.path.abspath(root) else None
+        return TakenKeys(keys, child.started) if keys is not None else None
     finally:
         child.close()
 
