@@ -21,6 +21,7 @@ import pytest
 from compiler.api import check, compile_tree
 from compiler.checks import cross
 from compiler.cli.main import main
+from compiler.diagnostics import UsageError
 from compiler.engine import cache as cache_mod
 from compiler.engine import engine as engine_mod
 from compiler.engine.assemble import assemble
@@ -175,7 +176,8 @@ def test_a_cache_from_another_compiler_is_ignored(
     assert cached_equals_uncached(root, tmp_path) == []  # that state was not ours either
 
 
-@pytest.mark.parametrize("tamper", ["same-size", "deleted", "added", "mode", "manifest"])
+@pytest.mark.parametrize("tamper", ["same-size", "deleted", "added", "mode", "manifest",
+                                    "manifest-fifo"])
 def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -> None:
     root = tree(tmp_path / "src")
     cached_equals_uncached(root, tmp_path)
@@ -185,6 +187,12 @@ def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -
         damage(target, tamper)
     elif tamper == "mode":
         target.chmod(0o644)
+    elif tamper == "manifest-fifo":  # opening it to read would wait for a writer forever
+        (out / "manifest.json").unlink()
+        os.mkfifo(out / "manifest.json")
+        with pytest.raises(UsageError, match=r"holds no mvpn manifest\.json; refusing"):
+            compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+        return
     else:
         (out / "manifest.json").write_text("{}\n")
     assert cached_equals_uncached(root, tmp_path) == []

@@ -448,7 +448,9 @@ def _read_fragments(out: Path, state: BuildState) -> bool:
     scan holds the build to the same; see :meth:`BuildCache.load`).
     """
     try:
-        fd = os.open(out / "manifest.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # Read before the scan has looked at it: a FIFO put there must not block the compile.
+        fd = os.open(out / "manifest.json",
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:

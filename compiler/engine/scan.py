@@ -287,8 +287,11 @@ def read_hint(state: str | None) -> dict[str, str]:
     """
     if state is None:
         return {}
-    try:
-        with open(state, "rb") as fh:
+    try:  # a regular file only (a FIFO put there would block the child, and the compile)
+        fd = os.open(state, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
             fh.readline(100)
             hint = json.loads(fh.readline(_HINT_MAX))["spare_folders"]
     except (OSError, ValueError, TypeError, KeyError):
