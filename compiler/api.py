@@ -23,7 +23,7 @@ from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.engine.assemble import Progress, assemble
-from compiler.engine.cache import BuildCache, BuildState, fragment_ahead
+from compiler.engine.cache import BuildCache, BuildState, StateError, fragment_ahead
 from compiler.engine.engine import Ahead, BuildJob, StreamedBuild, render_ahead
 from compiler.engine.lock import output_lock
 from compiler.engine.scan import drop_early, take_early_keys
@@ -268,7 +268,10 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     previous = None
     if store is not None and record is not None:
         with gc_paused():
-            fast = check_incrementally(root, store.context, record[0], folders, taken)
+            try:
+                fast = check_incrementally(root, store.context, record[0], folders, taken)
+            except StateError:  # a summary of the state is not as recorded: check it all
+                fast = None
             # While the child still scans the build: a small change is rendered meanwhile.
             ahead = _render_ahead(fast, record[0], target) if fast is not None else {}
         previous = store.load(record)

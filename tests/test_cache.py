@@ -553,3 +553,23 @@ def test_the_state_writes_read_summaries_as_read_and_new_ones_anew(tmp_path: Pat
     assert after[3] == before[3] and after[4] != before[4]
     assert [json.loads(line) for line in after[3:]] == [
         json.loads(line) for line in before[3:4]] + [json.loads(fresh[4])]
+
+
+@pytest.mark.parametrize("damage", ["not-json", "another-hostname"])
+def test_a_summary_that_is_not_the_recorded_one_costs_the_full_check(
+    tmp_path: Path, damage: str
+) -> None:
+    """Summaries are decoded only when needed, after the state was accepted: one that is not
+    what its eager parts say (sealed with a valid checksum) is never an internal error."""
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    path = state_file(tmp_path)
+    _checksum, *lines = path.read_bytes().split(b"\n")
+    # acme-eu's summary (the second line after the record); its eager parts stay as they are
+    lines[2] = (b"{not json" if damage == "not-json"
+                else lines[2].replace(b'"hostname":"', b'"hostname":"x', 1))
+    data = b"\n".join(lines)
+    path.write_bytes(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+    # Between acme-eu's two subnets: its summary is read to tell (and found mangled).
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.20.128.0/25")
+    cached_equals_uncached(root, tmp_path)

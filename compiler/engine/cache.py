@@ -65,6 +65,10 @@ def files_digest(files: dict[str, Entry]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
+class StateError(Exception):
+    """A part of the state read only when needed turned out not to be what was recorded."""
+
+
 class LazySummary(Mapping[str, Any]):
     """A recorded cross-instance summary: its small parts at hand, the rest decoded if asked.
 
@@ -81,10 +85,13 @@ class LazySummary(Mapping[str, Any]):
     def full(self) -> dict[str, Any]:
         """The whole summary (decoded once)."""
         if self._all is None:
-            decoded = json.loads(self.line)
+            try:
+                decoded = json.loads(self.line)
+            except ValueError:
+                decoded = None
             if not isinstance(decoded, dict) or any(decoded.get(k) != v
                                                     for k, v in self.eager.items()):
-                raise ValueError("a summary that is not the one recorded")
+                raise StateError("a summary that is not the one recorded")
             self._all = decoded
         return self._all
 
@@ -102,11 +109,25 @@ class LazySummary(Mapping[str, Any]):
     def __bool__(self) -> bool:
         return True  # never empty: it has its eager parts (without decoding the rest)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same summary; one not as recorded equals nothing (it is not known)."""
+        if isinstance(other, LazySummary):
+            return self.line == other.line and self.eager == other.eager
+        try:
+            return self.full() == other
+        except StateError:
+            return False
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping: never a key
+
 
 def _plain(value: Any) -> Any:
     """JSON for what :func:`json.dumps` does not know: a summary as read."""
     if isinstance(value, LazySummary):
-        return value.full()
+        try:
+            return value.full()
+        except StateError:
+            return None  # not known: as for an instance without one, it is checked again
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
