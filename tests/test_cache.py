@@ -21,6 +21,7 @@ import pytest
 from compiler.api import check, compile_tree
 from compiler.checks import cross
 from compiler.cli.main import main
+from compiler.diagnostics import UsageError
 from compiler.engine import cache as cache_mod
 from compiler.engine import engine as engine_mod
 from compiler.engine.assemble import assemble
@@ -175,7 +176,8 @@ def test_a_cache_from_another_compiler_is_ignored(
     assert cached_equals_uncached(root, tmp_path) == []  # that state was not ours either
 
 
-@pytest.mark.parametrize("tamper", ["same-size", "deleted", "added", "mode", "manifest"])
+@pytest.mark.parametrize("tamper", ["same-size", "deleted", "added", "mode", "manifest",
+                                    "manifest-fifo"])
 def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -> None:
     root = tree(tmp_path / "src")
     cached_equals_uncached(root, tmp_path)
@@ -185,6 +187,12 @@ def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -
         damage(target, tamper)
     elif tamper == "mode":
         target.chmod(0o644)
+    elif tamper == "manifest-fifo":  # opening it to read would wait for a writer forever
+        (out / "manifest.json").unlink()
+        os.mkfifo(out / "manifest.json")
+        with pytest.raises(UsageError, match=r"holds no mvpn manifest\.json; refusing"):
+            compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+        return
     else:
         (out / "manifest.json").write_text("{}\n")
     assert cached_equals_uncached(root, tmp_path) == []
@@ -545,3 +553,23 @@ def test_the_state_writes_read_summaries_as_read_and_new_ones_anew(tmp_path: Pat
     assert after[3] == before[3] and after[4] != before[4]
     assert [json.loads(line) for line in after[3:]] == [
         json.loads(line) for line in before[3:4]] + [json.loads(fresh[4])]
+
+
+@pytest.mark.parametrize("damage", ["not-json", "another-hostname"])
+def test_a_summary_that_is_not_the_recorded_one_costs_the_full_check(
+    tmp_path: Path, damage: str
+) -> None:
+    """Summaries are decoded only when needed, after the state was accepted: one that is not
+    what its eager parts say (sealed with a valid checksum) is never an internal error."""
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    path = state_file(tmp_path)
+    _checksum, *lines = path.read_bytes().split(b"\n")
+    # acme-eu's summary (the second line after the record); its eager parts stay as they are
+    lines[2] = (b"{not json" if damage == "not-json"
+                else lines[2].replace(b'"hostname":"', b'"hostname":"x', 1))
+    data = b"\n".join(lines)
+    path.write_bytes(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+    # Between acme-eu's two subnets: its summary is read to tell (and found mangled).
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.20.128.0/25")
+    cached_equals_uncached(root, tmp_path)

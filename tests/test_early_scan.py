@@ -71,7 +71,10 @@ def test_without_a_state_only_the_stat_keys_are_taken(tmp_path: Path) -> None:
     scan.start_early(str(tmp_path / "out"), str(tmp_path))
     try:
         assert len(scan._early) == 1 and scan._early[0].scanner is None
-        assert scan.take_early_keys(tmp_path) == {}  # a tree without vpn.yaml: none
+        before = time.time_ns()
+        taken = scan.take_early_keys(tmp_path)
+        assert taken is not None and taken.keys == {}  # a tree without vpn.yaml: none
+        assert taken.taken <= before  # the child was started before
     finally:
         scan.drop_early()
 
@@ -140,9 +143,9 @@ def test_the_compile_takes_the_early_scan_and_keys(
         taken.append(scanner)
         return scanner
 
-    def keys_taken(tree: Path) -> dict[str, str | None] | None:
+    def keys_taken(tree: Path) -> scan.TakenKeys | None:
         keys = scan.take_early_keys(tree)
-        taken.append(keys)
+        taken.append(keys.keys if keys is not None else None)
         return keys
 
     monkeypatch.setattr(cache_mod, "take_early", scan_taken)

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -344,7 +345,7 @@ def test_a_recompile_reads_the_subnets_of_the_instances_near_a_change_only() -> 
     assert not cross.clean(summaries, frozenset({"new"}))  # overlaps near's
     assert near.full() and far._all is None  # far's subnets were never decoded
     assert len(far) == 3 and far["spans"] == [[4, 1 << 24, (1 << 24) + 255, "far-site"]]
-    with pytest.raises(ValueError, match="not the one recorded"):
+    with pytest.raises(cache_mod.StateError, match="not the one recorded"):
         cache_mod.LazySummary({"hostname": "other"}, far.line).full()
 
 
@@ -630,3 +631,46 @@ def test_a_manifest_replaced_after_the_scan_is_not_read_as_the_recorded_one(
     monkeypatch.setattr(cache_mod.BuildCache, "load", replacing)
     edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
     assert cached_equals_uncached(root, tmp_path) == []  # nothing trusted: a cold build
+
+
+@pytest.mark.parametrize("odd", ["fifo", "symlink", "folder", "garbage", "absent"])
+def test_the_hint_is_read_only_from_a_regular_file(tmp_path: Path, odd: str) -> None:
+    """The child reads the hint before the state is verified: nothing there may block it."""
+    state = tmp_path / "build-x.json"
+    good = tmp_path / "good.json"
+    good.write_bytes(b"0" * 64 + b'\n{"spare_folders":{"one":"ab"}}\n{}\n')
+    assert scan.read_hint(str(good)) == {"one": "ab"}
+    if odd == "fifo":
+        os.mkfifo(state)  # no writer: a blocking open or read would hang the test
+    elif odd == "symlink":
+        state.symlink_to(good)
+    elif odd == "folder":
+        state.mkdir()
+    elif odd == "garbage":
+        state.write_bytes(b"\x00\xff\n[1, 2]\n")
+    found: list[dict[str, str]] = []
+    reader = threading.Thread(target=lambda: found.append(scan.read_hint(str(state))))
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # blocked on the FIFO: let it go, and fail
+        os.close(os.open(state, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+        pytest.fail("read_hint blocked")
+    assert found == [{}]
+
+
+def test_the_fragments_are_never_read_from_a_fifo(tmp_path: Path) -> None:
+    """They are read before the scan has looked at the manifest: a FIFO must not block."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "manifest.json")
+    state = cache_mod.BuildState({}, {}, Entry(1, 2, 3, 0o644))
+    found: list[bool] = []
+    reader = threading.Thread(target=lambda: found.append(cache_mod._read_fragments(out, state)))
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():
+        os.close(os.open(out / "manifest.json", os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+        pytest.fail("the fragments were read from a FIFO")
+    assert found == [False]

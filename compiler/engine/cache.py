@@ -65,6 +65,10 @@ def files_digest(files: dict[str, Entry]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
+class StateError(Exception):
+    """A part of the state read only when needed turned out not to be what was recorded."""
+
+
 class LazySummary(Mapping[str, Any]):
     """A recorded cross-instance summary: its small parts at hand, the rest decoded if asked.
 
@@ -81,10 +85,13 @@ class LazySummary(Mapping[str, Any]):
     def full(self) -> dict[str, Any]:
         """The whole summary (decoded once)."""
         if self._all is None:
-            decoded = json.loads(self.line)
+            try:
+                decoded = json.loads(self.line)
+            except ValueError:
+                decoded = None
             if not isinstance(decoded, dict) or any(decoded.get(k) != v
                                                     for k, v in self.eager.items()):
-                raise ValueError("a summary that is not the one recorded")
+                raise StateError("a summary that is not the one recorded")
             self._all = decoded
         return self._all
 
@@ -102,11 +109,25 @@ class LazySummary(Mapping[str, Any]):
     def __bool__(self) -> bool:
         return True  # never empty: it has its eager parts (without decoding the rest)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to the same summary; one not as recorded equals nothing (it is not known)."""
+        if isinstance(other, LazySummary):
+            return self.line == other.line and self.eager == other.eager
+        try:
+            return self.full() == other
+        except StateError:
+            return False
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping: never a key
+
 
 def _plain(value: Any) -> Any:
     """JSON for what :func:`json.dumps` does not know: a summary as read."""
     if isinstance(value, LazySummary):
-        return value.full()
+        try:
+            return value.full()
+        except StateError:
+            return None  # not known: as for an instance without one, it is checked again
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
@@ -448,22 +469,31 @@ def _read_fragments(out: Path, state: BuildState) -> bool:
     scan holds the build to the same; see :meth:`BuildCache.load`).
     """
     try:
-        fd = os.open(out / "manifest.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as fh:
-            if entry(os.fstat(fd)) != state.manifest:
-                return False
-            raw = fh.read()
+        # Read before the scan has looked at it: a FIFO put there must not block the compile.
+        fd = os.open(out / "manifest.json",
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if entry(st) != state.manifest:
+            return False
+        # A read per fragment, not one of the whole file (~50 MB at 100k peers, whose
+        # newly allocated pages cost more than the copy).
         for inst in state.instances.values():
             if inst.span is None:
                 continue
             start, length = inst.span
-            if start < 0 or length < 0 or start + length > len(raw):
+            if start < 0 or length < 0 or start + length > st.st_size:
                 return False
-            inst.fragment = raw[start:start + length].decode("utf-8")
-            if not _names(inst.fragment, inst.name):
+            data = os.pread(fd, length, start)
+            inst.fragment = data.decode("utf-8")
+            if len(data) != length or not _names(inst.fragment, inst.name):
                 return False
     except (OSError, UnicodeDecodeError):
         return False
+    finally:
+        os.close(fd)
     return True
 
 

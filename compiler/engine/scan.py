@@ -44,6 +44,7 @@ from compiler.engine import layout, portable
 from compiler.loader.status import RACY_NS, stat_keys
 
 _FMT = stat.S_IFMT
+_IFMT = 0o170000  # the file type bits (S_IFMT as a mask: no call per file)
 _DIR, _REG = stat.S_IFDIR, stat.S_IFREG
 
 
@@ -111,10 +112,6 @@ class _Found(NamedTuple):
         return known
 
 
-def _tail(st: os.stat_result) -> str:
-    return f"\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode & 0o7777}\n"
-
-
 def _folders_digest(folders: list[tuple[str, os.stat_result]], now: int) -> str | None:
     """One digest over the status of an instance's folders, taken *before* they are listed.
 
@@ -144,24 +141,23 @@ def _instance(path: str, prefix: str, known: Known | None, now: int) -> _Found |
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             folders.append((rel, os.fstat(fd)))  # before it is listed: see _folders_digest
-            if known is None:
+            statuses: list[os.stat_result | None]
+            if known is None:  # the output's: a status per name (the loop is the scan's cost)
                 names = os.listdir(fd)
-                inodes: list[int | None] = [None] * len(names)
+                statuses = [lstat(name, dir_fd=fd, follow_symlinks=False) for name in names]
             else:
                 with os.scandir(fd) as items:
                     pairs = [(item.name, item.inode()) for item in items]
                 names = [name for name, _ino in pairs]
-                inodes = [ino for _name, ino in pairs]
-            for name, ino in zip(names, inodes, strict=True):
-                tail = known.get(ino) if known is not None and ino is not None else None
-                if tail is not None:  # a hard link to a file of the output: same status
-                    lines.append(f"{rel}{name}{tail}")
+                statuses = _statuses(fd, rel, pairs, known, lines)
+            for name, st in zip(names, statuses, strict=True):
+                if st is None:  # a hard link to a file of the output: its line is taken
                     continue
-                st = lstat(name, dir_fd=fd, follow_symlinks=False)
-                kind = _FMT(st.st_mode)
-                if kind == _REG:
-                    lines.append(f"{rel}{name}{_tail(st)}")
-                elif kind == _DIR and st.st_mode & 0o7777 == 0o755:
+                mode = st.st_mode
+                if mode & _IFMT == _REG:
+                    lines.append(f"{rel}{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+                                 f"\0{mode & 0o7777}\n")
+                elif mode & _IFMT == _DIR and mode & 0o7777 == 0o755:
                     todo.append((f"{folder}/{name}", f"{rel}{name}/"))
                 else:
                     return None
@@ -171,6 +167,20 @@ def _instance(path: str, prefix: str, known: Known | None, now: int) -> _Found |
     digest = hashlib.sha256("".join(lines).encode()).hexdigest()
     return _Found(digest, len(lines), _folders_digest(folders, now),
                   [rel for rel, _st in folders], lines)
+
+
+def _statuses(fd: int, rel: str, pairs: list[tuple[str, int]], known: Known,
+              lines: list[str]) -> list[os.stat_result | None]:
+    """The status of each name of a spare's folder; None (its line added) for a known inode."""
+    found: list[os.stat_result | None] = []
+    for name, ino in pairs:
+        tail = known.get(ino)
+        if tail is not None:  # a hard link to a file of the output: same status
+            lines.append(f"{rel}{name}{tail}")
+            found.append(None)
+        else:
+            found.append(os.stat(name, dir_fd=fd, follow_symlinks=False))
+    return found
 
 
 def _top(folder: str) -> tuple[dict[str, os.DirEntry[str]], tuple[int, int, int, int] | None]:
@@ -277,8 +287,11 @@ def read_hint(state: str | None) -> dict[str, str]:
     """
     if state is None:
         return {}
-    try:
-        with open(state, "rb") as fh:
+    try:  # a regular file only (a FIFO put there would block the child, and the compile)
+        fd = os.open(state, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
             fh.readline(100)
             hint = json.loads(fh.readline(_HINT_MAX))["spare_folders"]
     except (OSError, ValueError, TypeError, KeyError):
@@ -454,6 +467,7 @@ class _StatKeys(_Forked):
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self.started = time.time_ns()  # the keys are taken later than this
         self._spawn(self._keys)
 
     def _keys(self) -> Iterator[bytes]:
@@ -535,13 +549,21 @@ def take_early(out: str, spare: str, state: str) -> Scanner | None:
     return None
 
 
-def take_early_keys(root: Path) -> dict[str, str | None] | None:
+class TakenKeys(NamedTuple):
+    """Stat keys, and a time (ns) no later than when they were taken."""
+
+    keys: dict[str, str | None]
+    taken: int
+
+
+def take_early_keys(root: Path) -> TakenKeys | None:
     """The stat keys taken early, if they are ``root``'s (None: take them now)."""
     if not _early or _early[0].keys is None:
         return None
     child, _early[0].keys = _early[0].keys, None
     try:
-        return child.keys() if child.root == os.path.abspath(root) else None
+        keys = child.keys() if child.root == os.path.abspath(root) else None
+        return TakenKeys(keys, child.started) if keys is not None else None
     finally:
         child.close()
 
