@@ -64,6 +64,9 @@ unit: $(VENV)/.stamp-test
 test: system-deps lint unit test-min
 
 bench: $(VENV)/.stamp-test
+	# Bytecode, as a pip-installed mvpn has it (an editable install writes it on first use,
+	# unless PYTHONDONTWRITEBYTECODE is set: then every run compiled ~110 modules, ~0.1 s).
+	$(BIN)/python -m compileall -q compiler
 	$(BIN)/python -m benchmarks.run $(if $(SIZES),--sizes $(SIZES))
 
 clean:

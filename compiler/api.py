@@ -13,12 +13,9 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compiler import allocate as allocation
 from compiler import parallel, runtime
-from compiler.allocate import Assignment
-from compiler.allocate import subnets as subnet_allocation
-from compiler.allocate.subnets import SubnetAssignment
 from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
@@ -39,10 +36,14 @@ from compiler.keys import KeyRing
 from compiler.loader.status import stat_keys
 from compiler.loader.walk import RawTree, walk
 from compiler.model.estate import Estate, build_estate
-from compiler.plan import PlanDiff, compare, gitrev
 from compiler.render import InstanceView, instance_views
 from compiler.render.support import check_routeros
 from compiler.runtime import gc_paused
+
+if TYPE_CHECKING:  # imported where used: a compile or a check needs neither (~20 ms)
+    from compiler.allocate import Assignment
+    from compiler.allocate.subnets import SubnetAssignment
+    from compiler.plan import PlanDiff
 
 
 @dataclasses.dataclass
@@ -393,6 +394,9 @@ def allocate(root: Path) -> AllocateResult:
     peers they belong to only validate then); if anything after that fails, those files are
     put back as they were.
     """
+    from compiler import allocate as allocation
+    from compiler.allocate import subnets as subnet_allocation
+
     result = check(root)
     blocking = _blocking(result)
     if blocking.errors:
@@ -461,6 +465,8 @@ def plan(root: Path, rev: str, secret: bytes | None) -> PlanResult:
     Artifacts are compiled in memory (no QR codes: they follow their ``.conf``), redacted
     unless ``secret`` is given.
     """
+    from compiler.plan import compare, gitrev
+
     head = check(root)
     revision = gitrev.resolve(root, rev)
     labels = {"base": f"{revision.label}:{revision.root}", "head": f"working tree:{revision.root}"}

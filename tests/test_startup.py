@@ -16,9 +16,10 @@ from pathlib import Path
 from tests.support.trees import INSTANCE, TEST_SECRET_B64, build_file_tree, estate, site
 
 #: Imported only by what needs them: Jinja (a render), cryptography's x509 (an OpenVPN
-#: certificate), the QR encoder (a new QR code), the ssh modules (deploy, status).
+#: certificate), the QR encoder (a new QR code), the ssh modules (deploy, status), the
+#: planner and the allocator (``mvpn plan``, ``mvpn allocate``).
 LAZY = ("jinja2", "cryptography.x509", "zxingcpp", "compiler.render.qr", "compiler.keys.pki",
-        "compiler.deploy.remote", "compiler.deploy.drift")
+        "compiler.deploy.remote", "compiler.deploy.drift", "compiler.plan", "compiler.allocate")
 REPO = Path(__file__).resolve().parents[1]
 
 
