@@ -247,8 +247,8 @@ def check_incrementally(
     checked = {name for name in raw.instances if name not in reuse or name in starts}
     if checked & unread:
         _read(root, raw, set(checked & unread))
-    sub = dataclasses.replace(raw, instances={
-        name: inst for name, inst in raw.instances.items() if name in checked})
+    sub = dataclasses.replace(raw, instances={  # the quoted files are for printing only
+        name: inst for name, inst in raw.instances.items() if name in checked}, quoted=[])
     for inst in sub.instances.values():
         for source in [inst.source, *inst.peers.values()]:
             if source is not None:
