@@ -39,6 +39,7 @@ from compiler.engine.manifest import instance_fragment, manifest_parts
 from compiler.engine.planner import Action, plan_build
 from compiler.engine.versions import stamp
 from compiler.engine.write import (
+    Tail,
     WriteStats,
     _old_files,
     _same,
@@ -588,7 +589,7 @@ class BuildJob:
             if job.spare is not None:  # instances the spare had and the new build has not
                 for name in job.spare.instances.keys() - state.instances.keys():
                     shutil.rmtree(stage / name)
-            stats = _finish(stage, out, self.head, states)
+            stats = _finish(stage, out, self.head, states, job.spare)
             stats.removed = _removed(job, state)
             shutil.rmtree(spare_of(out), ignore_errors=True)  # an unverified spare: stale
             moved = swap_in(stage, out)
@@ -620,37 +621,69 @@ def _removed(job: _Job, state: BuildState) -> int:
         if name not in state.instances)
 
 
-def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceState]
-            ) -> WriteStats:
+def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceState],
+            spare: BuildState | None = None) -> WriteStats:
     """Count what the instances did and put ``manifest.json`` into the stage.
 
-    The manifest is compared and written a fragment at a time, never as one text.
+    The manifest is compared and written a fragment at a time, never as one text. ``spare``:
+    the build the stage was made from, whose manifest the stage still holds.
     """
     stats = WriteStats(written=sum(s.written for s in states),
                        unchanged=sum(s.unchanged for s in states))
+    fragments = [s.fragment for s in states]
+    known = _known_pieces(head, fragments, spare)
+    # Each instance's part ends with its fragment: where it lies is recorded (the cache
+    # reads unchanged fragments back from this file instead of keeping a copy). The pieces
+    # are measured without being encoded: they are ASCII (JSON escapes the rest).
+    size = kept = 0
+    for i, piece in enumerate(manifest_parts(head, fragments)):
+        length = _length(piece)
+        if 1 <= i <= len(states):
+            fragment = _length(fragments[i - 1])
+            states[i - 1].span = (size + length - fragment, fragment)
+        size += length
+        if i < known:
+            kept = size
 
-    def parts() -> Iterator[bytes]:
-        # Each instance's part ends with its fragment: where it lies is recorded (the cache
-        # reads unchanged fragments back from this file instead of keeping a copy).
-        at = 0
-        pieces = manifest_parts(head, [s.fragment for s in states])
-        for i, piece in enumerate(pieces):
-            data = piece.encode()
-            if 1 <= i <= len(states):
-                size = len(states[i - 1].fragment.encode())
-                states[i - 1].span = (at + len(data) - size, size)
-            at += len(data)
-            yield data
+    def parts(skip: int = 0) -> Iterator[bytes]:
+        return (piece.encode() for i, piece in enumerate(manifest_parts(head, fragments))
+                if i >= skip)
 
     target = stage / "manifest.json"  # in a stage made from the spare: the spare's
-    if same_parts(out / "manifest.json", parts(), 0o644):
+    if same_parts(out / "manifest.json", parts(), 0o644, size):
         target.unlink(missing_ok=True)
         link_file(out / "manifest.json", target)
         stats.unchanged += 1
     else:
-        rewrite(target, parts(), 0o644)
+        tail = None
+        if spare is not None and spare.manifest is not None and known:
+            tail = Tail(kept, spare.manifest, parts(known))
+        rewrite(target, parts(), 0o644, tail)
         stats.written += 1
     return stats
+
+
+def _length(text: str) -> int:
+    """The length of ``text`` in UTF-8 (for ASCII, which CPython knows at once: its length)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _known_pieces(head: dict[str, Any], fragments: list[str], spare: BuildState | None,
+                  ) -> int:
+    """How many leading pieces of the new manifest the spare's ``manifest.json`` has already.
+
+    The spare's manifest is the pieces of its head and fragments (verified with the spare):
+    the same head and the same first fragments are the same first pieces, at the same places.
+    """
+    if spare is None or spare.head != head:
+        return 0
+    same = 0
+    for new, old in zip(fragments, (i.fragment for i in spare.instances.values()),
+                        strict=False):  # either may have more instances
+        if new != old:
+            break
+        same += 1
+    return 1 + same
 
 
 def _streamed(out: Path, state: BuildState) -> StreamedBuild:
