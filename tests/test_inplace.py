@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from compiler.api import CompileResult, compile_tree
 from compiler.engine import engine as engine_mod
@@ -68,7 +70,7 @@ def recorded_as_on_disk(tmp: Path) -> None:
     """The state's digests are those of the output's and the spare's files on disk."""
     body = json.loads(state_file(tmp).read_bytes().split(b"\n", 1)[1])
     for build, record in ((tmp / "cached", body), (tmp / ".cached.mvpn-spare", body["spare"])):
-        for name, inst in record["instances"].items():
+        for name, inst in (record or {"instances": {}})["instances"].items():
             digest = (body["instances"][name] if inst == "=" else inst)["digest"]
             on_disk = {p.relative_to(build).as_posix(): entry(os.stat(p))
                        for p in (build / name).rglob("*") if p.is_file()}
@@ -336,3 +338,48 @@ def test_a_damaged_spare_copy_of_an_unchanged_instance_is_linked_anew(
     assert watch.cleared == [] and "acme-eu/sites/munich.rsc" in watch.linked
     as_fresh(root, out)
     recorded_as_on_disk(tmp_path)
+
+
+#: Edits that toggle: each step flips one of them (a site, a client, a subnet, a secret flag).
+TOGGLES: dict[str, tuple[str, dict[str, Any] | None]] = {
+    "munich": ("acme-eu/peers/munich.yaml", MUNICH["acme-eu/peers/munich.yaml"]),
+    "potsdam": ("acme-eu/peers/potsdam.yaml", POTSDAM["acme-eu/peers/potsdam.yaml"]),
+    "erin": ("acme-us/peers/erin.yaml", None),
+    "denver": ("acme-us/peers/denver.yaml", None),
+}
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.sampled_from(sorted(TOGGLES)), min_size=2, max_size=5))
+def test_any_series_of_edits_builds_what_a_compile_without_the_cache_builds(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[str]
+) -> None:
+    """Whatever the spare holds of each instance (shared, older, the same key), the build is
+    the uncached one, the counts say what changed, the state is the disk's, every time."""
+    tmp = tmp_path_factory.mktemp("series")
+    root = tree(tmp / "src")
+    out = tmp / "cached"
+    originals = {name: (root / rel).read_text(encoding="utf-8") if (root / rel).exists()
+                 else None for name, (rel, _doc) in TOGGLES.items()}
+    compiled(root, out)
+    for name in steps:
+        rel, doc = TOGGLES[name]
+        path = root / rel
+        if name == "denver":  # a subnet moved back and forth: the hub and the site change
+            edit(path, *(("10.31.0.0/24", "10.31.0.0/25") if "/24" in path.read_text()
+                         else ("10.31.0.0/25", "10.31.0.0/24")))
+        elif path.exists():
+            path.unlink()
+        elif doc is not None:
+            build_file_tree(root, {rel: doc})
+        else:
+            path.write_text(originals[name] or "", encoding="utf-8")
+        before = files(out)
+        stats = compiled(root, out).stats
+        after = files(out)
+        changed = sum(before.get(rel, ())[2:] != seen[2:] for rel, seen in after.items())
+        assert stats is not None and (stats.written, stats.unchanged, stats.removed) == (
+            changed, len(after) - changed, len(before.keys() - after.keys()))
+        as_fresh(root, out)
+        recorded_as_on_disk(tmp)
