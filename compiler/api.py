@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from compiler.checks import Graph, check_not_empty, run_checks
 from compiler.checks.reach import Verdict, policies
 from compiler.diagnostics import Diagnostics, UsageError
 from compiler.engine.assemble import Progress, assemble
-from compiler.engine.cache import BuildCache, BuildState, fragment_ahead
+from compiler.engine.cache import BuildCache, BuildState, StateError, fragment_ahead
 from compiler.engine.engine import Ahead, BuildJob, StreamedBuild, render_ahead
 from compiler.engine.lock import output_lock
 from compiler.engine.scan import drop_early, take_early_keys
@@ -258,14 +259,19 @@ def _gather(root: Path, target: _Target, store: BuildCache | None) -> _Gathered:
     # Stat keys, taken before anything is read: by a child from the process start, if it
     # could (once: a split that falls back to the whole check uses the same keys).
     early = take_early_keys(root) if store is not None else None
-    if record is None and (split := _split(root, target, store, early)) is not None:
+    if record is None and (split := _split(root, target, store, early and early.keys)
+                           ) is not None:
         return split
     with gc_paused():
-        folders = {} if store is None else early if early is not None else stat_keys(root)
+        taken = early.taken if early is not None else time.time_ns()
+        folders = {} if store is None else early.keys if early is not None else stat_keys(root)
     previous = None
     if store is not None and record is not None:
         with gc_paused():
-            fast = check_incrementally(root, store.context, record[0], folders)
+            try:
+                fast = check_incrementally(root, store.context, record[0], folders, taken)
+            except StateError:  # a summary of the state is not as recorded: check it all
+                fast = None
             # While the child still scans the build: a small change is rendered meanwhile.
             ahead = _render_ahead(fast, record[0], target) if fast is not None else {}
         previous = store.load(record)

@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from compiler.checks import cross, run_checks
 from compiler.diagnostics import CODES, Diagnostic, Diagnostics
 from compiler.engine.cache import BuildState
+from compiler.loader import status
 from compiler.loader.source import SourceFile
-from compiler.loader.walk import RawTree, parse_source, walk
+from compiler.loader.walk import RawTree, parse_source, read_quoted, walk
 from compiler.model.access import Assertion
 from compiler.model.estate import Estate, build_estate
 from compiler.render.support import check_routeros
@@ -121,7 +123,7 @@ def decode(item: list[Any], root: Path) -> Diagnostic:
 class Memo:
     """What a compile without errors records for the next one's incremental check."""
 
-    summaries: dict[str, dict[str, Any]]  # every instance's cross-instance summary
+    summaries: dict[str, Mapping[str, Any]]  # every instance's cross-instance summary
     diagnostics: dict[str, list[list[Any]]]  # each instance's own, from its checks (encoded)
     walked: set[str]  # instances the walk reported on: read again next time, not skipped
     assertions: list[str]  # the keys of every assertion of tests.yaml (all held)
@@ -196,21 +198,36 @@ def _read(root: Path, raw: RawTree, names: set[str]) -> None:
 
 
 def check_incrementally(
-    root: Path, context: str, previous: BuildState, stats: dict[str, str | None]
+    root: Path, context: str, previous: BuildState, stats: dict[str, str | None], taken: int
 ) -> Incremental | None:
     """Check ``root`` reusing ``previous``; None when the full check must say it.
 
     ``stats`` are this compile's :func:`compiler.loader.status.stat_keys`: instances whose
-    stat key is the one recorded (and that had no diagnostic to quote) are not even read.
+    stat key is the one recorded are not even read, but for the files their recorded
+    diagnostics quote; ``taken`` (ns) is no later than when ``stats`` were taken.
     """
     diags = Diagnostics()
     old = previous.instances
     unread = frozenset(
         name for name, key in stats.items()
         if key is not None and name in old and old[name].stat_key == key
-        and old[name].summary is not None and not old[name].diagnostics
+        and old[name].summary is not None
     )
+    # An unread instance's recorded warnings are printed again with their lines: only the
+    # files they quote are read (a folder where one changed since is read whole after all).
+    # A file changed since its folder's key was taken is newer than this: the key allows
+    # none changed in the two seconds before.
+    real, since = Path(os.path.realpath(root)), taken - status.RACY_NS
+    quoted: list[SourceFile] = []
+    for name in sorted(unread):
+        texts = [read_quoted(real, rel, since)
+                 for rel in sorted({str(d[2]) for d in old[name].diagnostics})]
+        if all(source is not None for source in texts):
+            quoted.extend(source for source in texts if source is not None)
+        else:
+            unread -= {name}
     raw = walk(root, diags, parse=False, skip=unread)
+    raw.quoted = quoted
     if diags.errors or not raw.instances:
         return None
     walked = len(diags)

@@ -35,7 +35,7 @@ import os
 import shutil
 import signal
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -70,7 +70,7 @@ class _Checked:
     walked: list[list[Any]]  # the walk's diagnostics in the group's folders (encoded)
     own: dict[str, list[list[Any]]]  # each instance's diagnostics (encoded, see incremental)
     clean: bool  # no error, and every diagnostic belongs to one instance of the group
-    summaries: dict[str, dict[str, Any]]
+    summaries: dict[str, Mapping[str, Any]]
     keys: dict[str, str]  # input keys (with a cache)
     folders: dict[str, str | None]  # stat keys, taken before the group was read (cache)
     quoted: list[SourceFile]  # the files a diagnostic points into (their lines are quoted)
@@ -147,8 +147,8 @@ def _check(top: RawTree, group: list[str], first: bool, context: str | None,
     clean = not stray and errors == 0
     # A summary is of a clean instance (one with an error may have no config at all); a
     # group that is not clean has the tree checked whole, which needs none.
-    summaries = ({name: cross.summary(inst) for name, inst in estate.instances.items()}
-                 if clean else {})
+    summaries: dict[str, Mapping[str, Any]] = (
+        {name: cross.summary(inst) for name, inst in estate.instances.items()} if clean else {})
     checked = _Checked(
         [encode(d, root) for d in walked], own, clean, summaries,
         instance_keys(raw, context) if context is not None else {}, folders,
@@ -207,7 +207,7 @@ class Split:
         self.procs: list[tuple[Any, Connection, list[str]]] = []
         self.walked = list(walked)  # the walk's diagnostics, the top's then the groups'
         self.own: dict[str, list[list[Any]]] = {}
-        self.summaries: dict[str, dict[str, Any]] = {}
+        self.summaries: dict[str, Mapping[str, Any]] = {}
         self.keys: dict[str, str] = {}
         self.folders: dict[str, str | None] = {}
         # What workers sent after their check, while the others still checked.

@@ -21,6 +21,7 @@ import pytest
 from compiler.api import check, compile_tree
 from compiler.checks import cross
 from compiler.cli.main import main
+from compiler.diagnostics import UsageError
 from compiler.engine import cache as cache_mod
 from compiler.engine import engine as engine_mod
 from compiler.engine.assemble import assemble
@@ -82,7 +83,7 @@ def test_incremental_compiles_match_cold_ones_through_a_series_of_edits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust_fresh_stats: bool
 ) -> None:
     if trust_fresh_stats:  # unchanged folders are then skipped by their stat keys, unread
-        monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+        monkeypatch.setattr(status, "RACY_NS", -(10**12))
     root = tree(tmp_path / "src")
     assert cached_equals_uncached(root, tmp_path) == []  # cold: nothing to reuse
     assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]  # no-op
@@ -135,7 +136,8 @@ def state_file(tmp: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "folder"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "folder",
+                                    "no-hint", "summary-lost"])
 def test_a_damaged_cache_is_ignored(tmp_path: Path, damage: str) -> None:
     root = tree(tmp_path / "src")
     cached_equals_uncached(root, tmp_path)
@@ -150,6 +152,12 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path, damage: str) -> None:
         path.write_bytes(b"\x00\xff not json")
     elif damage == "empty":
         path.write_bytes(b"")
+    elif damage == "no-hint":  # sealed, but without the scan's hint line (an older format)
+        body = data.split(b"\n", 2)[2]
+        path.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+    elif damage == "summary-lost":  # sealed, but one summary line short
+        body = data.split(b"\n", 1)[1].rsplit(b"\n", 1)[0]
+        path.write_bytes(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     else:
         path.unlink()
         path.mkdir()
@@ -168,7 +176,8 @@ def test_a_cache_from_another_compiler_is_ignored(
     assert cached_equals_uncached(root, tmp_path) == []  # that state was not ours either
 
 
-@pytest.mark.parametrize("tamper", ["same-size", "deleted", "added", "mode", "manifest"])
+@pytest.mark.parametrize("tamper", ["same-size", "deleted", "added", "mode", "manifest",
+                                    "manifest-fifo"])
 def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -> None:
     root = tree(tmp_path / "src")
     cached_equals_uncached(root, tmp_path)
@@ -178,6 +187,12 @@ def test_a_tampered_output_is_rebuilt_not_trusted(tmp_path: Path, tamper: str) -
         damage(target, tamper)
     elif tamper == "mode":
         target.chmod(0o644)
+    elif tamper == "manifest-fifo":  # opening it to read would wait for a writer forever
+        (out / "manifest.json").unlink()
+        os.mkfifo(out / "manifest.json")
+        with pytest.raises(UsageError, match=r"holds no mvpn manifest\.json; refusing"):
+            compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+        return
     else:
         (out / "manifest.json").write_text("{}\n")
     assert cached_equals_uncached(root, tmp_path) == []
@@ -391,8 +406,8 @@ def test_a_no_op_compile_leaves_the_spare_unverified_and_kept(
     monkeypatch.setattr(cache_mod.BuildCache, "verify_spare", counting)
     assert cached_equals_uncached(root, tmp_path) == ["acme-eu", "acme-us"]  # no-op
     assert verified == []
-    body = state_file(tmp_path).read_bytes().split(b"\n", 1)[1]
-    assert sorted(json.loads(body)["spare"]["instances"]) == ["acme-eu", "acme-us"]
+    assert sorted(state_body(state_file(tmp_path))["spare"]["instances"]) == ["acme-eu",
+                                                                             "acme-us"]
     edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/25", "10.31.0.0/24")  # back: as spare
     assert cached_equals_uncached(root, tmp_path) == ["acme-eu"]
     assert verified == [True]  # verified now, and used: acme-us is kept in place
@@ -401,7 +416,7 @@ def test_a_no_op_compile_leaves_the_spare_unverified_and_kept(
 def test_a_no_op_compile_rewrites_the_state_only_when_it_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # stat keys taken at once
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # stat keys taken at once
     root = tree(tmp_path / "src")
     cached_equals_uncached(root, tmp_path)
     before = os.stat(state_file(tmp_path))
@@ -467,12 +482,20 @@ def test_an_incremental_compile_runs_every_cross_instance_check(tmp_path: Path,
     assert found == check(root).diagnostics.sorted()
 
 
-def _rewrite_state(path: Path, change: Any) -> None:
-    """Change the state's body and seal it again (a state the checksum accepts)."""
-    body = json.loads(path.read_bytes().split(b"\n", 1)[1])
+def state_body(path: Path) -> Any:
+    """The state file's record: after its checksum and the scan's hint, before the summaries
+    (one a line; see BuildCache.save)."""
+    return json.loads(path.read_bytes().split(b"\n")[2])
+
+
+def rewrite_state(path: Path, change: Any, hint: Any = None) -> None:
+    """Change the state's record (and hint, if given) and seal it again (the checksum holds)."""
+    _checksum, old_hint, raw, *summaries = path.read_bytes().split(b"\n")
+    body = json.loads(raw)
     change(body)
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    path.write_bytes(hashlib.sha256(raw).hexdigest().encode() + b"\n" + raw)
+    head = old_hint if hint is None else json.dumps(hint).encode()
+    data = b"\n".join([head, json.dumps(body, separators=(",", ":")).encode(), *summaries])
+    path.write_bytes(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
 
 
 def test_the_state_keeps_fragments_in_the_manifest_and_shares_the_spare(
@@ -482,7 +505,7 @@ def test_the_state_keeps_fragments_in_the_manifest_and_shares_the_spare(
     cached_equals_uncached(root, tmp_path)
     edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
     cached_equals_uncached(root, tmp_path)  # the first build is now the spare
-    body = json.loads(state_file(tmp_path).read_bytes().split(b"\n", 1)[1])
+    body = state_body(state_file(tmp_path))
     manifest = (tmp_path / "cached/manifest.json").read_bytes()
     for name, record in body["instances"].items():
         assert "fragment" not in record  # the manifest has it: read back by its span
@@ -504,7 +527,49 @@ def test_a_fragment_span_outside_the_manifest_means_a_cold_compile(
     cached_equals_uncached(root, tmp_path)
     size = (tmp_path / "cached/manifest.json").stat().st_size
     span = {"past-the-end": [size - 10, 20], "negative": [-1, 5], "not-int": [0, True]}[where]
-    _rewrite_state(state_file(tmp_path),
+    rewrite_state(state_file(tmp_path),
                    lambda body: body["instances"]["acme-eu"].__setitem__("span", span))
     edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
     assert cached_equals_uncached(root, tmp_path) == []
+
+
+def test_the_state_writes_read_summaries_as_read_and_new_ones_anew(tmp_path: Path) -> None:
+    """Summaries are written again as the text read (not encoded anew) only while they are the
+    same: the state after an edit is the one a cold compile records."""
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    before = state_file(tmp_path).read_bytes().split(b"\n")
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")  # its spans
+    cached_equals_uncached(root, tmp_path)
+    after = state_file(tmp_path).read_bytes().split(b"\n")
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    assert compile_tree(root, cold / "out", TEST_SECRET, qr=False, cache=True).build
+    (path,) = (cold / ".mvpn-cache").glob("build-*.json")
+    fresh = path.read_bytes().split(b"\n")
+    names = list(state_body(state_file(tmp_path))["instances"])
+    assert names == ["acme-eu", "acme-us"]
+    assert after[3:] == fresh[3:]  # acme-eu's as read, acme-us's new
+    assert after[3] == before[3] and after[4] != before[4]
+    assert [json.loads(line) for line in after[3:]] == [
+        json.loads(line) for line in before[3:4]] + [json.loads(fresh[4])]
+
+
+@pytest.mark.parametrize("damage", ["not-json", "another-hostname"])
+def test_a_summary_that_is_not_the_recorded_one_costs_the_full_check(
+    tmp_path: Path, damage: str
+) -> None:
+    """Summaries are decoded only when needed, after the state was accepted: one that is not
+    what its eager parts say (sealed with a valid checksum) is never an internal error."""
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    path = state_file(tmp_path)
+    _checksum, *lines = path.read_bytes().split(b"\n")
+    # acme-eu's summary (the second line after the record); its eager parts stay as they are
+    lines[2] = (b"{not json" if damage == "not-json"
+                else lines[2].replace(b'"hostname":"', b'"hostname":"x', 1))
+    data = b"\n".join(lines)
+    path.write_bytes(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+    # Between acme-eu's two subnets: its summary is read to tell (and found mangled).
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.20.128.0/25")
+    cached_equals_uncached(root, tmp_path)

@@ -72,8 +72,8 @@ FIRST_CALL = [
     (["schema", "-o", "{tmp}/schemas"], "compiler.schema", "write_schemas"),
     (["init", "{tmp}/repo"], "compiler.scaffold", "init_repo"),
     (["secret", "new", "{tmp}/s.b64"], "compiler.keys.generate", "new_secret_file"),
-    (["deploy", "acme-eu", "--host", "hub"], "compiler.cli.commands.deploy", "check_host"),
-    (["status", "acme-eu", "--host", "hub"], "compiler.cli.commands.status", "check_host"),
+    (["deploy", "acme-eu", "--host", "hub"], "compiler.deploy.remote", "check_host"),
+    (["status", "acme-eu", "--host", "hub"], "compiler.deploy.remote", "check_host"),
 ]
 
 

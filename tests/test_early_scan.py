@@ -71,7 +71,10 @@ def test_without_a_state_only_the_stat_keys_are_taken(tmp_path: Path) -> None:
     scan.start_early(str(tmp_path / "out"), str(tmp_path))
     try:
         assert len(scan._early) == 1 and scan._early[0].scanner is None
-        assert scan.take_early_keys(tmp_path) == {}  # a tree without vpn.yaml: none
+        before = time.time_ns()
+        taken = scan.take_early_keys(tmp_path)
+        assert taken is not None and taken.keys == {}  # a tree without vpn.yaml: none
+        assert taken.taken <= before  # the child was started before
     finally:
         scan.drop_early()
 
@@ -80,7 +83,7 @@ def test_a_compile_from_nothing_gives_its_workers_the_early_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The split workers take no stat keys of their own, and the memo is a lone compile's."""
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # the tree was just written
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
     root = build_file_tree(tmp_path / "src", compile_estate())
     monkeypatch.setenv("MVPN_JOBS", "1")
     alone = compile_tree(root, tmp_path / "alone", TEST_SECRET, qr=False, cache=True)
@@ -99,7 +102,7 @@ def test_a_split_that_falls_back_takes_no_stat_keys_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A tree with an error is checked whole after the workers: with the keys taken early."""
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))
     files = compile_estate()
     files["acme-eu/peers/hamburg.yaml"] = dict(files["acme-eu/peers/hamburg.yaml"],
                                               address="10.255.0.10")  # berlin's: an error
@@ -128,7 +131,7 @@ def test_the_compile_takes_the_early_scan_and_keys(
     built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, out = built
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))  # the tree was just written
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
     scan.start_early(str(out), str(root))
     early = started()
     keys = scan._early[0].keys
@@ -140,9 +143,9 @@ def test_the_compile_takes_the_early_scan_and_keys(
         taken.append(scanner)
         return scanner
 
-    def keys_taken(tree: Path) -> dict[str, str | None] | None:
+    def keys_taken(tree: Path) -> scan.TakenKeys | None:
         keys = scan.take_early_keys(tree)
-        taken.append(keys)
+        taken.append(keys.keys if keys is not None else None)
         return keys
 
     monkeypatch.setattr(cache_mod, "take_early", scan_taken)

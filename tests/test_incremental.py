@@ -9,6 +9,8 @@ instances named, evaluating only the assertions named.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,7 +134,7 @@ def test_incremental_compiles_of_a_tree_with_tests_and_warnings_say_what_check_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trust_fresh_stats: bool
 ) -> None:
     if trust_fresh_stats:  # unchanged folders are then skipped by their stat keys, unread
-        monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+        monkeypatch.setattr(status, "RACY_NS", -(10**12))
     evaluated: list[str] = []
     real = reach.decide
 
@@ -197,3 +199,105 @@ def test_mvpn_compile_prints_the_cached_warnings_as_mvpn_check_does(
         assert printed_lines[-1].startswith("compiled 2 instances")
         assert "".join(printed_lines[:-1]) == checked
     assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).check.estate.instances == {}
+
+
+def test_an_unread_instance_s_warnings_are_quoted_from_their_files_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchanged instance with a warning is not read: only the file its warning quotes."""
+    from compiler.loader import walk as walk_mod
+
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
+    root, out = tree(tmp_path / "src"), tmp_path / "out"
+    assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).build is not None
+    replace("acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")(root)
+    read: list[str] = []
+    quoted: list[str] = []
+    real_read, real_quoted = walk_mod._Walker.read_file, walk_mod.read_quoted
+
+    def reading(self: Any, entry: Any, folder: Path) -> Any:
+        read.append((folder / entry.name).relative_to(root).as_posix())
+        return real_read(self, entry, folder)
+
+    def quoting(base: Path, rel: str, since: int) -> Any:
+        quoted.append(rel)
+        return real_quoted(base, rel, since)
+
+    monkeypatch.setattr(walk_mod._Walker, "read_file", reading)
+    monkeypatch.setattr("compiler.incremental.read_quoted", quoting)
+    result = compile_tree(root, out, TEST_SECRET, qr=False, cache=True)
+    assert result.build is not None
+    assert quoted == ["acme-eu/peers/munich.yaml"]
+    assert not [path for path in read if path.startswith("acme-eu/")]
+    full = check(root)
+    assert printed(result.check, result.check.diagnostics) == printed(full, full.diagnostics)
+    assert "5 | - 10.40.0.0/24" in printed(full, full.diagnostics)
+
+
+def test_a_quoted_file_changed_after_the_stat_keys_has_its_folder_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warning recorded of a file that changed since its folder's key was taken is not
+    printed over the new text: the folder is read and checked after all."""
+    from compiler.engine.cache import BuildCache
+    from compiler.incremental import check_incrementally
+    from compiler.keys.ring import KeyRing
+
+    root, out = tree(tmp_path / "src"), tmp_path / "out"
+    with monkeypatch.context() as patched:
+        patched.setattr(status, "RACY_NS", -(10**12))  # keys for the files just written
+        assert compile_tree(root, out, TEST_SECRET, qr=False, cache=True).build is not None
+        taken = time.time_ns()
+        stats = status.stat_keys(root)
+    replace("acme-eu/peers/munich.yaml", "10.40.0.0/24", "10.41.0.0/24")(root)  # same line
+    store = BuildCache(out, f"{KeyRing(TEST_SECRET).cache_id()}/qr=False")
+    record = store.read()
+    assert record is not None
+    fast = check_incrementally(root, store.context, record[0], stats, taken)
+    assert fast is not None
+    full = check(root)
+    assert "10.41.0.0/24" in printed(full, full.diagnostics)
+    assert fast.diagnostics.sorted() == full.diagnostics.sorted()
+    assert "acme-eu" in fast.estate.instances  # checked again
+
+
+@pytest.mark.parametrize("odd", ["fine", "symlinked-file", "symlinked-folder", "fifo", "big",
+                                 "not-utf8", "just-changed", "dot-dot", "one-part", "absent"])
+def test_a_quoted_file_is_read_only_as_a_plain_file_of_a_plain_folder(
+    tmp_path: Path, odd: str
+) -> None:
+    """What cannot be read exactly like the walk would (or changed since) gives None: the
+    folder is then read whole, with the walk's own diagnostics."""
+    from compiler.loader.walk import read_quoted
+
+    root = tmp_path / "src"
+    (root / "one/peers").mkdir(parents=True)
+    (tmp_path / "outside.yaml").write_text("secret: x\n")
+    rel, path = "one/peers/a.yaml", root / "one/peers/a.yaml"
+    path.write_text("type: client\n")
+    if odd == "symlinked-file":
+        path.unlink()
+        path.symlink_to(tmp_path / "outside.yaml")
+    elif odd == "symlinked-folder":
+        (root / "two").symlink_to(root / "one")
+        rel = "two/peers/a.yaml"
+    elif odd == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    elif odd == "big":
+        path.write_bytes(b"# " + b"x" * (1 << 20) + b"\n")
+    elif odd == "not-utf8":
+        path.write_bytes(b"type: \xff\n")
+    elif odd == "dot-dot":
+        rel = "one/../../outside.yaml"
+    elif odd == "one-part":
+        rel = "a.yaml"
+    elif odd == "absent":
+        rel = "one/peers/b.yaml"
+    since = time.time_ns() + (10**9 if odd != "just-changed" else -(10**9))
+    found = read_quoted(root, rel, since)
+    if odd == "fine":
+        assert found is not None and found.path == root / rel and found.text == "type: client\n"
+        assert found.lines[0] == "type: client"
+    else:
+        assert found is None

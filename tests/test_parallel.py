@@ -73,7 +73,7 @@ def test_workers_say_and_build_what_one_process_does_through_every_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Stat keys are taken of fresh files too (else every folder here would get None).
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))
     spy = Spy(monkeypatch)
     root = tree(tmp_path / "src")
     rendered = 0

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from compiler.engine.cache import Entry, InstanceState, files_digest, instance_f
 from compiler.loader import status
 from tests.support.trees import TEST_SECRET, build_file_tree, compile_estate
 from tests.test_build_atomic import snapshot
-from tests.test_cache import count_renders, edit
+from tests.test_cache import count_renders, edit, rewrite_state
 
 
 def a_build(root: Path) -> Path:
@@ -69,7 +70,35 @@ def test_the_scan_gives_the_digest_the_cache_records(tmp_path: Path) -> None:
     assert listing.top == {"manifest.json", "one", "two"}
     st_ = os.stat(out / "manifest.json")
     assert listing.manifest == (st_.st_ino, st_.st_size, st_.st_mtime_ns, 0o644)
-    assert listing.instances == {"one": (recorded(out, "one"), 4), "two": (recorded(out, "two"), 2)}
+    # Folders changed in the last two seconds have no folders' digest (see the next test).
+    assert listing.instances == {"one": (recorded(out, "one"), 4, None),
+                                 "two": (recorded(out, "two"), 2, None)}
+
+
+def folders_of(build: Path, name: str) -> str:
+    """The folders' digest of an instance as first written (paths, sorted), to compare with."""
+    lines = sorted(
+        f"{path.relative_to(build).as_posix()}/\0{s.st_ino}\0{s.st_mtime_ns}\0{s.st_ctime_ns}\n"
+        for path in [build / name, *(build / name).rglob("*")] if path.is_dir()
+        for s in [os.stat(path)])
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def test_the_scan_digests_the_folders_unless_one_just_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = a_build(tmp_path / "out")
+    monkeypatch.setattr(scan, "RACY_NS", -(10**12))  # as if written long ago
+    listing = scan.scan_build(str(out))
+    assert listing is not None
+    assert listing.instances["one"] == (recorded(out, "one"), 4, folders_of(out, "one"))
+    assert listing.instances["two"] == (recorded(out, "two"), 2, folders_of(out, "two"))
+    monkeypatch.setattr(scan, "RACY_NS", 2_000_000_000)
+    old = time.time_ns() - 10**10
+    for path in [out / "one", *(out / "one").rglob("*"), out / "two"]:
+        os.utime(path, ns=(old, old))  # mtime only: ctime stays now, so still racy
+    listing = scan.scan_build(str(out))
+    assert listing is not None and listing.instances["one"] == (recorded(out, "one"), 4, None)
 
 
 def test_the_spare_s_hard_links_are_taken_from_the_output_s_scan(tmp_path: Path) -> None:
@@ -86,9 +115,10 @@ def test_the_spare_s_hard_links_are_taken_from_the_output_s_scan(tmp_path: Path)
             os.link(path, target)
     (spare / "two/VERSION").unlink()
     (spare / "two/VERSION").write_text("4\n")  # its own file: stat'ed
-    known: scan.Known = {}
-    assert scan.scan_build(str(out), learn=known) is not None
-    assert len(known) == 6  # every file of its instances, by inode
+    scanned = scan.scan_output(str(out))
+    assert scanned is not None
+    found = scanned[1]
+    assert len(found["one"].known()) + len(found["two"].known()) == 6  # every file, by inode
     stats: list[str] = []
     real = os.stat
 
@@ -98,10 +128,10 @@ def test_the_spare_s_hard_links_are_taken_from_the_output_s_scan(tmp_path: Path)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(os, "stat", counting)
-        listing = scan.scan_build(str(spare), known=known)
+        listing = scan.scan_spare(str(spare), found, {})
     assert listing is not None
-    assert listing.instances == {"one": (recorded(spare, "one"), 4),
-                                 "two": (recorded(spare, "two"), 2)}
+    assert listing.instances == {"one": (recorded(spare, "one"), 4, None),
+                                 "two": (recorded(spare, "two"), 2, None)}
     # Folders and the one file of its own only (the top's DirEntry.stat is not os.stat).
     assert sorted(stats) == ["VERSION", "clients", "hub", "sites", "wireguard"]
 
@@ -120,7 +150,7 @@ def test_anything_but_0755_folders_and_files_fails_the_instance(tmp_path: Path, 
     listing = scan.scan_build(str(out))
     assert listing is not None
     assert listing.instances["one"] is None
-    assert listing.instances["two"] == (recorded(out, "two"), 2)
+    assert listing.instances["two"] == (recorded(out, "two"), 2, None)
     assert scan.scan_files(str(out / "one"), "one/") is None
 
 
@@ -143,7 +173,10 @@ def test_the_forked_scanner_and_the_one_here_agree(tmp_path: Path, fork: bool) -
     try:
         assert (scanner.pid is not None) is fork
         assert scanner.build() == scan.scan_build(str(out))
-        assert scanner.spare() == scan.scan_build(str(spare))
+        scanned = scan.scan_output(str(out))
+        assert scanned is not None
+        assert scanner.spare() == scan.scan_spare(str(spare), scanned[1], {})
+        assert scanner.spare() == scan.scan_build(str(spare))  # a copy: nothing is linked
     finally:
         scanner.close()
     assert scanner.pid is None
@@ -271,26 +304,49 @@ spans = st.lists(st.tuples(st.sampled_from([4, 6]), st.integers(0, 12), st.integ
 
 
 @settings(max_examples=500, deadline=None)
-@example({"a": [(4, 2, 4, "s1")], "b": [(4, 0, 8, "s2")]}, {"a"})  # b holds a, starts below
+@example({"a": [(4, 2, 4, "s1")], "b": [(4, 0, 8, "s2")]}, {"a"}, True)  # b holds a, starts below
 @given(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), spans, min_size=1),
-       st.sets(st.sampled_from(["a", "b", "c", "d"])))
+       st.sets(st.sampled_from(["a", "b", "c", "d"])), st.booleans())
 def test_the_recompile_s_overlap_check_agrees_with_the_full_one(
-    raw: dict[str, list[tuple[int, int, int, str]]], changed: set[str]
+    raw: dict[str, list[tuple[int, int, int, str]]], changed: set[str], reach: bool
 ) -> None:
     """Whenever the unchanged instances were clean together, looking only at what involves a
-    changed one gives the full check's verdict."""
+    changed one gives the full check's verdict (with each summary's reach, which skips the
+    instances far from the changed ones, and without)."""
     def aligned(v: int, first: int, size: int) -> list[int]:
         length = 1 << size  # CIDR blocks: aligned to their size
         start = first * 16 - (first * 16) % length
         return [v, start, start + length - 1]
 
-    summaries = {name: {"hostname": name, "spans": [[*aligned(v, f, s), site]
-                                                     for v, f, s, site in items]}
-                 for name, items in raw.items()}
+    summaries: cross.Summaries = {
+        name: {"hostname": name, "spans": [[*aligned(v, f, s), site] for v, f, s, site in items]}
+        for name, items in raw.items()}
+    if reach:
+        summaries = {name: {**s, "reach": cross._reach(s["spans"])}
+                     for name, s in summaries.items()}
     unchanged = {name: s for name, s in summaries.items() if name not in changed}
     if not cross.clean(unchanged):
         return  # a recompile only asks when the others were clean together
     assert cross.clean(summaries, frozenset(changed)) == cross.clean(summaries)
+
+
+def test_a_recompile_reads_the_subnets_of_the_instances_near_a_change_only() -> None:
+    """A summary read from the state decodes its subnets only when the check needs them."""
+    def recorded(name: str, first: int, last: int) -> cache_mod.LazySummary:
+        whole = {"hostname": name, "spans": [[4, first, last, f"{name}-site"]],
+                 "reach": {"4": [first, last]}}
+        return cache_mod.LazySummary({"hostname": name, "reach": whole["reach"]},
+                                     json.dumps(whole).encode())
+
+    near, far = recorded("near", 0, 255), recorded("far", 1 << 24, (1 << 24) + 255)
+    changed = {"hostname": "new", "spans": [[4, 128, 191, "new-site"]],
+               "reach": {"4": [128, 191]}}
+    summaries: cross.Summaries = {"near": near, "far": far, "new": changed}
+    assert not cross.clean(summaries, frozenset({"new"}))  # overlaps near's
+    assert near.full() and far._all is None  # far's subnets were never decoded
+    assert len(far) == 3 and far["spans"] == [[4, 1 << 24, (1 << 24) + 255, "far-site"]]
+    with pytest.raises(cache_mod.StateError, match="not the one recorded"):
+        cache_mod.LazySummary({"hostname": "other"}, far.line).full()
 
 
 def reference_stat_keys(root: Path, now: int) -> dict[str, str | None]:
@@ -326,7 +382,7 @@ def test_stat_keys_are_those_of_the_reference(
     root = build_file_tree(tmp_path / "src", compile_estate())
     (root / "acme-us/notes").mkdir()  # a folder other than peers/: never skipped
     os.symlink("instance.yaml", root / "acme-eu/peers/link.yaml")
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))
     keys = status.stat_keys(root)
     assert keys == reference_stat_keys(root, time.time_ns() + 10**12)
     assert keys["acme-eu"] is None and keys["acme-us"] is None
@@ -342,7 +398,7 @@ def test_an_unreadable_instance_folder_is_read_not_skipped(
 ) -> None:
     """stat keys say "read it" where they cannot look; the walk then says what is wrong."""
     root = build_file_tree(tmp_path / "src", compile_estate())
-    monkeypatch.setattr(status, "_RACY_NS", -(10**12))
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))
     real = os.open
 
     def refusing(path: str, *args: object, **kwargs: object) -> int:
@@ -411,12 +467,13 @@ def test_a_span_at_the_wrong_fragment_renders_nothing_ahead_and_trusts_nothing(
     out = tmp_path / "out"
     assert compile_tree(root, out, TEST_SECRET, qr=True, cache=True).build
     (path,) = (tmp_path / ".mvpn-cache").glob("build-*.json")
-    body = json.loads(path.read_bytes().split(b"\n", 1)[1])
-    eu = body["instances"]["acme-eu"]["span"]
-    body["instances"]["acme-us"]["span"] = eu if span == "another-instance" else [eu[0] + 7,
-                                                                                   eu[1]]
-    data = json.dumps(body, separators=(",", ":")).encode()
-    path.write_bytes(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+
+    def point(body: Any) -> None:
+        eu = body["instances"]["acme-eu"]["span"]
+        body["instances"]["acme-us"]["span"] = (eu if span == "another-instance"
+                                                else [eu[0] + 7, eu[1]])
+
+    rewrite_state(path, point)
     peer = root / "acme-us/peers/chicago.yaml"
     peer.write_text(peer.read_text(encoding="utf-8") + "key_epoch: 2\n", encoding="utf-8")
     ahead: list[dict[str, object]] = []
@@ -458,3 +515,162 @@ def test_a_small_change_is_rendered_once_ahead_of_the_verification(
     fresh = compile_tree(root, tmp_path / "fresh", TEST_SECRET, qr=True, cache=False)
     assert fresh.build is not None
     assert snapshot(out) == snapshot(tmp_path / "fresh")
+
+
+def _spare_checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], bool]]:
+    """Record what each spare verification was given (per instance) and what it said."""
+    seen: list[tuple[dict[str, Any], bool]] = []
+    real = cache_mod.spare_intact
+
+    def recording(listing: scan.Listing | None, *args: Any) -> bool:
+        seen.append((dict(listing.instances) if listing is not None else {},
+                     real(listing, *args)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(cache_mod, "spare_intact", recording)
+    return seen
+
+
+def _spare_only(spare: Path, out: Path, instance: str) -> Path:
+    """A file of the spare's ``instance`` that is not a hard link to the output's."""
+    return next(path for path in sorted((spare / instance).rglob("*")) if path.is_file() and (
+        not (out / path.relative_to(spare)).exists()
+        or not path.samefile(out / path.relative_to(spare))))
+
+
+@pytest.mark.parametrize("tamper", ["none", "added", "replaced", "renamed", "edited-shared",
+                                    "forged-hint-added", "forged-hint-kept"])
+def test_a_spare_instance_is_verified_by_its_folders_only_when_nothing_in_them_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tamper: str
+) -> None:
+    """The spare's copy of an instance with the output's files is not listed while its folders
+    are as the state recorded (a status per folder instead of a listing of every file). Any
+    change in them, a state that lies about them, or an edit where no folder tells, must cost
+    the spare (or the cache), never a build other than a cold compile's."""
+    from tests.test_cache import cached_equals_uncached, state_file, tree
+
+    monkeypatch.setattr(scan, "RACY_NS", -(10**12))  # the folders were written long ago
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
+    cached_equals_uncached(root, tmp_path)  # the first build is the spare: acme-eu shared
+    out, spare = tmp_path / "cached", tmp_path / ".cached.mvpn-spare"
+    path = state_file(tmp_path)
+    assert set(json.loads(path.read_bytes().split(b"\n", 2)[1])["spare_folders"]) == {"acme-eu"}
+    time.sleep(0.05)  # a timestamp tick: a change now cannot keep a folder's times
+    revert = False
+    if tamper == "added":
+        (spare / "acme-eu/sites/extra.rsc").write_text("# not of the build\n")
+    elif tamper == "replaced":
+        berlin = spare / "acme-eu/sites/berlin.rsc"
+        data = berlin.read_bytes()
+        berlin.unlink()
+        berlin.write_bytes(data)  # the same bytes, another inode
+    elif tamper == "renamed":
+        (spare / "acme-eu/sites").rename(spare / "acme-eu/moved")
+        (spare / "acme-eu/moved").rename(spare / "acme-eu/sites")
+    elif tamper == "edited-shared":  # a hard link: the output's file changes too
+        berlin = spare / "acme-eu/sites/berlin.rsc"  # same size; no folder changes
+        berlin.write_text(berlin.read_text(encoding="utf-8").replace("/", "|"))
+    elif tamper == "forged-hint-added":  # the hint claims the folders as they now are
+        (spare / "acme-eu/sites/extra.rsc").write_text("# not of the build\n")
+        rewrite_state(path, lambda body: None,
+                      {"spare_folders": {"acme-eu": folders_of(spare, "acme-eu")}})
+    elif tamper == "forged-hint-kept":
+        # acme-us is not the output's (denver changed): its own files carry no hint, and the
+        # build below keeps it from the spare as it is.
+        own = _spare_only(spare, out, "acme-us")
+        own.write_bytes(own.read_bytes().replace(b"#", b";", 1))
+        rewrite_state(path, lambda body: None, {"spare_folders": {
+            "acme-eu": folders_of(spare, "acme-eu"), "acme-us": folders_of(spare, "acme-us")}})
+        revert = True
+    checks = _spare_checks(monkeypatch)
+    if revert:
+        edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/25", "10.31.0.0/24")
+    else:
+        edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/25", "10.31.0.0/26")
+    cached_equals_uncached(root, tmp_path)  # the same bytes as a cold compile, whatever
+    if tamper == "edited-shared":
+        assert checks == []  # the output's scan found the edit: the state was not used
+        return
+    ((given, verified),) = checks
+    listed = {name: value[0] != "" for name, value in given.items()}
+    expected = {
+        "none": ({"acme-eu": False, "acme-us": True}, True),
+        "added": ({"acme-eu": True, "acme-us": True}, False),
+        "replaced": ({"acme-eu": True, "acme-us": True}, False),
+        "renamed": ({"acme-eu": True, "acme-us": True}, True),  # listed, and found intact
+        "forged-hint-added": ({"acme-eu": False, "acme-us": True}, False),
+        "forged-hint-kept": ({"acme-eu": False, "acme-us": False}, False),
+    }[tamper]
+    assert (listed, verified) == expected
+
+
+def test_a_manifest_replaced_after_the_scan_is_not_read_as_the_recorded_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fragments are read while the child scans: the file read must be the one recorded,
+    also when it was replaced after the child found it as written."""
+    from tests.test_cache import cached_equals_uncached, tree
+
+    root = tree(tmp_path / "src")
+    cached_equals_uncached(root, tmp_path)
+    manifest = tmp_path / "cached/manifest.json"
+    real = cache_mod.BuildCache.load
+
+    def replacing(self: cache_mod.BuildCache, *args: Any) -> Any:
+        assert self._scanner().build() is not None  # the child found it as written
+        data = manifest.read_bytes()
+        at = data.index(b'"sha256": "', data.index(b'"acme-eu"')) + 11
+        fake = tmp_path / "fake.json"  # one digit of an acme-eu digest changed, same size
+        fake.write_bytes(data[:at] + (b"0" if data[at:at + 1] != b"0" else b"1") + data[at + 1:])
+        os.chmod(fake, 0o644)
+        os.replace(fake, manifest)
+        return real(self, *args)
+
+    monkeypatch.setattr(cache_mod.BuildCache, "load", replacing)
+    edit(root / "acme-us/peers/denver.yaml", "10.31.0.0/24", "10.31.0.0/25")
+    assert cached_equals_uncached(root, tmp_path) == []  # nothing trusted: a cold build
+
+
+@pytest.mark.parametrize("odd", ["fifo", "symlink", "folder", "garbage", "absent"])
+def test_the_hint_is_read_only_from_a_regular_file(tmp_path: Path, odd: str) -> None:
+    """The child reads the hint before the state is verified: nothing there may block it."""
+    state = tmp_path / "build-x.json"
+    good = tmp_path / "good.json"
+    good.write_bytes(b"0" * 64 + b'\n{"spare_folders":{"one":"ab"}}\n{}\n')
+    assert scan.read_hint(str(good)) == {"one": "ab"}
+    if odd == "fifo":
+        os.mkfifo(state)  # no writer: a blocking open or read would hang the test
+    elif odd == "symlink":
+        state.symlink_to(good)
+    elif odd == "folder":
+        state.mkdir()
+    elif odd == "garbage":
+        state.write_bytes(b"\x00\xff\n[1, 2]\n")
+    found: list[dict[str, str]] = []
+    reader = threading.Thread(target=lambda: found.append(scan.read_hint(str(state))))
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # blocked on the FIFO: let it go, and fail
+        os.close(os.open(state, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+        pytest.fail("read_hint blocked")
+    assert found == [{}]
+
+
+def test_the_fragments_are_never_read_from_a_fifo(tmp_path: Path) -> None:
+    """They are read before the scan has looked at the manifest: a FIFO must not block."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "manifest.json")
+    state = cache_mod.BuildState({}, {}, Entry(1, 2, 3, 0o644))
+    found: list[bool] = []
+    reader = threading.Thread(target=lambda: found.append(cache_mod._read_fragments(out, state)))
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():
+        os.close(os.open(out / "manifest.json", os.O_WRONLY | os.O_NONBLOCK))
+        reader.join()
+        pytest.fail("the fragments were read from a FIFO")
+    assert found == [False]

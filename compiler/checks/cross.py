@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from compiler.checks.overlap import overlapping_spans
@@ -21,7 +21,11 @@ from compiler.model.estate import InstanceNode
 from compiler.model.peer import SitePeer
 
 #: The summaries of every instance, by instance name: {check key: that check's summary}.
-Summaries = dict[str, dict[str, Any]]
+Summaries = dict[str, Mapping[str, Any]]
+#: The parts of a summary every recompile reads of every instance (small); the others
+#: (a site's subnets: most of a summary) only of the instances a change concerns. The cache
+#: keeps these parts apart (:mod:`compiler.engine.cache`).
+EAGER: Final = ("hostname", "reach")
 #: The instances whose summaries may have changed since all the others were found clean
 #: together (None: every instance).
 Changed = frozenset[str] | None
@@ -72,12 +76,35 @@ def _disjoint_sites(summaries: Summaries, changed: Changed = None) -> bool:
         for v, first, last, _site, _name in spans:
             low[v], high[v] = min(low.get(v, first), first), max(high.get(v, last), last)
         spans.extend((v, first, last, site, name) for name, s in summaries.items()
-                     if name not in changed for v, first, last, site in s["spans"]
+                     if name not in changed and _within(s, low, high)
+                     for v, first, last, site in s["spans"]
                      if v in low and first <= high[v] and last >= low[v])
     return not any(
         spans[a][4] != spans[b][4] and spans[a][3] != spans[b][3]
         for a, b in overlapping_spans([(v, first, last) for v, first, last, _s, _n in spans])
     )
+
+
+def _within(summary: Mapping[str, Any], low: dict[int, int], high: dict[int, int]) -> bool:
+    """Whether any site subnet of ``summary`` may lie between ``low`` and ``high`` (per family).
+
+    Read from its ``reach`` alone: most instances of a large estate are numbered from their
+    own aggregates, far from a changed one's, and their subnets are then never read.
+    """
+    reach = summary.get("reach")
+    if reach is None:  # a summary without one: look at its subnets
+        return True
+    return any(str(v) in reach and reach[str(v)][0] <= high[v] and reach[str(v)][1] >= low[v]
+               for v in low)
+
+
+def _reach(spans: list[list[Any]]) -> dict[str, list[int]]:
+    """Per address family ("4", "6": JSON keys), the lowest first and highest last address."""
+    reach: dict[str, list[int]] = {}
+    for v, first, last, _site in spans:
+        low, high = reach.setdefault(str(v), [first, last])
+        reach[str(v)] = [min(low, first), max(high, last)]
+    return reach
 
 
 CROSS_INSTANCE: Final = (
@@ -87,8 +114,14 @@ CROSS_INSTANCE: Final = (
 
 
 def summary(inst: InstanceNode) -> dict[str, Any]:
-    """What the cross-instance checks need of one (clean) instance."""
-    return {check.key: check.summarise(inst) for check in CROSS_INSTANCE}
+    """What the cross-instance checks need of one (clean) instance.
+
+    With the ``reach`` of its site subnets, so that a recompile reads the subnets of the
+    instances near a changed one only (:func:`_within`).
+    """
+    found = {check.key: check.summarise(inst) for check in CROSS_INSTANCE}
+    found["reach"] = _reach(found["spans"])
+    return found
 
 
 def clean(summaries: Summaries, changed: Changed = None) -> bool:

@@ -35,14 +35,16 @@ import json
 import os
 import signal
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from compiler.engine import layout, portable
-from compiler.loader.status import stat_keys
+from compiler.loader.status import RACY_NS, stat_keys
 
 _FMT = stat.S_IFMT
+_IFMT = 0o170000  # the file type bits (S_IFMT as a mask: no call per file)
 _DIR, _REG = stat.S_IFDIR, stat.S_IFREG
 
 
@@ -50,13 +52,17 @@ _DIR, _REG = stat.S_IFDIR, stat.S_IFREG
 class Listing:
     """A build folder as found: top-level names, ``manifest.json``'s status, each instance.
 
-    ``manifest`` is (inode, size, mtime, mode) or None when it is not a file; an instance is
-    (digest, file count), or None when its folder holds anything but 0755 folders and files.
+    ``manifest`` is (inode, size, mtime, mode) or None when it is not a file. An instance is
+    (digest, file count, folders), or None when its folder holds anything but 0755 folders
+    and files. ``folders`` digests its folders' status (:func:`_folders_digest`; None when
+    one changed in the last two seconds). Of the spare, an instance the child did not list
+    because its folders are as the state recorded has the digest ``""`` (see
+    :func:`scan_spare`): the cache then holds it to the output's files.
     """
 
     top: frozenset[str]
     manifest: tuple[int, int, int, int] | None
-    instances: dict[str, tuple[str, int] | None]
+    instances: dict[str, tuple[str, int, str | None] | None]
 
     def encode(self) -> bytes:
         """One line of JSON (what the child sends)."""
@@ -68,83 +74,235 @@ class Listing:
         """The listing of :meth:`encode`; ValueError (and the like) when it is not one."""
         top, manifest, instances = json.loads(line)
         return cls(frozenset(top), tuple(manifest) if manifest is not None else None,
-                   {name: tuple(value) if value is not None else None
-                    for name, value in instances.items()})
+                   {name: _value(value) for name, value in instances.items()})
+
+
+def _value(value: Any) -> tuple[str, int, str | None] | None:
+    if value is None:
+        return None
+    digest, count, folders = value
+    if not isinstance(digest, str) or type(count) is not int or not (
+            folders is None or isinstance(folders, str)):
+        raise ValueError("not an instance's listing")
+    return digest, count, folders
 
 
 #: An inode of the output to the tail of its digest line (see :func:`scan_build`).
 Known = dict[int, str]
 
 
-def _tail(st: os.stat_result) -> str:
-    return f"\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_mode & 0o7777}\n"
+class _Found(NamedTuple):
+    """What the scan of one instance of the output found (kept in the child for the spare's)."""
+
+    digest: str
+    files: int  # how many
+    folders: str | None  # :func:`_folders_digest`
+    rels: list[str]  # its folders, from the build's top ("one/", "one/hub/")
+    lines: list[str]  # its files' digest lines
+
+    def value(self) -> tuple[str, int, str | None]:
+        return self.digest, self.files, self.folders
+
+    def known(self) -> Known:
+        """Its files' lines by inode (the spare's hard links to them need no status call)."""
+        known: Known = {}
+        for line in self.lines:
+            tail = line[line.index("\0"):]
+            known[int(tail.split("\0", 2)[1])] = tail
+        return known
 
 
-def _instance(path: str, prefix: str, known: Known | None, learn: Known | None,
-              ) -> tuple[str, int] | None:
-    """Digest and count of the files below ``path`` (names from ``prefix``); None if odd."""
+def _folders_digest(folders: list[tuple[str, os.stat_result]], now: int) -> str | None:
+    """One digest over the status of an instance's folders, taken *before* they are listed.
+
+    While it holds, nothing was added to, removed from or renamed in any of them since
+    (inode, mtime and ctime, which no one can set back): the spare's copy of an instance,
+    verified file by file once, is then verified by its folders alone (:func:`scan_spare`).
+    None when a folder changed in the last two seconds: another change within the same
+    timestamp tick would leave it unchanged.
+    """
+    lines = []
+    for rel, st in folders:
+        if max(st.st_mtime_ns, st.st_ctime_ns) > now - RACY_NS:
+            return None
+        lines.append(f"{rel}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n")
+    lines.sort()
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _instance(path: str, prefix: str, known: Known | None, now: int) -> _Found | None:
+    """The files below ``path`` (names from ``prefix``) and its folders; None if odd."""
     lines: list[str] = []
+    folders: list[tuple[str, os.stat_result]] = []
     todo = [(path, prefix)]
     lstat = os.stat
     while todo:
         folder, rel = todo.pop()
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            if known is None:
+            folders.append((rel, os.fstat(fd)))  # before it is listed: see _folders_digest
+            statuses: list[os.stat_result | None]
+            if known is None:  # the output's: a status per name (the loop is the scan's cost)
                 names = os.listdir(fd)
-                inodes: list[int | None] = [None] * len(names)
+                statuses = [lstat(name, dir_fd=fd, follow_symlinks=False) for name in names]
             else:
                 with os.scandir(fd) as items:
                     pairs = [(item.name, item.inode()) for item in items]
                 names = [name for name, _ino in pairs]
-                inodes = [ino for _name, ino in pairs]
-            for name, ino in zip(names, inodes, strict=True):
-                tail = known.get(ino) if known is not None and ino is not None else None
-                if tail is not None:  # a hard link to a file of the output: same status
-                    lines.append(f"{rel}{name}{tail}")
+                statuses = _statuses(fd, rel, pairs, known, lines)
+            for name, st in zip(names, statuses, strict=True):
+                if st is None:  # a hard link to a file of the output: its line is taken
                     continue
-                st = lstat(name, dir_fd=fd, follow_symlinks=False)
-                kind = _FMT(st.st_mode)
-                if kind == _REG:
-                    tail = _tail(st)
-                    lines.append(f"{rel}{name}{tail}")
-                    if learn is not None:
-                        learn[st.st_ino] = tail
-                elif kind == _DIR and st.st_mode & 0o7777 == 0o755:
+                mode = st.st_mode
+                if mode & _IFMT == _REG:
+                    lines.append(f"{rel}{name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+                                 f"\0{mode & 0o7777}\n")
+                elif mode & _IFMT == _DIR and mode & 0o7777 == 0o755:
                     todo.append((f"{folder}/{name}", f"{rel}{name}/"))
                 else:
                     return None
         finally:
             os.close(fd)
     lines.sort()
-    return hashlib.sha256("".join(lines).encode()).hexdigest(), len(lines)
+    digest = hashlib.sha256("".join(lines).encode()).hexdigest()
+    return _Found(digest, len(lines), _folders_digest(folders, now),
+                  [rel for rel, _st in folders], lines)
 
 
-def scan_build(folder: str, known: Known | None = None, learn: Known | None = None,
-               ) -> Listing | None:
-    """The listing of the build in ``folder`` (None when it cannot be listed).
+def _statuses(fd: int, rel: str, pairs: list[tuple[str, int]], known: Known,
+              lines: list[str]) -> list[os.stat_result | None]:
+    """The status of each name of a spare's folder; None (its line added) for a known inode."""
+    found: list[os.stat_result | None] = []
+    for name, ino in pairs:
+        tail = known.get(ino)
+        if tail is not None:  # a hard link to a file of the output: same status
+            lines.append(f"{rel}{name}{tail}")
+            found.append(None)
+        else:
+            found.append(os.stat(name, dir_fd=fd, follow_symlinks=False))
+    return found
 
-    ``known``: inodes already scanned (the output's, when scanning the spare), by their
-    line's tail; ``learn`` is filled with this scan's (for the spare's scan to use).
+
+def _top(folder: str) -> tuple[dict[str, os.DirEntry[str]], tuple[int, int, int, int] | None]:
+    """A build folder's entries by name, and ``manifest.json``'s status (None: not a file)."""
+    with os.scandir(folder) as entries:
+        top = {item.name: item for item in entries}
+    manifest = None
+    if "manifest.json" in top:
+        st = top["manifest.json"].stat(follow_symlinks=False)
+        if _FMT(st.st_mode) == _REG:
+            manifest = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
+    return top, manifest
+
+
+def _is_folder(item: os.DirEntry[str]) -> bool:
+    st = item.stat(follow_symlinks=False)
+    return _FMT(st.st_mode) == _DIR and st.st_mode & 0o7777 == 0o755
+
+
+def scan_output(folder: str, now: int | None = None,
+                ) -> tuple[Listing, dict[str, _Found]] | None:
+    """The listing of the build in ``folder``, and what was found of each instance.
+
+    None when it cannot be listed. ``now`` (ns): when the scan started (for
+    :func:`_folders_digest`).
     """
+    now = time.time_ns() if now is None else now
     try:
-        with os.scandir(folder) as entries:
-            top = {item.name: item for item in entries}
-        manifest = None
-        if "manifest.json" in top:
-            st = top["manifest.json"].stat(follow_symlinks=False)
-            if _FMT(st.st_mode) == _REG:
-                manifest = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode & 0o7777)
-        instances: dict[str, tuple[str, int] | None] = {}
+        top, manifest = _top(folder)
+        found: dict[str, _Found] = {}
+        instances: dict[str, tuple[str, int, str | None] | None] = {}
         for name, item in top.items():
             if name == "manifest.json":
                 continue
-            st = item.stat(follow_symlinks=False)
-            ok = _FMT(st.st_mode) == _DIR and st.st_mode & 0o7777 == 0o755
-            instances[name] = _instance(item.path, f"{name}/", known, learn) if ok else None
+            one = _instance(item.path, f"{name}/", None, now) if _is_folder(item) else None
+            if one is not None:
+                found[name] = one
+            instances[name] = one.value() if one is not None else None
+    except OSError:
+        return None
+    return Listing(frozenset(top), manifest, instances), found
+
+
+def scan_build(folder: str) -> Listing | None:
+    """The listing of the build in ``folder`` (None when it cannot be listed)."""
+    scanned = scan_output(folder)
+    return scanned[0] if scanned is not None else None
+
+
+def scan_spare(folder: str, output: dict[str, _Found], hint: dict[str, str]) -> Listing | None:
+    """The listing of the spare build in ``folder``, after the output's scan found ``output``.
+
+    ``hint``: the folders' digest the state recorded of each spare instance that has the
+    output's files (hard links to them). Such an instance whose folders are still as
+    recorded is not listed (digest ``""``): its files are the output's, just verified. This
+    is only a hint, read by the child before the state is verified: the cache holds the
+    answer to the verified state (:func:`compiler.engine.cache.spare_intact`), so a wrong
+    hint costs a listing or the spare, never a wrong build. Any other instance is listed,
+    its hard links to the output's files taken by inode without a status call.
+    """
+    try:
+        top, manifest = _top(folder)
+        instances: dict[str, tuple[str, int, str | None] | None] = {}
+        for name, item in top.items():
+            if name == "manifest.json":
+                continue
+            mine = output.get(name)
+            if mine is not None and name in hint and _folders_at(folder,
+                                                                 mine.rels) == hint[name]:
+                instances[name] = ("", 0, hint[name])
+                continue
+            one = (_instance(item.path, f"{name}/", mine.known() if mine is not None else {},
+                             time.time_ns()) if _is_folder(item) else None)
+            instances[name] = one.value() if one is not None else None
     except OSError:
         return None
     return Listing(frozenset(top), manifest, instances)
+
+
+def _folders_at(build: str, rels: list[str]) -> str | None:
+    """The folders' digest of ``rels`` in ``build`` as they are now (None: not all 0755 folders).
+
+    Each folder's ancestors within the instance are among ``rels``, so a symlink on the way
+    fails its own status.
+    """
+    folders = []
+    for rel in rels:
+        try:
+            st = os.stat(f"{build}/{rel}", follow_symlinks=False)
+        except OSError:
+            return None
+        if _FMT(st.st_mode) != _DIR or st.st_mode & 0o7777 != 0o755:
+            return None
+        folders.append((rel, st))
+    lines = sorted(f"{rel}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n"
+                   for rel, st in folders)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def read_hint(state: str | None) -> dict[str, str]:
+    """The spare's folder digests from the state file's second line ({} when there are none).
+
+    Read by the child before the state is verified; see :func:`scan_spare`.
+    """
+    if state is None:
+        return {}
+    try:  # a regular file only (a FIFO put there would block the child, and the compile)
+        fd = os.open(state, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
+            fh.readline(100)
+            hint = json.loads(fh.readline(_HINT_MAX))["spare_folders"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+    if not isinstance(hint, dict):
+        return {}
+    return {k: v for k, v in hint.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+#: The longest hint line read (about 80 bytes an instance).
+_HINT_MAX = 16 << 20
 
 
 def scan_files(folder: str, prefix: str) -> dict[str, tuple[int, int, int, int]] | None:
@@ -248,19 +406,34 @@ class Scanner(_Forked):
     A child that dies or answers nonsense gives None: nothing is then trusted (a cold build).
     """
 
-    def __init__(self, out: str, spare: str, fork: bool | None = None) -> None:
-        """Start scanning ``out`` then ``spare``; ``fork`` None: wherever the OS can fork."""
-        self.out, self.spare_path = out, spare
+    def __init__(self, out: str, spare: str, fork: bool | None = None,
+                 state: str | None = None) -> None:
+        """Start scanning ``out`` then ``spare``; ``fork`` None: wherever the OS can fork.
+
+        ``state``: the cache state file, whose hint spares listing most of the spare.
+        """
+        self.out, self.spare_path, self.state = out, spare, state
         self.results: list[Listing | None] = []
-        self.known: Known = {}
+        self.found: dict[str, _Found] = {}
         if portable.can_fork() if fork is None else fork:
             self._spawn(self._listings)
 
+    def _scan(self) -> Listing | None:
+        """The next scan (the output's, then the spare's), made in this process."""
+        if not self.results:
+            scanned = scan_output(self.out)
+            if scanned is None:
+                return None
+            listing, self.found = scanned
+            return listing
+        found, self.found = self.found, {}  # only the spare's scan needs it
+        return scan_spare(self.spare_path, found, read_hint(self.state))
+
     def _listings(self) -> Iterator[bytes]:
         """In the child: both listings, each one line (``null`` for a build not as written)."""
-        known: Known = {}
-        for listing in (scan_build(self.out, learn=known),
-                        scan_build(self.spare_path, known=known)):
+        for _ in range(2):
+            listing = self._scan()
+            self.results.append(listing)
             yield listing.encode() if listing is not None else b"null\n"
             if listing is None:
                 break
@@ -268,9 +441,7 @@ class Scanner(_Forked):
     def _next(self) -> Listing | None:
         """The child's next listing, or the next scan made here (without a child)."""
         if self.pipe is None:
-            if not self.results:
-                return scan_build(self.out, learn=self.known)
-            return scan_build(self.spare_path, known=self.known)
+            return self._scan()
         line = self._line()
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             if line.endswith(b"\n"):
@@ -288,7 +459,6 @@ class Scanner(_Forked):
         self.build()
         if len(self.results) < 2:
             self.results.append(self._next())
-        self.known = {}  # only the spare's scan needs it
         return self.results[1]
 
 
@@ -297,6 +467,7 @@ class _StatKeys(_Forked):
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self.started = time.time_ns()  # the keys are taken later than this
         self._spawn(self._keys)
 
     def _keys(self) -> Iterator[bytes]:
@@ -353,10 +524,11 @@ def start_early(out: str, root: str | None) -> None:
     if _early or not portable.can_fork():
         return
     path = os.path.abspath(out)
-    state = _identity(str(layout.state_file(Path(path))))
+    state_path = str(layout.state_file(Path(path)))
+    state = _identity(state_path)
     spare = str(layout.spare_of(Path(path)))
     keys = _StatKeys(os.path.abspath(root)) if root is not None else None
-    scanner = Scanner(path, spare) if state is not None else None
+    scanner = Scanner(path, spare, state=state_path) if state is not None else None
     _early.append(_Early(scanner, path, spare, state, keys))
 
 
@@ -377,13 +549,21 @@ def take_early(out: str, spare: str, state: str) -> Scanner | None:
     return None
 
 
-def take_early_keys(root: Path) -> dict[str, str | None] | None:
+class TakenKeys(NamedTuple):
+    """Stat keys, and a time (ns) no later than when they were taken."""
+
+    keys: dict[str, str | None]
+    taken: int
+
+
+def take_early_keys(root: Path) -> TakenKeys | None:
     """The stat keys taken early, if they are ``root``'s (None: take them now)."""
     if not _early or _early[0].keys is None:
         return None
     child, _early[0].keys = _early[0].keys, None
     try:
-        return child.keys() if child.root == os.path.abspath(root) else None
+        keys = child.keys() if child.root == os.path.abspath(root) else None
+        return TakenKeys(keys, child.started) if keys is not None else None
     finally:
         child.close()
 

@@ -13,7 +13,7 @@ Usage::
 """
 
 from compiler.keys.derive import MAX_EPOCH, SALT, Purpose, label
-from compiler.keys.pki import NOT_AFTER, NOT_BEFORE
+from compiler.keys.pkinames import NOT_AFTER, NOT_BEFORE
 from compiler.keys.ring import CertifiedKey, KeyRing
 from compiler.keys.rotation import HubEpochs
 from compiler.keys.secret import MIN_SECRET_BYTES, SECRET_ENV, load_secret

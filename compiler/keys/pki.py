@@ -18,7 +18,6 @@ pose as the hub.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Iterable
 from typing import Final
 
@@ -28,18 +27,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from compiler.keys.der import ClientLayout
-
-NOT_BEFORE: Final = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
-NOT_AFTER: Final = datetime.datetime(2099, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+from compiler.keys.pkinames import (
+    NOT_AFTER,
+    NOT_BEFORE,
+    SCALAR_BYTES,
+    SERIAL_BYTES,
+    authority_common_name,
+    client_common_name,
+    serial_number,
+)
 
 #: Order of the P-256 group; private scalars must lie in ``1..n-1``.
 _P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-#: HKDF bytes per private scalar: 64 bits beyond the group size make the modulo bias
-#: negligible (FIPS 186-5 A.2.1, "extra random bits").
-SCALAR_BYTES: Final = 48
-#: HKDF bytes per serial number (RFC 5280: at most 20 octets).
-SERIAL_BYTES: Final = 20
 
 _CURVE: Final = ec.SECP256R1()
 
@@ -48,15 +47,6 @@ def private_key(material: bytes) -> ec.EllipticCurvePrivateKey:
     """Map :data:`SCALAR_BYTES` derived bytes to a P-256 private key, uniformly."""
     scalar = int.from_bytes(material, "big") % (_P256_ORDER - 1) + 1
     return ec.derive_private_key(scalar, _CURVE)
-
-
-def serial_number(material: bytes) -> int:
-    """Map :data:`SERIAL_BYTES` derived bytes to a serial in ``[2**158, 2**159)``.
-
-    Positive and below 2**159 so the DER INTEGER fits RFC 5280's 20 octets; the fixed top
-    bit gives every serial the same encoded length, 158 bits stay unpredictable.
-    """
-    return (int.from_bytes(material, "big") >> 2) | (1 << 158)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
@@ -150,20 +140,6 @@ class Authority:
         return _cert_pem(cert)
 
 
-def authority_common_name(instance: str, epoch: int) -> str:
-    """The CN of ``instance``'s CA at ``epoch``: ``mvpn <instance> CA [epoch<N>]``.
-
-    Epoch 1 is the bare name, later epochs append ``epoch<N>``.
-
-    Two CAs of one instance must have different names: during step 1 of a two-step
-    rotation the hub trusts both, and an OpenVPN 2.6 server refuses to start with a ``ca``
-    file holding two CAs of the same subject ("Cannot load CA certificate file ... (only 1
-    of 2 entries were valid X509 names)", ``tls_ctx_load_ca`` in ``ssl_openssl.c``); chains
-    and CRLs are also looked up by issuer name. Epoch 1 keeps the name it always had.
-    """
-    return f"mvpn {instance} CA" if epoch == 1 else f"mvpn {instance} CA epoch{epoch}"
-
-
 def make_authority(
     instance: str, epoch: int, key_material: bytes, serial_material: bytes
 ) -> Authority:
@@ -218,19 +194,6 @@ def issue_server(
     return ca.issue(template, fqdn, key, serial_number(serial_material)), _key_pem(key)
 
 
-def client_common_name(peer: str, epoch: int) -> str:
-    """The CN of ``peer``'s certificate at ``epoch``, which is also its ccd file's name.
-
-    Epoch 1 is the bare peer name; later epochs append ``.epoch<N>`` (a dot never occurs
-    in a peer name, so no two peers or epochs share a CN). This is what makes a key
-    rotation cost O(1): the hub runs with ``ccd-exclusive``, so a certificate of *any*
-    earlier epoch presents a CN that has no ccd file and is refused, however many
-    rotations ago it was issued; the CRL only needs the epoch just replaced (see
-    :func:`make_crl`), not every epoch since 1.
-    """
-    return peer if epoch == 1 else f"{peer}.epoch{epoch}"
-
-
 def issue_client(
     ca: Authority, common_name: str, key_material: bytes, serial_material: bytes
 ) -> tuple[str, str]:
@@ -276,3 +239,10 @@ def make_crl(ca: Authority, serials: Iterable[int]) -> str:
     ).add_extension(ca.key_identifier, critical=False)
     crl = builder.sign(ca.key, hashes.SHA256(), ecdsa_deterministic=True)
     return crl.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+__all__ = [
+    "NOT_AFTER", "NOT_BEFORE", "SCALAR_BYTES", "SERIAL_BYTES", "Authority",
+    "authority_common_name", "client_common_name", "issue_client", "issue_server",
+    "make_authority", "make_crl", "private_key", "serial_number",
+]

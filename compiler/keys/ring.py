@@ -6,8 +6,9 @@ import base64
 import dataclasses
 import functools
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from compiler.keys import pki, redacted
+from compiler.keys import redacted
 from compiler.keys.derive import (
     Deriver,
     Purpose,
@@ -16,9 +17,13 @@ from compiler.keys.derive import (
     check_name,
     label,
 )
+from compiler.keys.pkinames import SCALAR_BYTES, SERIAL_BYTES, client_common_name, serial_number
 from compiler.keys.rotation import HubEpochs
 from compiler.keys.secret import MIN_SECRET_BYTES
 from compiler.keys.wireguard import WireGuardKeyPair
+
+if TYPE_CHECKING:
+    from compiler.keys import pki
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -146,11 +151,15 @@ class KeyRing:
     # -- OpenVPN PKI ---------------------------------------------------------------------
 
     def _make_authority(self, instance: str, epoch: int) -> pki.Authority:
+        # Imported with the first certificate: cryptography's x509 costs a process that makes
+        # none (a WireGuard-only build, a check) about 22 ms.
+        from compiler.keys import pki
+
         return pki.make_authority(
             instance,
             epoch,
-            self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CA_KEY, (instance,), epoch),
-            self._derive(pki.SERIAL_BYTES, Purpose.OVPN_CA_SERIAL, (instance,), epoch),
+            self._derive(SCALAR_BYTES, Purpose.OVPN_CA_KEY, (instance,), epoch),
+            self._derive(SERIAL_BYTES, Purpose.OVPN_CA_SERIAL, (instance,), epoch),
         )
 
     def openvpn_ca(self, instance: str, epoch: int) -> str:
@@ -178,11 +187,13 @@ class KeyRing:
             return _redacted_pair(f"openvpn server {{}} {instance} ({fqdn}) epoch {epoch}")
         # The FQDN is part of the serial's label: a renamed hub gets a new certificate
         # content, so it must get a new serial too (RFC 5280: unique per CA).
+        from compiler.keys import pki
+
         cert, key = pki.issue_server(
             self._authority(instance, epoch),
             fqdn,
-            self._derive(pki.SCALAR_BYTES, Purpose.OVPN_SERVER_KEY, (instance,), epoch),
-            self._derive(pki.SERIAL_BYTES, Purpose.OVPN_SERVER_SERIAL, (instance, fqdn), epoch),
+            self._derive(SCALAR_BYTES, Purpose.OVPN_SERVER_KEY, (instance,), epoch),
+            self._derive(SERIAL_BYTES, Purpose.OVPN_SERVER_SERIAL, (instance, fqdn), epoch),
         )
         return CertifiedKey(cert, key)
 
@@ -199,10 +210,12 @@ class KeyRing:
                 f"openvpn client {{}} {instance}/{peer} "
                 f"epoch {peer_epoch} (instance epoch {instance_epoch})"
             )
+        from compiler.keys import pki
+
         cert, key = pki.issue_client(
             self._authority(instance, instance_epoch),
-            pki.client_common_name(peer, peer_epoch),
-            self._derive(pki.SCALAR_BYTES, Purpose.OVPN_CLIENT_KEY, (instance, peer), peer_epoch),
+            client_common_name(peer, peer_epoch),
+            self._derive(SCALAR_BYTES, Purpose.OVPN_CLIENT_KEY, (instance, peer), peer_epoch),
             self._client_serial_material(instance, instance_epoch, peer, peer_epoch),
         )
         return CertifiedKey(cert, key)
@@ -211,7 +224,7 @@ class KeyRing:
         self, instance: str, instance_epoch: int, peer: str, peer_epoch: int
     ) -> bytes:
         return self._derive(
-            pki.SERIAL_BYTES,
+            SERIAL_BYTES,
             Purpose.OVPN_CLIENT_SERIAL,
             (instance, peer),
             instance_epoch,
@@ -240,10 +253,12 @@ class KeyRing:
                 "X509 CRL", f"openvpn CRL {instance} epoch {epoch} revoking {count} certificates"
             )
         serials = (
-            pki.serial_number(self._client_serial_material(instance, epoch, peer, old))
+            serial_number(self._client_serial_material(instance, epoch, peer, old))
             for peer, peer_epoch in sorted(peer_epochs.items())
             for old in range(max(1, peer_epoch - 1), peer_epoch)
         )
+        from compiler.keys import pki
+
         return pki.make_crl(self._authority(instance, epoch), serials)
 
     def openvpn_crls(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 #: A file changed this recently may change again within one timestamp tick unnoticed.
-_RACY_NS = 2_000_000_000
+RACY_NS = 2_000_000_000
 
 
 def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str | None]:
@@ -41,7 +41,7 @@ def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str 
     for item in items:
         if item.name in ("vpn.yaml", "vpn.yml"):
             st = item.stat(follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > now - _RACY_NS:
+            if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > now - RACY_NS:
                 return {}
             common.update(f"{item.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
                           f"\0{st.st_ctime_ns}\n".encode())
@@ -73,7 +73,7 @@ def _folder_key(path: str, common: Any, now: int) -> str | None:
                     todo.append((f"{folder}/{name}", "peers/"))
                 elif not stat.S_ISREG(st.st_mode) or max(
                     st.st_mtime_ns, st.st_ctime_ns
-                ) > now - _RACY_NS:
+                ) > now - RACY_NS:
                     return None
                 lines.append(f"{prefix}{name}\0{st.st_mode}\0{st.st_ino}\0{st.st_size}"
                              f"\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n")

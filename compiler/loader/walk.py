@@ -58,15 +58,18 @@ class RawTree:
     #: Files outside the layout, each an :class:`OtherFile`: stat'ed only, never kept in memory
     #: (typed as their base class so they sit in one list with the YAML sources).
     others: list[SourceFile] = dataclasses.field(default_factory=list)
+    #: Files of instances not read (``skip``), read only to quote the diagnostics recorded
+    #: of them (see :func:`read_quoted`): not parsed, not part of their instance.
+    quoted: list[SourceFile] = dataclasses.field(default_factory=list)
 
     def sources(self) -> list[SourceFile]:
-        """Every parsed YAML file, in a stable order."""
+        """Every parsed YAML file (and each file read to quote a diagnostic), in a stable order."""
         out = [s for s in (self.vpn, self.tests) if s is not None]
         for inst in self.instances.values():
             if inst.source is not None:
                 out.append(inst.source)
             out.extend(inst.peers.values())
-        return out
+        return out + self.quoted
 
 
 def _is_yaml(name: str) -> bool:
@@ -346,6 +349,39 @@ def parse_source(source: SourceFile, diags: Diagnostics) -> None:
     except YamlError as exc:
         diags.add("yaml-syntax", exc.message, source.path, exc.line, exc.column)
         source.data, source.ok = None, False
+
+
+def read_quoted(root: Path, rel: str, since: int) -> SourceFile | None:
+    """The text of ``root/rel``, a file of an instance folder that is not read, for a quote.
+
+    A recompile does not read an unchanged instance folder (:func:`walk`'s ``skip``), but
+    prints the warnings it recorded of it with their lines: only the files they quote are
+    read. None (read the folder, then) unless each part of the path is a plain folder and
+    the file a regular one of at most 1 MiB, unchanged since ``since`` (ns: its folder's
+    stat key vouches for its older state), and valid text.
+    """
+    parts = rel.split("/")
+    if len(parts) < 2 or any(part in ("", ".", "..") for part in parts):
+        return None
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fds: list[int] = []
+    try:
+        fds.append(os.open(root, flags | os.O_DIRECTORY))
+        for part in parts[:-1]:
+            fds.append(os.open(part, flags | os.O_DIRECTORY, dir_fd=fds[-1]))
+        fd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fds[-1])
+        fds.append(fd)
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES
+                or max(st.st_mtime_ns, st.st_ctime_ns) > since):
+            return None
+        data = os.read(fd, MAX_BYTES + 1)
+        return SourceFile(root / rel, decode(data), ok=False) if len(data) == st.st_size else None
+    except (OSError, YamlError):
+        return None
+    finally:
+        for each in fds:
+            os.close(each)
 
 
 def walk(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from compiler.render import qr as qrcode
 from compiler.render.artifact import Artifact
 from compiler.render.context import InstanceView, PeerView
 from compiler.render.env import VERSION_SLOT, name, render
@@ -13,6 +12,10 @@ from compiler.render.wgtext import client_conf
 
 def qr_svg(inst: InstanceView, peer: PeerView, profile: str) -> str | None:
     """The profile as a QR code (SVG) for the WireGuard mobile apps; ``None`` if too large."""
+    # Imported when a code is made: a recompile takes unchanged profiles' codes from the
+    # previous build and never needs the encoder (zxing-cpp and the tables: ~10 ms to import).
+    from compiler.render import qr as qrcode
+
     rows = qrcode.matrix(qrcode.payload(profile))
     if rows is None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from compiler.keys.pki import client_common_name
+from compiler.keys.pkinames import client_common_name
 from compiler.render.artifact import Artifact
 from compiler.render.context import OVPN_IFACE, InstanceView
 from compiler.render.env import render

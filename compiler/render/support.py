@@ -4,9 +4,11 @@ Every site's script is checked against the command tree of its pinned version (`
 on the peer, else ``defaults.routeros``). Rendering and parsing a script per site would double
 the time of ``mvpn check`` on a large tree, so sites are grouped by the few things the site
 templates branch on (:class:`Shape`), and one script per group is rendered (redacted: no
-secret is needed) and validated. ``tests/test_routeros_support.py`` proves that sites of one
-shape get scripts that use the same commands and arguments: a template that starts branching
-on something else must add it to the shape.
+secret is needed) and validated. The version only decides the validation (a script names it
+in a comment only), so one script per shape *but the version* is rendered and parsed, and
+checked against each version of the group. ``tests/test_routeros_support.py`` proves that
+sites of one shape, whatever their version, get scripts that use the same commands and
+arguments: a template that starts branching on something else must add it to the shape.
 
 Rendering needs a valid tree, so scripts are only checked when nothing else is an error; a
 version older than the oldest in mvpn's data (7.9) is reported regardless.
@@ -20,12 +22,19 @@ from typing import NamedTuple
 from compiler.diagnostics import Diagnostics
 from compiler.keys import KeyRing
 from compiler.loader.source import SourceFile
-from compiler.model.estate import Estate, InstanceNode, PeerNode
+from compiler.model.estate import Estate, PeerNode
 from compiler.model.peer import SitePeer
 from compiler.model.types import IPNetwork
 from compiler.render.context import InstanceView
 from compiler.render.routeros import render_rsc
-from compiler.routeros import command_tree, compact, validate
+from compiler.routeros import (
+    Command,
+    RscSyntaxError,
+    check_commands,
+    command_tree,
+    compact,
+    tokenize,
+)
 
 CODE = "routeros-unsupported"
 
@@ -96,13 +105,22 @@ def _report(estate: Estate, peer: PeerNode, cfg: SitePeer, message: str,
         peer.source.report(diags, CODE, message)
 
 
-def _problems(estate: Estate, inst: InstanceNode, peer: PeerNode, version: str) -> list[str]:
-    """What ``version`` lacks of the script of ``peer`` (rendered redacted)."""
-    view = InstanceView(inst, estate.org, KeyRing(None))
+def _parsed(view: InstanceView, peer: PeerNode) -> list[Command] | None:
+    """The script of ``peer`` (rendered redacted on ``view``), compacted and parsed.
+
+    None when it does not parse: a script invalid on every version is a bug the tests catch.
+    """
     (site,) = (p for p in view.peers if p.name == peer.name)
-    script = render_rsc(view, site)
+    try:
+        return tokenize(compact(render_rsc(view, site)))
+    except RscSyntaxError:
+        return None
+
+
+def _problems(commands: list[Command] | None, version: str) -> list[str]:
+    """What ``version`` lacks of a script parsed by :func:`_parsed`."""
     out = []
-    for problem in validate(compact(script), version):
+    for problem in check_commands(commands or [], version):
         if problem.kind != "unsupported":
             continue  # a script invalid on every version is a bug the tests catch
         hint = f"; pin routeros: \"{problem.since}\" or later" if problem.since else ""
@@ -118,14 +136,37 @@ def check_routeros(estate: Estate, diags: Diagnostics) -> None:
     for (inst, name), shape in shapes(estate).items():
         groups.setdefault(shape, []).append(estate.instances[inst].peers[name])
     renderable = diags.errors == 0
+    # A script's commands do not depend on the version it is pinned to (only its header
+    # names it; tests/test_routeros_support.py holds every shape to that), so one script
+    # per shape but the version is rendered and parsed, and checked against each version:
+    # parsing is most of the cost, and an instance's sites are pinned to several versions.
+    # Any site will do: the one of the smallest instance renders fastest.
+    sizes = {name: len(inst.peers) for name, inst in estate.instances.items()}
+    models: dict[Shape, PeerNode] = {}
+    for key, members in groups.items():
+        first = min(members, key=lambda p: sizes[p.instance])
+        base = key._replace(version="")
+        if base not in models or sizes[first.instance] < sizes[models[base].instance]:
+            models[base] = first
+    parsed: dict[Shape, list[Command] | None] = {}
+    # One redacted view per instance, shared by its shapes: what a view works out once (the
+    # policy, the route lines every site script shares) is not worked out again per shape.
+    views: dict[str, InstanceView] = {}
+    ring = KeyRing(None)
     for key, members in groups.items():
         if data.index(key.version) is None:  # the model refuses newer ones: this is older
             messages = [f"RouterOS {key.version} is older than {oldest}, the oldest version "
                         f"mvpn knows the commands of; pin routeros: \"{oldest}\" or later"]
         elif renderable:
-            # Any member will do: the one of the smallest instance renders fastest.
-            first = min(members, key=lambda p: len(estate.instances[p.instance].peers))
-            messages = _problems(estate, estate.instances[first.instance], first, key.version)
+            base = key._replace(version="")
+            if base not in parsed:
+                model = models[base]
+                view = views.get(model.instance)
+                if view is None:
+                    view = views[model.instance] = InstanceView(
+                        estate.instances[model.instance], estate.org, ring)
+                parsed[base] = _parsed(view, model)
+            messages = _problems(parsed[base], key.version)
         else:
             continue
         for message in messages:

@@ -8,9 +8,9 @@ mvpn: the model, the checks and the tests use it.
 
 from compiler.routeros.tokenize import Command, RscSyntaxError
 from compiler.routeros.tree import EnumSpec, RouterOSTree, command_tree, versions
-from compiler.routeros.validate import Problem, compact, tokenize, validate
+from compiler.routeros.validate import Problem, check_commands, compact, tokenize, validate
 
 __all__ = [
-    "Command", "EnumSpec", "Problem", "RouterOSTree", "RscSyntaxError", "command_tree",
-    "compact", "tokenize", "validate", "versions",
+    "Command", "EnumSpec", "Problem", "RouterOSTree", "RscSyntaxError", "check_commands",
+    "command_tree", "compact", "tokenize", "validate", "versions",
 ]

@@ -114,6 +114,16 @@ def validate(script: str, version: str | RouterOSTree) -> list[Problem]:
         commands = tokenize(script)
     except RscSyntaxError as exc:
         return [Problem(exc.line, exc.message, "syntax")]
+    return check_commands(commands, tree)
+
+
+def check_commands(commands: Sequence[Command], version: str | RouterOSTree) -> list[Problem]:
+    """:func:`validate` of a script already parsed by :func:`tokenize`.
+
+    Parsing resolves menus across every version and is most of the cost: a script checked
+    against several versions is parsed once (``mvpn check``: one script, several pins).
+    """
+    tree = version if isinstance(version, RouterOSTree) else RouterOSTree.load(version)
     problems: list[Problem] = []
     for top in commands:
         for cmd in top.walk():

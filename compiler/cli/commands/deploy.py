@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 
 from compiler.cli.report import EXIT_ERRORS, EXIT_OK, Subparsers
-from compiler.deploy.bundle import check_instance_name, open_bundle
-from compiler.deploy.remote import SSH_FAILED, bundle_tar, check_host, remote_argv, run
 from compiler.diagnostics import UsageError
 
 _APPLIED = re.compile(r"^apply\.sh: applied \S+ (\S+) \(was (\S+)\)$")
@@ -32,6 +30,10 @@ def _script(instance: str, args: argparse.Namespace) -> str:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """``mvpn deploy INSTANCE --host [USER@]HOST``."""
+    # Imported here: every other command (a compile above all) starts without them.
+    from compiler.deploy.bundle import check_instance_name, open_bundle
+    from compiler.deploy.remote import SSH_FAILED, bundle_tar, check_host, remote_argv, run
+
     host = check_host(args.host)
     instance = check_instance_name(args.instance)
     if args.rollback and (args.force or args.dry_run):

@@ -7,17 +7,22 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.cli.report import EXIT_ERRORS, EXIT_OK, Subparsers
-from compiler.deploy.bundle import open_bundle
-from compiler.deploy.drift import Status, compare, probe
-from compiler.deploy.remote import SSH_FAILED, check_host, remote_argv, run
 from compiler.diagnostics import UsageError
+
+if TYPE_CHECKING:
+    from compiler.deploy.drift import Status
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``mvpn status INSTANCE --host HOST``: exit 0 in sync, 1 with drift, 2 unreachable."""
+    # Imported here: every other command (a compile above all) starts without them.
+    from compiler.deploy.bundle import open_bundle
+    from compiler.deploy.drift import compare, probe
+    from compiler.deploy.remote import SSH_FAILED, check_host, remote_argv, run
+
     host = check_host(args.host)
     bundle = open_bundle(Path(args.output), args.instance)
     nft = (bundle.folder / "nftables.conf").read_bytes()
