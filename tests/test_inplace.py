@@ -13,7 +13,6 @@ is the disk's (the next compile trusts it).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from pathlib import Path
@@ -29,7 +28,7 @@ from compiler.engine import write as write_mod
 from compiler.engine.cache import entry, files_digest
 from tests.support.trees import TEST_SECRET, build_file_tree, site
 from tests.test_build_atomic import snapshot
-from tests.test_cache import damage, edit, state_file, tree
+from tests.test_cache import damage, edit, state_body, state_file, tree
 
 #: A file as the tests see it: inode, mtime, mode bits, SHA-256 of its bytes.
 Seen = tuple[int, int, int, str]
@@ -68,7 +67,7 @@ def as_fresh(root: Path, out: Path) -> None:
 
 def recorded_as_on_disk(tmp: Path) -> None:
     """The state's digests are those of the output's and the spare's files on disk."""
-    body = json.loads(state_file(tmp).read_bytes().split(b"\n", 1)[1])
+    body = state_body(state_file(tmp))
     for build, record in ((tmp / "cached", body), (tmp / ".cached.mvpn-spare", body["spare"])):
         for name, inst in (record or {"instances": {}})["instances"].items():
             digest = (body["instances"][name] if inst == "=" else inst)["digest"]
