@@ -52,3 +52,16 @@ def test_the_spare_keeps_what_it_holds_with_the_same_key_and_the_same_head() -> 
     stale = dataclasses.replace(previous, spare=state({**HEAD, "compiler": "older"}, a="ka"))
     plan = plan_build({"a"}, stale, lambda name: True, HEAD)
     assert plan.actions == {"a": L, "b": L, "c": L} and plan.spare is None
+
+
+def test_a_changed_instance_whose_key_is_the_spare_s_is_kept_and_is_no_noop() -> None:
+    """An edit undone: the spare holds the instance exactly as its new key makes it."""
+    previous = dataclasses.replace(state(a="ka", b="kb"), spare=state(a="ka", b="kb-before"))
+    keys = {"a": "ka", "b": "kb-before"}
+    plan = plan_build({"b"}, previous, lambda name: name == "a", HEAD, keys)
+    assert plan.actions == {"a": K, "b": K} and not plan.noop
+    assert plan_build({"b"}, previous, lambda name: name == "a", HEAD,
+                      {**keys, "b": "kb-new"}).actions == {"a": K, "b": R}
+    unkeyed = dataclasses.replace(previous, spare=state(a="ka", b=""))  # no key: never kept
+    assert plan_build({"b"}, unkeyed, lambda name: name == "a", HEAD, {"a": "ka", "b": ""},
+                      ).actions == {"a": K, "b": R}

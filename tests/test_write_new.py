@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from compiler.engine import write
+from compiler.engine.cache import entry
 from compiler.engine.write import rewrite, write_new
 
 
@@ -81,3 +84,50 @@ def test_a_file_others_may_see_is_replaced_not_written_through(
     assert (st.st_nlink, stat.S_IMODE(st.st_mode)) == (1, 0o644)
     assert elsewhere.read_bytes() == b"not yours\n"
     assert st.st_ino != elsewhere.stat().st_ino
+
+
+def _never() -> Iterator[bytes]:
+    """Pieces that must not be needed."""
+    raise AssertionError("these pieces were not to be written or read")
+    yield b""  # a generator  # pragma: no cover
+
+
+@pytest.mark.parametrize("file", ["as-known", "touched", "hard link"])
+def test_a_file_whose_start_is_known_gets_only_its_tail_written(
+    tmp_path: Path, file: str
+) -> None:
+    """A spare's manifest still as verified keeps the pieces it shares with the new one."""
+    target = tmp_path / "manifest.json"
+    known = entry(write_new(target, b"head|old middle|old end", 0o644))
+    if file == "touched":  # another mtime: its bytes are no longer known
+        os.utime(target, ns=(known.mtime_ns + 1, known.mtime_ns + 1))
+    elif file == "hard link":  # seen elsewhere: replaced by a new file, all of it written
+        os.link(target, tmp_path / "elsewhere")
+    calls: list[int] = []
+    real = os.write
+
+    def counting(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        return real(fd, data)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "write", counting)
+        if file == "as-known":
+            tail = write.Tail(5, known, iter([b"new!"]))
+            st = rewrite(target, _never(), 0o644, tail)
+        else:
+            tail = write.Tail(5, known, _never())
+            st = rewrite(target, [b"head|", b"new!"], 0o644, tail)
+    written = b"head|new!"
+    assert target.read_bytes() == written and st.st_size == len(written)
+    assert calls == ([4] if file == "as-known" else [5, 4])
+    assert (st.st_ino == known.ino) is (file != "hard link")
+    if file == "hard link":
+        assert (tmp_path / "elsewhere").read_bytes() == b"head|old middle|old end"
+
+
+def test_same_parts_of_another_size_reads_neither_file_nor_pieces(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.json"
+    write_new(path, b"abcdef", 0o644)
+    assert write.same_parts(path, _never(), 0o644, size=7) is False
+    assert write.same_parts(path, [b"abc", b"def"], 0o644, size=6) is True

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from compiler.diagnostics import EnvironmentFailureError
-from compiler.engine import portable
+from compiler.engine import inplace, portable
 from compiler.engine.assemble import RenderedFile, manifest_head, render_instance
 from compiler.engine.cache import BuildState, Entry, InstanceState, entry, instance_files
 from compiler.engine.layout import spare_of, stage_of
@@ -39,6 +39,7 @@ from compiler.engine.manifest import instance_fragment, manifest_parts
 from compiler.engine.planner import Action, plan_build
 from compiler.engine.versions import stamp
 from compiler.engine.write import (
+    Tail,
     WriteStats,
     _old_files,
     _same,
@@ -188,38 +189,95 @@ def render_ahead(views: list[InstanceView], qr: bool, out: Path,
 
 
 def _render_one(job: _Job, name: str) -> InstanceState:
-    """Render one instance into the stage; keep files whose bytes did not change."""
+    """Render one instance into the stage; keep files whose bytes did not change.
+
+    When the stage (the spare) holds a verified copy of the instance, that copy is updated
+    in place (:mod:`compiler.engine.inplace`); otherwise it is made anew.
+    """
     stage, out = str(job.stage), str(job.out)
     old = job.previous.instances.get(name) if job.previous is not None else None
     fragment = old.fragment if old is not None else None
     old_shas = _old_shas(name, fragment)  # the previous build is verified: what each file is
+    held = _held(job, name, old_shas)
     old_files: dict[str, Entry] = {}
     if old is not None:
-        # Its files one by one; changed since the build was verified (None), none is reused.
-        old_files = instance_files(job.out, old) or {}
         gone = {*old_shas, f"{name}/VERSION", f"{name}/hub/VERSION"}
+        if held is not None and _shares(job, name, old):
+            # The stage's copy is the output's very files (same inodes, held to the same
+            # digest a moment ago): their entries are the output's, no second scan.
+            old_files = held.files
+        else:
+            # Its files one by one; changed since the build was verified (None), none is
+            # reused.
+            old_files = instance_files(job.out, old) or {}
     ahead = job.ahead.pop(name, None)
     if ahead is not None and ahead.fragment == fragment:
         entry_, files = ahead.entry, ahead.files
     else:
         entry_, files = _render(job.views[name], job.qr, out, fragment)
-    _clear(job, name)
-    _mkdirs(stage, [f.rel for f in files])
     state = InstanceState(name, "", instance_fragment(name, entry_), {})
+    if held is None:
+        _clear(job, name)
+        _mkdirs(stage, [f.rel for f in files])
+    # What each file becomes: kept as the stage holds it, linked from the output, or written.
+    kept: dict[str, Entry] = {}
+    link: list[str] = []
+    write: list[tuple[RenderedFile, int]] = []
     for f in files:
         mode = file_mode(f.rel, f.secret)
-        target, prev = f"{stage}/{f.rel}", f"{out}/{f.rel}"
         was = old_files.get(f.rel) if old is not None else None
         if _unchanged(job, f, mode, was, old_shas.get(f.rel)):
-            link_file(prev, target)
             state.unchanged += 1
-            state.files[f.rel] = was if was is not None else entry(os.stat(prev))
+            state.files[f.rel] = was if was is not None else entry(os.stat(f"{out}/{f.rel}"))
+            mine = held.files.get(f.rel) if held is not None else None
+            if mine is not None and was is not None and mine.ino == was.ino:
+                kept[f.rel] = mine  # the output's own file, hard-linked already
+            else:
+                link.append(f.rel)
         else:
-            state.files[f.rel] = entry(write_new(target, f.data, mode))
             state.written += 1
+            if held is not None and held.has(stage, f.rel, f.sha256, f.data, mode):
+                kept[f.rel] = state.files[f.rel] = held.files[f.rel]  # the spare's, as needed
+            else:
+                write.append((f, mode))
+    if held is not None:
+        inplace.prune(stage, held.files, kept, inplace.folders(state.files))
+        _mkdirs(stage, [*link, *(f.rel for f, _mode in write)])
+    for rel in link:
+        link_file(f"{out}/{rel}", f"{stage}/{rel}")
+    for f, mode in write:
+        state.files[f.rel] = entry(write_new(f"{stage}/{f.rel}", f.data, mode))
     if old is not None:
         state.removed = len(gone - state.files.keys())
     return state
+
+
+def _held(job: _Job, name: str, old_shas: dict[str, str] | None) -> inplace.Held | None:
+    """The stage's copy of an instance, when the stage is the spare and holds it as recorded.
+
+    ``old_shas``: the output's artifacts (the spare's too when it shares the instance), or
+    None when what the files hold is not needed (they are kept by inode).
+    """
+    spare = job.spare.instances.get(name) if job.spare is not None else None
+    if spare is None:
+        return None
+    files = instance_files(job.stage, spare)  # held to the spare's digest
+    if files is None:  # changed since it was verified: removed and made anew
+        return None
+    if old_shas is None:
+        return inplace.Held(files, {})
+    previous = job.previous.instances.get(name) if job.previous is not None else None
+    shared = previous is not None and _shares(job, name, previous)
+    return inplace.Held(files, old_shas if shared else _old_shas(name, spare.fragment))
+
+
+def _shares(job: _Job, name: str, old: InstanceState) -> bool:
+    """Whether the spare's copy of an instance is the output's (the same files, by inode).
+
+    Both builds were verified against their digests, which cover each file's inode.
+    """
+    spare = job.spare.instances.get(name) if job.spare is not None else None
+    return spare is not None and bool(old.digest) and spare.digest == old.digest
 
 
 def _unchanged(job: _Job, f: RenderedFile, mode: int, was: Entry | None,
@@ -244,18 +302,50 @@ def _link_one(job: _Job, name: str) -> InstanceState:
     if files is None:  # edited since it was verified, a moment ago: nothing can be trusted
         raise EnvironmentFailureError("the previous build changed during the compile; run it "
                                       "again", job.out / name)
-    _clear(job, name)
-    _mkdirs(stage, files)
-    for rel in files:
+    held = _held(job, name, None)  # files are kept by inode: what they hold is not read
+    if held is None:
+        _clear(job, name)
+        link = list(files)
+    else:  # the stage's copy updated in place: files that are the output's stay
+        link = [rel for rel, e in files.items()
+                if (mine := held.files.get(rel)) is None or mine.ino != e.ino]
+        inplace.prune(stage, held.files, files.keys() - set(link), inplace.folders(files))
+    _mkdirs(stage, link)
+    for rel in link:
         link_file(f"{out}/{rel}", f"{stage}/{rel}")
     return dataclasses.replace(cached, unchanged=len(files), written=0, removed=0)
 
 
 def _keep_one(job: _Job, name: str) -> InstanceState:
-    """An instance the stage (the spare) already holds exactly as the new build needs it."""
+    """An instance the stage (the spare) already holds exactly as the new build needs it.
+
+    Its counts say what changed against the previous build, as if it had been rendered: an
+    instance kept with the previous build's key is all unchanged; one whose key changed back
+    to the spare's is compared with the previous build by the fragments (no file is read).
+    """
     assert job.spare is not None
     kept = job.spare.instances[name]
-    return dataclasses.replace(kept, unchanged=kept.file_count(), written=0, removed=0)
+    old = job.previous.instances.get(name) if job.previous is not None else None
+    if old is not None and old.key == kept.key:
+        return dataclasses.replace(kept, unchanged=kept.file_count(), written=0, removed=0)
+    new = _contents(name, kept.fragment)
+    was = _contents(name, old.fragment) if old is not None else {}
+    written = sum(was.get(rel) != what for rel, what in new.items())
+    return dataclasses.replace(kept, unchanged=len(new) - written, written=written,
+                               removed=len(was.keys() - new.keys()))
+
+
+def _contents(name: str, fragment: str) -> dict[str, tuple[str, int]]:
+    """What each file of an instance holds, by its manifest fragment: (SHA-256, mode).
+
+    The VERSION files are not artifacts: their text is the fragment's versions.
+    """
+    data = json.loads("{" + fragment + "}")[name]
+    found = {f"{name}/{path}": (art["sha256"], file_mode(f"{name}/{path}", art["secret"]))
+             for path, art in data["artifacts"].items()}
+    found[f"{name}/VERSION"] = (f"{data['version']}\n", 0o644)
+    found[f"{name}/hub/VERSION"] = (f"{data['hub_version']}\n", 0o644)
+    return found
 
 
 def _clear(job: _Job, name: str) -> None:
@@ -423,9 +513,9 @@ class BuildJob:
         if external is not None:
             self.sizes = external.sizes
         self.head = manifest_head(ring)
-        self.plan = plan_build(self.sizes, previous, reuse, self.head)
-        self.tasks = list(self.plan.actions.items())
         self.keys = keys or {}
+        self.plan = plan_build(self.sizes, previous, reuse, self.head, self.keys)
+        self.tasks = list(self.plan.actions.items())
         self.noop = self.plan.noop
         self.stack = contextlib.ExitStack()
         self.stage: Path | None = None
@@ -499,7 +589,7 @@ class BuildJob:
             if job.spare is not None:  # instances the spare had and the new build has not
                 for name in job.spare.instances.keys() - state.instances.keys():
                     shutil.rmtree(stage / name)
-            stats = _finish(stage, out, self.head, states)
+            stats = _finish(stage, out, self.head, states, job.spare)
             stats.removed = _removed(job, state)
             shutil.rmtree(spare_of(out), ignore_errors=True)  # an unverified spare: stale
             moved = swap_in(stage, out)
@@ -531,37 +621,69 @@ def _removed(job: _Job, state: BuildState) -> int:
         if name not in state.instances)
 
 
-def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceState]
-            ) -> WriteStats:
+def _finish(stage: Path, out: Path, head: dict[str, Any], states: list[InstanceState],
+            spare: BuildState | None = None) -> WriteStats:
     """Count what the instances did and put ``manifest.json`` into the stage.
 
-    The manifest is compared and written a fragment at a time, never as one text.
+    The manifest is compared and written a fragment at a time, never as one text. ``spare``:
+    the build the stage was made from, whose manifest the stage still holds.
     """
     stats = WriteStats(written=sum(s.written for s in states),
                        unchanged=sum(s.unchanged for s in states))
+    fragments = [s.fragment for s in states]
+    known = _known_pieces(head, fragments, spare)
+    # Each instance's part ends with its fragment: where it lies is recorded (the cache
+    # reads unchanged fragments back from this file instead of keeping a copy). The pieces
+    # are measured without being encoded: they are ASCII (JSON escapes the rest).
+    size = kept = 0
+    for i, piece in enumerate(manifest_parts(head, fragments)):
+        length = _length(piece)
+        if 1 <= i <= len(states):
+            fragment = _length(fragments[i - 1])
+            states[i - 1].span = (size + length - fragment, fragment)
+        size += length
+        if i < known:
+            kept = size
 
-    def parts() -> Iterator[bytes]:
-        # Each instance's part ends with its fragment: where it lies is recorded (the cache
-        # reads unchanged fragments back from this file instead of keeping a copy).
-        at = 0
-        pieces = manifest_parts(head, [s.fragment for s in states])
-        for i, piece in enumerate(pieces):
-            data = piece.encode()
-            if 1 <= i <= len(states):
-                size = len(states[i - 1].fragment.encode())
-                states[i - 1].span = (at + len(data) - size, size)
-            at += len(data)
-            yield data
+    def parts(skip: int = 0) -> Iterator[bytes]:
+        return (piece.encode() for i, piece in enumerate(manifest_parts(head, fragments))
+                if i >= skip)
 
     target = stage / "manifest.json"  # in a stage made from the spare: the spare's
-    if same_parts(out / "manifest.json", parts(), 0o644):
+    if same_parts(out / "manifest.json", parts(), 0o644, size):
         target.unlink(missing_ok=True)
         link_file(out / "manifest.json", target)
         stats.unchanged += 1
     else:
-        rewrite(target, parts(), 0o644)
+        tail = None
+        if spare is not None and spare.manifest is not None and known:
+            tail = Tail(kept, spare.manifest, parts(known))
+        rewrite(target, parts(), 0o644, tail)
         stats.written += 1
     return stats
+
+
+def _length(text: str) -> int:
+    """The length of ``text`` in UTF-8 (for ASCII, which CPython knows at once: its length)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _known_pieces(head: dict[str, Any], fragments: list[str], spare: BuildState | None,
+                  ) -> int:
+    """How many leading pieces of the new manifest the spare's ``manifest.json`` has already.
+
+    The spare's manifest is the pieces of its head and fragments (verified with the spare):
+    the same head and the same first fragments are the same first pieces, at the same places.
+    """
+    if spare is None or spare.head != head:
+        return 0
+    same = 0
+    for new, old in zip(fragments, (i.fragment for i in spare.instances.values()),
+                        strict=False):  # either may have more instances
+        if new != old:
+            break
+        same += 1
+    return 1 + same
 
 
 def _streamed(out: Path, state: BuildState) -> StreamedBuild:

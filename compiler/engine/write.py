@@ -17,7 +17,7 @@ import shutil
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from compiler.diagnostics import UsageError
 from compiler.engine import layout, portable
@@ -185,7 +185,16 @@ def write_new(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> o
         os.close(fd)
 
 
-def rewrite(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> os.stat_result:
+class Tail(NamedTuple):
+    """The end of a file to write over one whose start is known (see :func:`rewrite`)."""
+
+    at: int  # the file's bytes before this offset already are the new ones...
+    expect: tuple[int, int, int, int]  # ...if the file is still this: inode, size, mtime, mode
+    data: Iterable[bytes]  # the new bytes from ``at`` on
+
+
+def rewrite(target: Path | str, data: bytes | Iterable[bytes], mode: int,
+            tail: Tail | None = None) -> os.stat_result:
     """Write ``target`` anew with ``data`` and exactly ``mode``, over the file there if any.
 
     For the manifest of a stage made from the spare build (about 50 MB at 100k peers): on
@@ -193,6 +202,11 @@ def rewrite(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> os.
     allocated) and overwriting the spare's own copy 7 ms. The file is written over only
     when it is a regular file with that mode, owned by this user, and linked nowhere else
     (else another path would see it change); otherwise it is replaced by a new file.
+
+    ``tail``: when the file written over is still exactly ``tail.expect`` (a file whose bytes
+    the caller knows), only ``tail.data`` is written, from ``tail.at`` on: the bytes before it
+    are left as they are (the manifest of a site added: about half of it is not written
+    again). Otherwise all of ``data`` is written.
     """
     try:
         fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -210,6 +224,10 @@ def rewrite(target: Path | str, data: bytes | Iterable[bytes], mode: int) -> os.
             _remove(target)
             return write_new(target, data, mode)
         size = 0
+        if tail is not None and tail.expect == (st.st_ino, st.st_size, st.st_mtime_ns,
+                                                stat.S_IMODE(st.st_mode)):
+            size, data = tail.at, tail.data
+            os.lseek(fd, size, os.SEEK_SET)
         for piece in (data,) if isinstance(data, bytes) else data:
             _write_all(fd, piece)
             size += len(piece)
@@ -267,13 +285,16 @@ def swap_in(stage: Path, out: Path) -> Path | None:
     return backup
 
 
-def same_parts(path: Path, parts: Iterable[bytes], mode: int) -> bool:
+def same_parts(path: Path, parts: Iterable[bytes], mode: int, size: int | None = None) -> bool:
     """Whether the file at ``path`` has ``mode`` and is exactly ``parts``, joined.
 
     Read a piece at a time: the file may be the 75 MB manifest of a 100k-peer build.
+    ``size``: the length of ``parts`` joined, when known: a file of another size is not
+    read (nor ``parts`` made).
     """
     with contextlib.suppress(OSError), open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_mode & 0o777 != mode:
+        st = os.fstat(fh.fileno())
+        if st.st_mode & 0o777 != mode or (size is not None and st.st_size != size):
             return False
         return all(fh.read(len(part)) == part for part in parts) and fh.read(1) == b""
     return False
