@@ -166,23 +166,28 @@ def empty_trash(work: Path) -> None:
     shutil.rmtree(work / TRASH, ignore_errors=True)
 
 
-def new_site(root: Path, env: dict[str, str]) -> tuple[Path, bytes]:
-    """A new site inside the aggregates of one instance: its file, numbered by `mvpn allocate`.
+def new_sites(root: Path, env: dict[str, str], count: int) -> list[tuple[Path, bytes]]:
+    """``count`` new sites inside the aggregates of one instance, numbered by `mvpn allocate`.
 
-    The file is written, allocated (subnet and addresses) and its final bytes returned; the
-    caller adds and removes it. The tree's own files are left as they were.
+    Each timing adds another one: a site added again after it was removed would find its
+    files in the build kept beside the output (the spare), which is not what adding a site
+    costs. The files are written, allocated together (subnets and addresses, each also valid
+    alone) and their final bytes returned; the caller adds and removes them one at a time.
+    The tree's own files are left as they were.
     """
     dirs = [p for p in sorted(root.iterdir()) if p.is_dir()
             and "wireguard:" in (p / "instance.yaml").read_text(encoding="utf-8")]
     inst = dirs[len(dirs) // 2]  # a WireGuard hub: the new site's protocol
-    path = inst / "peers" / "zz-bench-new-site.yaml"
-    path.write_text("type: site\nsite: zz-bench-new-site\nsubnets: [auto/24]\n")
+    paths = [inst / "peers" / f"zz-bench-new-site-{i}.yaml" for i in range(count)]
+    for i, path in enumerate(paths):
+        path.write_text(f"type: site\nsite: zz-bench-new-site-{i}\nsubnets: [auto/24]\n")
     try:
         subprocess.run([sys.executable, "-m", "compiler", "allocate", str(root)], env=env,
                        cwd=REPO, check=True, capture_output=True)
-        return path, path.read_bytes()
+        return [(path, path.read_bytes()) for path in paths]
     finally:
-        path.unlink()
+        for path in paths:
+            path.unlink()
 
 
 def one_peer(root: Path) -> tuple[Path, bytes]:
@@ -256,16 +261,17 @@ def measure(work: Path, peers: int, seed: int, repeat: int, shape: str = "aggreg
     finally:
         path.write_bytes(original)
     if shape == "aggregates":
-        site_path, site = new_site(root, env)
+        sites = new_sites(root, env, repeat)
         runs = []
         try:
-            for _ in range(repeat):
-                site_path.unlink(missing_ok=True)
-                timed(compile_argv, env)  # the tree without the new site, compiled
+            for site_path, site in sites:
+                timed(compile_argv, env)  # the tree without a new site, compiled
                 site_path.write_bytes(site)
                 runs.append(_written(compile_argv, env))
+                site_path.unlink()
         finally:
-            site_path.unlink(missing_ok=True)
+            for site_path, _site in sites:
+                site_path.unlink(missing_ok=True)
         size.added, size.added_files = min(runs)
     return size
 

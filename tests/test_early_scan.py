@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,3 +261,63 @@ def test_mvpn_compile_uses_the_early_scan_and_writes_the_same_bytes(
                            capture_output=True, text=True, check=False)
     assert fresh.returncode == 0, fresh.stderr
     assert snapshot(out) == snapshot(tmp_path / "fresh")
+
+
+def _many_instances(root: Path, count: int) -> Path:
+    """A tree of ``count`` copies of the compile estate's acme-eu (for the stat keys only)."""
+    files = {}
+    for rel, value in compile_estate().items():
+        if rel.startswith("acme-eu/"):
+            for i in range(count):
+                files[rel.replace("acme-eu/", f"inst-{i:02d}/")] = value
+        elif not rel.startswith("acme-us/"):
+            files[rel] = value
+    return build_file_tree(root, files)
+
+
+@pytest.mark.parametrize("child", ["slow", "dead", "grown"])
+def test_the_compile_keys_the_folders_the_early_child_has_not_come_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    """The keys are shared out: a slow child leaves folders to the compile, a dead one all of
+    them, a folder made after the child listed the tree is keyed too; every folder has
+    exactly the key a lone process gives it."""
+    monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
+    root = _many_instances(tmp_path / "src", 8)
+    fast = status._folder_key
+
+    def slow(path: str, common: Any, now: int) -> str | None:
+        time.sleep(0.4)  # in the child, forked with it
+        return fast(path, common, now)
+
+    monkeypatch.setattr(status, "_folder_key", slow)
+    scan.start_early(str(tmp_path / "out"), str(root))
+    monkeypatch.setattr(status, "_folder_key", fast)
+    try:
+        keys_child = scan._early[0].keys
+        assert keys_child is not None and keys_child.pid is not None
+        if child == "dead":
+            os.kill(keys_child.pid, signal.SIGKILL)
+            os.waitpid(keys_child.pid, 0)
+            keys_child.pid = None
+        elif child == "grown":  # the child's positions and this process's no longer agree
+            shutil.copytree(root / "inst-03", root / "aaa")  # first: at the child's 0
+        here: list[str] = []
+
+        def counting(path: str, common: Any, now: int) -> str | None:
+            here.append(Path(path).name)
+            return fast(path, common, now)
+
+        monkeypatch.setattr(status, "_folder_key", counting)
+        time.sleep(0.2)  # the child has claimed its first folder (and sleeps on it)
+        taken = scan.take_early_keys(root)
+    finally:
+        scan.drop_early()
+    monkeypatch.setattr(status, "_folder_key", fast)
+    assert taken is not None and taken.keys == status.stat_keys(root)
+    assert len(taken.keys) == (9 if child == "grown" else 8)
+    assert None not in taken.keys.values()
+    if child == "slow":  # the child took the first folder or two; this process the rest
+        assert 5 <= len(here) < 8 and "inst-07" in here and "inst-00" not in here
+    elif child == "dead":
+        assert sorted(here) == sorted(taken.keys)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 _RENAME_EXCHANGE = 2
@@ -56,6 +58,32 @@ def die_with_parent(parent: int) -> None:
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the call: nobody is listening
         os._exit(1)
+
+
+class Claims:
+    """Numbered items shared out among a process and its forked children: first come, first served.
+
+    Item ``i`` goes to the first process that locks byte ``i`` of a file they all hold open
+    (a POSIX record lock: the kernel decides, and a process's claims end with it). A process
+    that finds an item claimed skips it; whoever needs the whole does what is left once
+    the others are done. The file is unlinked from the start (``memfd`` on Linux).
+    """
+
+    def __init__(self) -> None:
+        create = getattr(os, "memfd_create", None)
+        if create is not None:
+            self.fd = create("mvpn-claims", getattr(os, "MFD_CLOEXEC", 0))
+        else:
+            self.fd, path = tempfile.mkstemp(prefix="mvpn-claims-")
+            os.unlink(path)
+
+    def claim(self, item: int) -> bool:
+        """Whether this process now has ``item`` (False: another one claimed it first)."""
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, item)
+        except OSError:
+            return False
+        return True
 
 
 def exchange(a: Path, b: Path) -> bool:

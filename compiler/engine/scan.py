@@ -468,10 +468,13 @@ class _StatKeys(_Forked):
     def __init__(self, root: str) -> None:
         self.root = root
         self.started = time.time_ns()  # the keys are taken later than this
+        #: The folders, shared with the compile (see :func:`take_early_keys`).
+        self.claims = portable.Claims()
         self._spawn(self._keys)
 
     def _keys(self) -> Iterator[bytes]:
-        yield json.dumps(stat_keys(Path(self.root)), separators=(",", ":")).encode() + b"\n"
+        keys = stat_keys(Path(self.root), claim=self.claims.claim)
+        yield json.dumps(keys, separators=(",", ":")).encode() + b"\n"
 
     def keys(self) -> dict[str, str | None] | None:
         """The child's keys; None when it gave none (it died, or could not be forked)."""
@@ -557,13 +560,25 @@ class TakenKeys(NamedTuple):
 
 
 def take_early_keys(root: Path) -> TakenKeys | None:
-    """The stat keys taken early, if they are ``root``'s (None: take them now)."""
+    """The stat keys taken early, if they are ``root``'s (None: take them now).
+
+    This process keys the folders the child has not come to yet (from the last one back,
+    while the child goes on from the first): it would only wait for them otherwise. Any
+    folder neither keyed (a child that died, a folder made meanwhile) is keyed here after.
+    """
     if not _early or _early[0].keys is None:
         return None
     child, _early[0].keys = _early[0].keys, None
     try:
-        keys = child.keys() if child.root == os.path.abspath(root) else None
-        return TakenKeys(keys, child.started) if keys is not None else None
+        if child.root != os.path.abspath(root):
+            return None
+        mine = stat_keys(root, claim=child.claims.claim, reverse=True)
+        keys = {**(child.keys() or {}), **mine}
+        with os.scandir(root) as entries:
+            folders = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        if folders - keys.keys():
+            keys.update(stat_keys(root, only=folders - keys.keys()))
+        return TakenKeys({name: keys.get(name) for name in folders}, child.started)
     finally:
         child.close()
 

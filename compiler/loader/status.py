@@ -14,7 +14,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from typing import Any
 RACY_NS = 2_000_000_000
 
 
-def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str | None]:
+def stat_keys(root: Path, only: Collection[str] | None = None,
+              claim: Callable[[int], bool] | None = None, reverse: bool = False,
+              ) -> dict[str, str | None]:
     """Per instance folder (of ``only``, if given), a digest of the status of everything in it.
 
     Taken *before* the files are read, and recorded with the instance's input key: when a
@@ -31,6 +33,10 @@ def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str 
     the recorded input key still holds and the folder is not read at all. Folders with
     anything but files and ``peers/``, or touched in the last two seconds, get None (as
     does every folder while ``vpn.yaml`` was touched in the last two seconds: ``{}``).
+
+    ``claim``: the folders are shared with other processes (by position among the folders,
+    in name order; :class:`compiler.engine.portable.Claims`): only those ``claim`` grants
+    are keyed here, from the last one first when ``reverse``.
     """
     keys: dict[str, str | None] = {}
     now = time.time_ns()
@@ -45,9 +51,11 @@ def stat_keys(root: Path, only: Collection[str] | None = None) -> dict[str, str 
                 return {}
             common.update(f"{item.name}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
                           f"\0{st.st_ctime_ns}\n".encode())
-    for folder in (e for e in items if e.is_dir(follow_symlinks=False)
-                   and (only is None or e.name in only)):
-        keys[folder.name] = _folder_key(folder.path, common, now)
+    folders = [e for e in items if e.is_dir(follow_symlinks=False)
+               and (only is None or e.name in only)]
+    for i in range(len(folders) - 1, -1, -1) if reverse else range(len(folders)):
+        if claim is None or claim(i):
+            keys[folders[i].name] = _folder_key(folders[i].path, common, now)
     return keys
 
 
