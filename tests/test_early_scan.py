@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -275,13 +276,14 @@ def _many_instances(root: Path, count: int) -> Path:
     return build_file_tree(root, files)
 
 
-@pytest.mark.parametrize("child", ["slow", "dead", "grown"])
+@pytest.mark.parametrize("child", ["slow", "done", "dead", "grown"])
 def test_the_compile_keys_the_folders_the_early_child_has_not_come_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
 ) -> None:
-    """The keys are shared out: a slow child leaves folders to the compile, a dead one all of
-    them, a folder made after the child listed the tree is keyed too; every folder has
-    exactly the key a lone process gives it."""
+    """The keys are shared out: a slow child leaves folders to the compile, one that is done
+    none (it holds its claims until it is stopped), a dead one all of them, and a folder made
+    after the child listed the tree is keyed too; every folder has exactly the key a lone
+    process gives it."""
     monkeypatch.setattr(status, "RACY_NS", -(10**12))  # the tree was just written
     root = _many_instances(tmp_path / "src", 8)
     fast = status._folder_key
@@ -290,7 +292,8 @@ def test_the_compile_keys_the_folders_the_early_child_has_not_come_to(
         time.sleep(0.4)  # in the child, forked with it
         return fast(path, common, now)
 
-    monkeypatch.setattr(status, "_folder_key", slow)
+    if child != "done":
+        monkeypatch.setattr(status, "_folder_key", slow)
     scan.start_early(str(tmp_path / "out"), str(root))
     monkeypatch.setattr(status, "_folder_key", fast)
     try:
@@ -300,6 +303,9 @@ def test_the_compile_keys_the_folders_the_early_child_has_not_come_to(
             os.kill(keys_child.pid, signal.SIGKILL)
             os.waitpid(keys_child.pid, 0)
             keys_child.pid = None
+        elif child == "done":  # its keys are written: it is done with every folder
+            assert keys_child.pipe is not None
+            assert select.select([keys_child.pipe], [], [], 10)[0]
         elif child == "grown":  # the child's positions and this process's no longer agree
             shutil.copytree(root / "inst-03", root / "aaa")  # first: at the child's 0
         here: list[str] = []
@@ -321,3 +327,5 @@ def test_the_compile_keys_the_folders_the_early_child_has_not_come_to(
         assert 5 <= len(here) < 8 and "inst-07" in here and "inst-00" not in here
     elif child == "dead":
         assert sorted(here) == sorted(taken.keys)
+    elif child == "done":
+        assert here == []

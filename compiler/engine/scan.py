@@ -475,6 +475,11 @@ class _StatKeys(_Forked):
     def _keys(self) -> Iterator[bytes]:
         keys = stat_keys(Path(self.root), claim=self.claims.claim)
         yield json.dumps(keys, separators=(",", ":")).encode() + b"\n"
+        # Then wait, holding the claims, until the compile has read the keys and stops this
+        # child (close): ended, its claims would go with it, and the compile would key
+        # those folders again.
+        while True:
+            signal.pause()
 
     def keys(self) -> dict[str, str | None] | None:
         """The child's keys; None when it gave none (it died, or could not be forked)."""
