@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import stat
 import threading
@@ -674,3 +675,81 @@ def test_the_fragments_are_never_read_from_a_fifo(tmp_path: Path) -> None:
         reader.join()
         pytest.fail("the fragments were read from a FIFO")
     assert found == [False]
+
+
+def _wide_build(root: Path, count: int) -> Path:
+    """A build of ``count`` instances like :func:`a_build`'s ``one``."""
+    files = {"manifest.json": "{}\n"}
+    for i in range(count):
+        files.update({f"i{i}/VERSION": f"{i}\n", f"i{i}/hub/VERSION": "2\n",
+                      f"i{i}/sites/a.rsc": "# a\n"})
+    build_file_tree(root, files)
+    for path in root.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return root
+
+
+@pytest.mark.parametrize("child", ["slow", "done", "grown"])
+def test_the_compile_scans_the_instances_the_child_has_not_come_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    """The scan is shared out like the stat keys: a slow child leaves instances to the compile,
+    one that is done none (it holds its claims until stopped); the listings are those of one
+    process. A build that changed between the two processes' listings is not verified."""
+    out, spare = _wide_build(tmp_path / "out", 8), _wide_build(tmp_path / "spare", 8)
+    fast = scan._instance
+
+    def slow(*args: Any) -> Any:
+        time.sleep(0.3)  # in the child, forked with it
+        return fast(*args)
+
+    if child != "done":
+        monkeypatch.setattr(scan, "_instance", slow)
+    scanner = scan.Scanner(str(out), str(spare), fork=True)
+    monkeypatch.setattr(scan, "_instance", fast)
+    here: list[str] = []
+
+    def counting(path: str, *args: Any) -> Any:
+        here.append(Path(path).name)
+        return fast(path, *args)
+
+    try:
+        assert scanner.pipe is not None
+        if child == "done":  # both its listings are written
+            time.sleep(0.5)
+        else:
+            time.sleep(0.15)  # it has claimed its first instance (and sleeps on it)
+        if child == "grown":
+            shutil.copytree(out / "i3", out / "i3b")
+        monkeypatch.setattr(scan, "_instance", counting)
+        built, spared = scanner.build(), scanner.spare()
+    finally:
+        scanner.close()
+        monkeypatch.setattr(scan, "_instance", fast)
+    if child == "grown":  # the two processes listed different builds: nothing verified
+        assert built is None and spared is None
+        return
+    assert built == scan.scan_build(str(out))
+    assert spared == scan.scan_build(str(spare))  # a copy: nothing shared, all listed
+    if child == "slow":  # the child took the first instance or two; this process the rest
+        assert 5 <= len(set(here)) < 8 and "i7" in here and "i0" not in here
+    else:
+        assert here == []
+
+
+def test_what_neither_process_scanned_is_scanned_here(tmp_path: Path) -> None:
+    """A listing from the child that lacks instances (claimed by no one) is completed here."""
+    out = _wide_build(tmp_path / "out", 3)
+    full = scan.scan_build(str(out))
+    assert full is not None
+    partial = scan.Listing(full.top, full.manifest, {"i0": full.instances["i0"]})
+    scanner = scan.Scanner(str(out), str(tmp_path / "spare"), fork=False)
+    read, write = os.pipe()
+    os.write(write, partial.encode())
+    os.close(write)
+    scanner.pipe = os.fdopen(read, "rb")
+    try:
+        assert scanner.build() == full
+        assert sorted(scanner.found) == ["i1", "i2"]  # scanned here: for the spare's scan
+    finally:
+        scanner.close()

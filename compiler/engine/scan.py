@@ -36,7 +36,7 @@ import os
 import signal
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -200,21 +200,25 @@ def _is_folder(item: os.DirEntry[str]) -> bool:
     return _FMT(st.st_mode) == _DIR and st.st_mode & 0o7777 == 0o755
 
 
-def scan_output(folder: str, now: int | None = None,
-                ) -> tuple[Listing, dict[str, _Found]] | None:
+def scan_output(folder: str, now: int | None = None, claim: Callable[[int], bool] | None = None,
+                reverse: bool = False) -> tuple[Listing, dict[str, _Found]] | None:
     """The listing of the build in ``folder``, and what was found of each instance.
 
     None when it cannot be listed. ``now`` (ns): when the scan started (for
-    :func:`_folders_digest`).
+    :func:`_folders_digest`). ``claim``: the instances are shared with another process (by
+    position in name order, :class:`compiler.engine.portable.Claims`); only those it grants
+    are in the listing (the other process has the rest), from the last one when ``reverse``.
     """
     now = time.time_ns() if now is None else now
     try:
         top, manifest = _top(folder)
         found: dict[str, _Found] = {}
         instances: dict[str, tuple[str, int, str | None] | None] = {}
-        for name, item in top.items():
-            if name == "manifest.json":
+        names = sorted(name for name in top if name != "manifest.json")
+        for i in range(len(names) - 1, -1, -1) if reverse else range(len(names)):
+            if claim is not None and not claim(i):
                 continue
+            name, item = names[i], top[names[i]]
             one = _instance(item.path, f"{name}/", None, now) if _is_folder(item) else None
             if one is not None:
                 found[name] = one
@@ -230,7 +234,8 @@ def scan_build(folder: str) -> Listing | None:
     return scanned[0] if scanned is not None else None
 
 
-def scan_spare(folder: str, output: dict[str, _Found], hint: dict[str, str]) -> Listing | None:
+def scan_spare(folder: str, output: dict[str, _Found], hint: dict[str, str],
+               only: Collection[str] | None = None) -> Listing | None:
     """The listing of the spare build in ``folder``, after the output's scan found ``output``.
 
     ``hint``: the folders' digest the state recorded of each spare instance that has the
@@ -239,13 +244,14 @@ def scan_spare(folder: str, output: dict[str, _Found], hint: dict[str, str]) -> 
     is only a hint, read by the child before the state is verified: the cache holds the
     answer to the verified state (:func:`compiler.engine.cache.spare_intact`), so a wrong
     hint costs a listing or the spare, never a wrong build. Any other instance is listed,
-    its hard links to the output's files taken by inode without a status call.
+    its hard links to the output's files taken by inode without a status call. ``only``:
+    the instances listed (those of the output this process scanned).
     """
     try:
         top, manifest = _top(folder)
         instances: dict[str, tuple[str, int, str | None] | None] = {}
         for name, item in top.items():
-            if name == "manifest.json":
+            if name == "manifest.json" or (only is not None and name not in only):
                 continue
             mine = output.get(name)
             if mine is not None and name in hint and _folders_at(folder,
@@ -415,7 +421,11 @@ class Scanner(_Forked):
         self.out, self.spare_path, self.state = out, spare, state
         self.results: list[Listing | None] = []
         self.found: dict[str, _Found] = {}
+        #: The instances, shared with the child: what it has not come to when the compile
+        #: asks for the listing, the compile scans itself (it would only wait otherwise).
+        self.claims: portable.Claims | None = None
         if portable.can_fork() if fork is None else fork:
+            self.claims = portable.Claims()
             self._spawn(self._listings)
 
     def _scan(self) -> Listing | None:
@@ -430,36 +440,101 @@ class Scanner(_Forked):
         return scan_spare(self.spare_path, found, read_hint(self.state))
 
     def _listings(self) -> Iterator[bytes]:
-        """In the child: both listings, each one line (``null`` for a build not as written)."""
-        for _ in range(2):
-            listing = self._scan()
-            self.results.append(listing)
-            yield listing.encode() if listing is not None else b"null\n"
-            if listing is None:
-                break
+        """In the child: the instances it claims of both builds, a line each; then it waits.
 
-    def _next(self) -> Listing | None:
-        """The child's next listing, or the next scan made here (without a child)."""
-        if self.pipe is None:
-            return self._scan()
+        It holds its claims until it is stopped: ended, they would go with it, and the
+        compile would scan those instances again.
+        """
+        assert self.claims is not None
+        scanned = scan_output(self.out, claim=self.claims.claim)
+        yield scanned[0].encode() if scanned is not None else b"null\n"
+        if scanned is not None:
+            found = scanned[1]
+            spare = scan_spare(self.spare_path, found, read_hint(self.state), only=found)
+            yield spare.encode() if spare is not None else b"null\n"
+        while True:
+            signal.pause()
+
+    def _theirs(self) -> Listing | None:
+        """The child's next listing (None when it died or answered nonsense)."""
         line = self._line()
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             if line.endswith(b"\n"):
                 return None if line == b"null\n" else Listing.decode(line)
         return None
 
+    def _shared_build(self) -> Listing | None:
+        """The output's listing: what the child scanned, and the rest, scanned here."""
+        claims = self.claims
+        now = time.time_ns()
+        mine = scan_output(self.out, now, reverse=True,
+                           claim=claims.claim if claims is not None else lambda _i: False)
+        theirs = self._theirs()
+        if mine is None or theirs is None:
+            return None
+        self.found = dict(mine[1])
+
+        def rest(name: str) -> tuple[str, int, str | None] | None:
+            one = _instance_at(self.out, name, None, now)
+            if one is not None:
+                self.found[name] = one
+            return one.value() if one is not None else None
+
+        return _merged(mine[0], theirs, rest)
+
+    def _shared_spare(self) -> Listing | None:
+        """The spare's listing: the child's instances, and those scanned here."""
+        found, self.found = self.found, {}
+        mine = scan_spare(self.spare_path, found, read_hint(self.state), only=found)
+        theirs = self._theirs()
+        if mine is None or theirs is None:
+            return None
+        now = time.time_ns()
+
+        def rest(name: str) -> tuple[str, int, str | None] | None:
+            one = _instance_at(self.spare_path, name, {}, now)  # stat'ed file by file
+            return one.value() if one is not None else None
+
+        return _merged(mine, theirs, rest)
+
     def build(self) -> Listing | None:
         """The output's listing."""
         if not self.results:
-            self.results.append(self._next())
+            self.results.append(self._scan() if self.pipe is None else self._shared_build())
         return self.results[0]
 
     def spare(self) -> Listing | None:
         """The spare's listing (after the output's)."""
-        self.build()
+        if self.build() is None:
+            return None
         if len(self.results) < 2:
-            self.results.append(self._next())
+            self.results.append(self._scan() if self.pipe is None else self._shared_spare())
         return self.results[1]
+
+
+def _instance_at(build: str, name: str, known: Known | None, now: int) -> _Found | None:
+    """An instance of the build in ``build`` scanned by name (None: not a 0755 folder, or odd)."""
+    try:
+        st = os.stat(f"{build}/{name}", follow_symlinks=False)
+        if _FMT(st.st_mode) != _DIR or st.st_mode & 0o7777 != 0o755:
+            return None
+        return _instance(f"{build}/{name}", f"{name}/", known, now)
+    except OSError:
+        return None
+
+
+def _merged(mine: Listing, theirs: Listing,
+            rest: Callable[[str], tuple[str, int, str | None] | None]) -> Listing | None:
+    """Two processes' listings of one build, and ``rest(name)`` of what neither scanned.
+
+    None when they did not find the same build (it changed while they scanned).
+    """
+    if mine.top != theirs.top or mine.manifest != theirs.manifest:
+        return None
+    instances = {**theirs.instances, **mine.instances}
+    for name in sorted(mine.top - {"manifest.json"} - instances.keys()):
+        instances[name] = rest(name)
+    return Listing(mine.top, mine.manifest, instances)
 
 
 class _StatKeys(_Forked):
