@@ -16,7 +16,8 @@ real ``mvpn`` subprocesses, because that is what users run:
 - ``onepeer``: the same compile after one peer file changed (a ``key_epoch`` bump), in the
   steady state of repeated edits (``onepeer_first``: the first edit after a cold compile),
 - ``added``: the same compile after one site was added inside the aggregates (its file made
-  by ``mvpn allocate`` from ``subnets: [auto/24]``), with the number of files it wrote,
+  by ``mvpn allocate`` from ``subnets: [auto/24]``; another site in each run), with the number
+  of files it wrote,
 
 plus the peak memory of the cold compile (summed PSS of the process and its children,
 sampled every 50 ms) and the output bytes per peer. Figures are the best of ``--repeat`` runs
