@@ -55,6 +55,12 @@ def a_build(root: Path) -> Path:
     return root
 
 
+def scan_build(folder: str) -> scan.Listing | None:
+    """The listing of the build in ``folder`` made in this process, alone."""
+    scanned = scan.scan_output(folder)
+    return scanned[0] if scanned is not None else None
+
+
 def recorded(folder: Path, name: str) -> str:
     """The digest the cache records for an instance (entries from plain ``os.stat``)."""
     files = {
@@ -66,7 +72,7 @@ def recorded(folder: Path, name: str) -> str:
 
 def test_the_scan_gives_the_digest_the_cache_records(tmp_path: Path) -> None:
     out = a_build(tmp_path / "out")
-    listing = scan.scan_build(str(out))
+    listing = scan_build(str(out))
     assert listing is not None
     assert listing.top == {"manifest.json", "one", "two"}
     st_ = os.stat(out / "manifest.json")
@@ -90,7 +96,7 @@ def test_the_scan_digests_the_folders_unless_one_just_changed(
 ) -> None:
     out = a_build(tmp_path / "out")
     monkeypatch.setattr(scan, "RACY_NS", -(10**12))  # as if written long ago
-    listing = scan.scan_build(str(out))
+    listing = scan_build(str(out))
     assert listing is not None
     assert listing.instances["one"] == (recorded(out, "one"), 4, folders_of(out, "one"))
     assert listing.instances["two"] == (recorded(out, "two"), 2, folders_of(out, "two"))
@@ -98,7 +104,7 @@ def test_the_scan_digests_the_folders_unless_one_just_changed(
     old = time.time_ns() - 10**10
     for path in [out / "one", *(out / "one").rglob("*"), out / "two"]:
         os.utime(path, ns=(old, old))  # mtime only: ctime stays now, so still racy
-    listing = scan.scan_build(str(out))
+    listing = scan_build(str(out))
     assert listing is not None and listing.instances["one"] == (recorded(out, "one"), 4, None)
 
 
@@ -148,7 +154,7 @@ def test_anything_but_0755_folders_and_files_fails_the_instance(tmp_path: Path, 
         os.chmod(out / "one/hub", 0o700)
     else:
         os.chmod(out / "one", 0o700)
-    listing = scan.scan_build(str(out))
+    listing = scan_build(str(out))
     assert listing is not None
     assert listing.instances["one"] is None
     assert listing.instances["two"] == (recorded(out, "two"), 2, None)
@@ -156,12 +162,12 @@ def test_anything_but_0755_folders_and_files_fails_the_instance(tmp_path: Path, 
 
 
 def test_a_build_that_cannot_be_listed_has_no_listing(tmp_path: Path) -> None:
-    assert scan.scan_build(str(tmp_path / "absent")) is None
+    assert scan_build(str(tmp_path / "absent")) is None
     assert scan.scan_files(str(tmp_path / "absent"), "absent/") is None
 
 
 def test_listings_cross_the_pipe_unchanged(tmp_path: Path) -> None:
-    listing = scan.scan_build(str(a_build(tmp_path / "out")))
+    listing = scan_build(str(a_build(tmp_path / "out")))
     assert listing is not None
     assert scan.Listing.decode(listing.encode()) == listing
 
@@ -173,11 +179,11 @@ def test_the_forked_scanner_and_the_one_here_agree(tmp_path: Path, fork: bool) -
     scanner = scan.Scanner(str(out), str(spare), fork=fork)
     try:
         assert (scanner.pid is not None) is fork
-        assert scanner.build() == scan.scan_build(str(out))
+        assert scanner.build() == scan_build(str(out))
         scanned = scan.scan_output(str(out))
         assert scanned is not None
         assert scanner.spare() == scan.scan_spare(str(spare), scanned[1], {})
-        assert scanner.spare() == scan.scan_build(str(spare))  # a copy: nothing is linked
+        assert scanner.spare() == scan_build(str(spare))  # a copy: nothing is linked
     finally:
         scanner.close()
     assert scanner.pid is None
@@ -190,7 +196,7 @@ def test_a_child_that_dies_verifies_nothing_and_is_reaped(tmp_path: Path) -> Non
     os.kill(pid, signal.SIGKILL)
     try:
         # Dead before it answered (or after: the answer, then EOF); never a wrong listing.
-        assert scanner.build() in (None, scan.scan_build(str(tmp_path / "out")))
+        assert scanner.build() in (None, scan_build(str(tmp_path / "out")))
         assert scanner.spare() is None  # no spare folder, or no child: nothing verified
     finally:
         scanner.close()
@@ -452,7 +458,7 @@ def test_a_fork_that_fails_scans_here(tmp_path: Path, monkeypatch: pytest.Monkey
     scanner = scan.Scanner(str(out), str(tmp_path / "spare"), fork=True)
     try:
         assert scanner.pid is None and scanner.pipe is None
-        assert scanner.build() == scan.scan_build(str(out))
+        assert scanner.build() == scan_build(str(out))
         assert scanner.spare() is None  # no spare folder
     finally:
         scanner.close()
@@ -729,8 +735,8 @@ def test_the_compile_scans_the_instances_the_child_has_not_come_to(
     if child == "grown":  # the two processes listed different builds: nothing verified
         assert built is None and spared is None
         return
-    assert built == scan.scan_build(str(out))
-    assert spared == scan.scan_build(str(spare))  # a copy: nothing shared, all listed
+    assert built == scan_build(str(out))
+    assert spared == scan_build(str(spare))  # a copy: nothing shared, all listed
     if child == "slow":  # the child took the first instance or two; this process the rest
         assert 5 <= len(set(here)) < 8 and "i7" in here and "i0" not in here
     else:
@@ -740,7 +746,7 @@ def test_the_compile_scans_the_instances_the_child_has_not_come_to(
 def test_what_neither_process_scanned_is_scanned_here(tmp_path: Path) -> None:
     """A listing from the child that lacks instances (claimed by no one) is completed here."""
     out = _wide_build(tmp_path / "out", 3)
-    full = scan.scan_build(str(out))
+    full = scan_build(str(out))
     assert full is not None
     partial = scan.Listing(full.top, full.manifest, {"i0": full.instances["i0"]})
     scanner = scan.Scanner(str(out), str(tmp_path / "spare"), fork=False)
@@ -753,3 +759,14 @@ def test_what_neither_process_scanned_is_scanned_here(tmp_path: Path) -> None:
         assert sorted(scanner.found) == ["i1", "i2"]  # scanned here: for the spare's scan
     finally:
         scanner.close()
+
+
+def test_repeated_compiles_leave_no_descriptor_open(tmp_path: Path) -> None:
+    """The scanning child's shared claims are closed with it: a library calling compile_tree
+    again and again keeps the descriptors it had."""
+    root = build_file_tree(tmp_path / "src", compile_estate())
+    assert compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True).build
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        assert compile_tree(root, tmp_path / "out", TEST_SECRET, qr=False, cache=True).build
+    assert len(os.listdir("/proc/self/fd")) == before

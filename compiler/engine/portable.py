@@ -77,6 +77,12 @@ class Claims:
             self.fd, path = tempfile.mkstemp(prefix="mvpn-claims-")
             os.unlink(path)
 
+    def close(self) -> None:
+        """Release this process's claims and the file (idempotent)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
     def claim(self, item: int) -> bool:
         """Whether this process now has ``item`` (False: another one claimed it first)."""
         try:

@@ -87,7 +87,7 @@ def _value(value: Any) -> tuple[str, int, str | None] | None:
     return digest, count, folders
 
 
-#: An inode of the output to the tail of its digest line (see :func:`scan_build`).
+#: An inode of the output to the tail of its digest line (see :func:`scan_spare`).
 Known = dict[int, str]
 
 
@@ -228,12 +228,6 @@ def scan_output(folder: str, now: int | None = None, claim: Callable[[int], bool
     return Listing(frozenset(top), manifest, instances), found
 
 
-def scan_build(folder: str) -> Listing | None:
-    """The listing of the build in ``folder`` (None when it cannot be listed)."""
-    scanned = scan_output(folder)
-    return scanned[0] if scanned is not None else None
-
-
 def scan_spare(folder: str, output: dict[str, _Found], hint: dict[str, str],
                only: Collection[str] | None = None) -> Listing | None:
     """The listing of the spare build in ``folder``, after the output's scan found ``output``.
@@ -351,6 +345,7 @@ class _Forked:
 
     pid: int | None = None
     pipe: IO[bytes] | None = None
+    claims: portable.Claims | None = None  # the work it shares with this process, if any
 
     def _spawn(self, lines: Callable[[], Iterator[bytes]]) -> None:
         """Fork a child that writes each of ``lines()``; without a child, nothing happens."""
@@ -374,6 +369,10 @@ class _Forked:
         """The child's next line (b"" when it died or ended)."""
         return self.pipe.readline() if self.pipe is not None else b""
 
+    def claim(self, item: int) -> bool:
+        """Whether this process takes ``item`` of the work shared with the child (alone: all)."""
+        return self.claims is None or self.claims.claim(item)
+
     def close(self) -> None:
         """Stop the child if it still runs, and reap it."""
         if self.pipe is not None:
@@ -385,6 +384,8 @@ class _Forked:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = None
+        if self.claims is not None:  # a compile per process call would leak a descriptor
+            self.claims.close()
 
 
 def _child(read: int, write: int, lines: Callable[[], Iterator[bytes]], parent: int) -> Any:
@@ -421,9 +422,8 @@ class Scanner(_Forked):
         self.out, self.spare_path, self.state = out, spare, state
         self.results: list[Listing | None] = []
         self.found: dict[str, _Found] = {}
-        #: The instances, shared with the child: what it has not come to when the compile
-        #: asks for the listing, the compile scans itself (it would only wait otherwise).
-        self.claims: portable.Claims | None = None
+        # self.claims: the instances, shared with the child: what it has not come to when
+        # the compile asks for the listing, the compile scans itself (it would only wait).
         if portable.can_fork() if fork is None else fork:
             self.claims = portable.Claims()
             self._spawn(self._listings)
@@ -548,7 +548,7 @@ class _StatKeys(_Forked):
         self._spawn(self._keys)
 
     def _keys(self) -> Iterator[bytes]:
-        keys = stat_keys(Path(self.root), claim=self.claims.claim)
+        keys = stat_keys(Path(self.root), claim=self.claim)
         yield json.dumps(keys, separators=(",", ":")).encode() + b"\n"
         # Then wait, holding the claims, until the compile has read the keys and stops this
         # child (close): ended, its claims would go with it, and the compile would key
@@ -652,7 +652,7 @@ def take_early_keys(root: Path) -> TakenKeys | None:
     try:
         if child.root != os.path.abspath(root):
             return None
-        mine = stat_keys(root, claim=child.claims.claim, reverse=True)
+        mine = stat_keys(root, claim=child.claim, reverse=True)
         keys = {**(child.keys() or {}), **mine}
         with os.scandir(root) as entries:
             folders = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
